@@ -1,0 +1,186 @@
+//! Turns a window plan into the window's tokens, loss mask and provenance spans.
+//!
+//! Chunks of all pieces are placed in a uniformly random order. With `--order preserve` each
+//! piece's chunks are then re-assigned, in their original order, to the positions its chunks got
+//! (drawn as a random interleaving, which is the same distribution). The piece cut by the window
+//! end is the exception: its last-placed chunk ends the window, which is what separates it from
+//! its neighbours when it has no EOD. Layout of a chunk of a split piece:
+//! `<CL> label </CL> [H_{j-1}] content [T_j]`, and after a piece's last-placed chunk
+//! `<S> l_1 <s> l_2 … l_n </S>`.
+
+use super::chunks::boundaries;
+use crate::config::{AugmentConfig, Method, Order};
+use crate::pack::WindowPlan;
+use crate::rng::{window_rng, Purpose};
+use crate::tokenize::SpecialTokens;
+use anyhow::{bail, Result};
+use rand::seq::SliceRandom;
+
+/// Where one chunk's original tokens landed (one record of the provenance sidecar).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Ordinal of the source document.
+    pub doc: u64,
+    /// Token offset of the chunk's first content token inside its document.
+    pub doc_offset: u64,
+    /// Window ordinal.
+    pub window: u64,
+    /// Offset of the chunk's first content token inside the window.
+    pub start: u32,
+    /// Number of content tokens.
+    pub len: u32,
+    /// 1-based chunk index inside its piece.
+    pub chunk: u16,
+    /// Number of chunks of the piece.
+    pub chunks: u16,
+}
+
+/// An augmented window, ready to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub index: u64,
+    pub tokens: Vec<u32>,
+    /// 1 = the token is a training target, 0 = it is not.
+    pub mask: Vec<u8>,
+    pub spans: Vec<Span>,
+}
+
+impl Window {
+    /// Pads the window to `len` tokens with `pad` (loss mask 0).
+    pub fn pad_to(&mut self, len: usize, pad: u32) {
+        self.tokens.resize(len, pad);
+        self.mask.resize(len, 0);
+    }
+}
+
+/// The chunk placement order: `(piece, chunk)` pairs, chunk 1-based.
+fn placement(
+    plan: &WindowPlan,
+    cfg: &AugmentConfig,
+    rng: &mut impl rand::Rng,
+) -> Vec<(usize, u32)> {
+    let chunks = |i: usize| plan.pieces[i].shape.chunks;
+    let cut = plan.cut_piece();
+    if cfg.method == Method::Plain {
+        return (0..plan.pieces.len()).map(|i| (i, 1)).collect();
+    }
+    match cfg.order {
+        Order::Preserve => {
+            // A random interleaving of the pieces' chunk sequences; the cut piece's last chunk is
+            // held back and ends the window.
+            let mut seq: Vec<usize> = Vec::new();
+            for i in 0..plan.pieces.len() {
+                let n = chunks(i) - u32::from(Some(i) == cut);
+                seq.extend(std::iter::repeat_n(i, n as usize));
+            }
+            seq.shuffle(rng);
+            let mut next = vec![1u32; plan.pieces.len()];
+            let mut order: Vec<(usize, u32)> = seq
+                .into_iter()
+                .map(|i| {
+                    next[i] += 1;
+                    (i, next[i] - 1)
+                })
+                .collect();
+            if let Some(c) = cut {
+                order.push((c, chunks(c)));
+            }
+            order
+        }
+        Order::Shuffle => {
+            let mut order: Vec<(usize, u32)> = (0..plan.pieces.len())
+                .flat_map(|i| (1..=chunks(i)).map(move |j| (i, j)))
+                .collect();
+            order.shuffle(rng);
+            if let Some(c) = cut {
+                let last = order
+                    .iter()
+                    .rposition(|&(i, _)| i == c)
+                    .expect("cut piece has a chunk");
+                let moved = order.remove(last);
+                order.push(moved);
+            }
+            order
+        }
+    }
+}
+
+/// Augments one window. The result holds exactly `plan.used` tokens.
+pub fn arrange(plan: &WindowPlan, cfg: &AugmentConfig, sp: &SpecialTokens) -> Result<Window> {
+    let mut rng = window_rng(cfg.seed, plan.index, Purpose::Arrange);
+    let bounds: Vec<Vec<usize>> = plan
+        .pieces
+        .iter()
+        .map(|p| {
+            boundaries(
+                p.len,
+                p.shape.chunks as usize,
+                cfg.chunking,
+                cfg.min_chunk_tokens,
+                cfg.chunk_tokens,
+                &mut rng,
+            )
+        })
+        .collect();
+    let order = placement(plan, cfg, &mut rng);
+    let mut remaining: Vec<u32> = plan.pieces.iter().map(|p| p.shape.chunks).collect();
+    let mut tokens = Vec::with_capacity(plan.used);
+    let mut mask = Vec::with_capacity(plan.used);
+    let mut spans = Vec::with_capacity(order.len());
+    let mut emit = |tokens: &mut Vec<u32>, ids: &[u32], target: u8| {
+        tokens.extend_from_slice(ids);
+        mask.resize(mask.len() + ids.len(), target);
+    };
+    for (i, j) in order {
+        let piece = &plan.pieces[i];
+        let n = piece.shape.chunks;
+        let (lo, hi) = (bounds[i][j as usize - 1], bounds[i][j as usize]);
+        let split = n >= 2;
+        if split {
+            emit(&mut tokens, &[sp.cl], 0);
+            emit(&mut tokens, &piece.shape.labels[j as usize - 1], 0);
+            emit(&mut tokens, &[sp.cl_end], 0);
+            if j > 1 {
+                emit(&mut tokens, &[sp.heads[j as usize - 2]], 0);
+            }
+        }
+        spans.push(Span {
+            doc: piece.doc,
+            doc_offset: piece.doc_offset + lo as u64,
+            window: plan.index,
+            start: tokens.len() as u32,
+            len: (hi - lo) as u32,
+            chunk: j as u16,
+            chunks: n as u16,
+        });
+        emit(&mut tokens, &plan.content(piece)[lo..hi], 1);
+        if split && j < n {
+            emit(&mut tokens, &[sp.tails[j as usize - 1]], 0);
+        }
+        remaining[i] -= 1;
+        if split && remaining[i] == 0 && cfg.backtrace {
+            emit(&mut tokens, &[sp.bt], 0);
+            for (k, label) in piece.shape.labels.iter().enumerate() {
+                if k > 0 {
+                    emit(&mut tokens, &[sp.bt_sep], 1);
+                }
+                emit(&mut tokens, label, 1);
+            }
+            emit(&mut tokens, &[sp.bt_end], 1);
+        }
+    }
+    if tokens.len() != plan.used {
+        bail!(
+            "internal error: window {} has {} tokens, its plan budgeted {}",
+            plan.index,
+            tokens.len(),
+            plan.used
+        );
+    }
+    Ok(Window {
+        index: plan.index,
+        tokens,
+        mask,
+        spans,
+    })
+}

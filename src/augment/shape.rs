@@ -1,0 +1,150 @@
+//! The budget: what each piece will cost, decided before the packer places it.
+//!
+//! For every piece the shaper draws (from the window's `Plan` generator) whether to split it and
+//! into how many chunks, draws the chunk labels, and computes the exact number of tokens the
+//! markup adds. If the whole piece plus markup fits, it is placed whole; otherwise the piece is cut
+//! so that content plus markup fill the window exactly, with fewer chunks if the shorter piece
+//! cannot hold the drawn number (at least `--min-chunk-tokens` per chunk).
+
+use super::labels::LabelMaker;
+use crate::config::{AugmentConfig, Chunking, Method};
+use crate::pack::{Shape, Shaper};
+use crate::rng::{window_rng, Purpose};
+use crate::tokenize::Encoder;
+use anyhow::Result;
+use rand::distr::{weighted::WeightedIndex, Distribution};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// Counts of the decisions taken, for the manifest and the statistical tests.
+#[derive(Clone, Debug, Default)]
+pub struct ShapeStats {
+    /// `pieces_by_chunks[n]` = pieces placed with `n` chunks (index 1 = not split).
+    pub pieces_by_chunks: Vec<u64>,
+}
+
+/// The [`Shaper`] for every method: UtK's budget, or no markup at all for plain packing.
+pub struct WindowShaper<'a> {
+    cfg: &'a AugmentConfig,
+    rng: ChaCha8Rng,
+    labels: LabelMaker<'a>,
+    dist: WeightedIndex<f64>,
+    /// Labels drawn for the piece being shaped.
+    pending: Vec<Vec<u32>>,
+    pub stats: ShapeStats,
+}
+
+impl<'a> WindowShaper<'a> {
+    pub fn new(cfg: &'a AugmentConfig, encoder: &'a Encoder) -> Result<Self> {
+        Ok(WindowShaper {
+            cfg,
+            rng: window_rng(cfg.seed, 0, Purpose::Plan),
+            labels: LabelMaker::new(encoder, cfg.label_len),
+            dist: WeightedIndex::new(&cfg.chunks.weights)?,
+            pending: Vec::new(),
+            stats: ShapeStats::default(),
+        })
+    }
+
+    /// Chunks a piece of `len` tokens gets, given the draws; 1 means not split.
+    fn chunk_count(&self, len: usize, split: bool, drawn: u32) -> u32 {
+        if !split {
+            return 1;
+        }
+        let fit = match self.cfg.chunking {
+            Chunking::Fixed => len / self.cfg.chunk_tokens,
+            Chunking::Uniform | Chunking::Equal => {
+                (drawn as usize).min(len / self.cfg.min_chunk_tokens)
+            }
+        };
+        if fit >= 2 {
+            fit as u32
+        } else {
+            1
+        }
+    }
+
+    /// Tokens added for a piece with these chunk labels.
+    fn overhead(&self, labels: &[Vec<u32>]) -> usize {
+        let n = labels.len();
+        if n < 2 {
+            return 0;
+        }
+        let label_tokens: usize = labels.iter().map(Vec::len).sum();
+        let chunk_labels = 2 * n + label_tokens; // <CL> label </CL> per chunk
+        let knots = 2 * (n - 1); // T_b and H_b per boundary
+        let backtrace = if self.cfg.backtrace {
+            2 + (n - 1) + label_tokens
+        } else {
+            0
+        };
+        chunk_labels + knots + backtrace
+    }
+
+    fn ensure_labels(&mut self, n: usize) -> Result<()> {
+        while self.pending.len() < n {
+            let label = self.labels.draw(&mut self.rng)?;
+            self.pending.push(label);
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, chunks: u32) {
+        let n = chunks as usize;
+        if self.stats.pieces_by_chunks.len() <= n {
+            self.stats.pieces_by_chunks.resize(n + 1, 0);
+        }
+        self.stats.pieces_by_chunks[n] += 1;
+    }
+}
+
+impl Shaper for WindowShaper<'_> {
+    fn begin_window(&mut self, window: u64) {
+        self.rng = window_rng(self.cfg.seed, window, Purpose::Plan);
+        self.labels.reset();
+    }
+
+    fn shape(&mut self, available: usize, space: usize) -> Result<(usize, Shape)> {
+        if self.cfg.method == Method::Plain {
+            self.record(1);
+            return Ok((
+                available.min(space),
+                Shape {
+                    chunks: 1,
+                    ..Shape::default()
+                },
+            ));
+        }
+        let split = self.rng.random_bool(self.cfg.split_prob);
+        let drawn = self.cfg.chunks.counts[self.dist.sample(&mut self.rng)];
+        self.pending.clear();
+        let mut n = self.chunk_count(available, split, drawn);
+        let (take, overhead) = loop {
+            let labels_needed = if n >= 2 { n as usize } else { 0 };
+            self.ensure_labels(labels_needed)?;
+            let overhead = self.overhead(&self.pending[..labels_needed]);
+            if available + overhead <= space {
+                break (available, overhead);
+            }
+            let take = space.saturating_sub(overhead);
+            let fit = self.chunk_count(take, split, drawn);
+            if n == 1 || (fit >= n && take > 0) {
+                break (take, overhead);
+            }
+            n = fit;
+        };
+        let keep = if n >= 2 { n as usize } else { 0 };
+        for unused in self.pending.drain(keep..) {
+            self.labels.release(&unused);
+        }
+        self.record(n);
+        Ok((
+            take,
+            Shape {
+                chunks: n,
+                labels: std::mem::take(&mut self.pending),
+                overhead,
+            },
+        ))
+    }
+}

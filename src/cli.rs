@@ -1,0 +1,22 @@
+//! The command line: clap types only. Doc comments are the help text.
+
+use crate::cmd::augment::AugmentArgs;
+use clap::{Parser, Subcommand};
+
+/// Prepare long-context pretraining data with the Untie-the-Knots (UtK) augmentation.
+#[derive(Parser, Debug)]
+#[command(name = "utk", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Hide the progress bar and the summary.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Tokenize, pack and augment documents into training windows of exactly --seq-len tokens.
+    Augment(AugmentArgs),
+}

@@ -1,0 +1,251 @@
+//! `utk augment`: arguments → a validated [`AugmentJob`] → run → summary.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
+use utk::input::expand_inputs;
+use utk::pipeline::{run as run_job, AugmentJob, Summary};
+use utk::tokenize::{sha256_file, Encoder, EncoderOptions, SpecialTokens};
+
+#[derive(Args, Debug)]
+pub struct AugmentArgs {
+    /// JSONL inputs (plain, .gz or .zst, detected by content): files, directories (read
+    /// recursively in sorted order), glob patterns, or - for standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Output directory (created; refused if not empty unless --force).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// The model's Hugging Face tokenizer.json.
+    #[arg(short, long, value_name = "FILE")]
+    pub tokenizer: PathBuf,
+
+    /// Window length in tokens: 131072, 128k, 192k, …
+    #[arg(short = 'L', long, default_value = "128k", value_parser = parse_seq_len)]
+    pub seq_len: usize,
+
+    /// Seed of every random decision; the same seed gives the same bytes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// utk, or the plain-packing baseline (concatenate and cut, no markup).
+    #[arg(long, value_enum, default_value_t = Method::Utk)]
+    pub method: Method,
+
+    /// Probability that a piece is split into chunks (the paper's better setting is 0.8).
+    #[arg(long, default_value_t = 0.8)]
+    pub split_prob: f64,
+
+    /// Distribution of the chunk count of a split piece, COUNT:WEIGHT,…
+    #[arg(long, default_value = "2:0.5,3:0.5")]
+    pub chunks: ChunkDist,
+
+    /// Where split points go: uniform (random, respecting --min-chunk-tokens), equal, or fixed
+    /// (chunks of --chunk-tokens, the paper's "1K chunks").
+    #[arg(long, value_enum, default_value_t = Chunking::Uniform)]
+    pub chunking: Chunking,
+
+    /// Chunk length for --chunking fixed.
+    #[arg(long, default_value_t = 1024)]
+    pub chunk_tokens: usize,
+
+    /// No chunk is shorter than this; a piece too short for the drawn count gets fewer chunks.
+    #[arg(long, default_value_t = 32)]
+    pub min_chunk_tokens: usize,
+
+    /// Characters of a chunk label ([A-Za-z0-9]).
+    #[arg(long, default_value_t = 6)]
+    pub label_len: usize,
+
+    /// preserve: a piece's chunks keep their order after the shuffle; shuffle: full shuffle.
+    #[arg(long, value_enum, default_value_t = Order::Preserve)]
+    pub order: Order,
+
+    /// Do not append the backtracing list (<S> l1 <s> l2 … </S>) after a split piece.
+    #[arg(long)]
+    pub no_backtrace: bool,
+
+    /// The last, incomplete window: pad it (pad token, mask 0) or drop it.
+    #[arg(long, value_enum, default_value_t = Tail::Pad)]
+    pub tail: Tail,
+
+    /// JSON field holding the document text.
+    #[arg(long, default_value = "text")]
+    pub text_key: String,
+
+    /// Skip malformed lines, counting them (first examples kept in the manifest) instead of failing.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+
+    /// End-of-document token appended to every document (default: the first special token of
+    /// <|endoftext|> <|end_of_text|> <|end▁of▁sentence|> </s> <eos> <|eos|> [SEP]).
+    #[arg(long, value_name = "TOKEN", conflicts_with = "eod_id")]
+    pub eod_token: Option<String>,
+
+    /// End-of-document token id.
+    #[arg(long, value_name = "ID")]
+    pub eod_id: Option<u32>,
+
+    /// Map a role to an existing special token or id: ROLE=TOKEN or ROLE=ID (roles: pad, cl,
+    /// cl_end, bt, bt_sep, bt_end, tail1…, head1…). Repeatable.
+    #[arg(long = "special-token", value_name = "ROLE=TOKEN")]
+    pub special_tokens: Vec<String>,
+
+    /// First id for utk's new special tokens (default: one past the highest id the tokenizer knows).
+    #[arg(long, value_name = "ID")]
+    pub special_base: Option<u32>,
+
+    /// Let the tokenizer's post-processor add its special tokens (e.g. BOS) to every document.
+    #[arg(long)]
+    pub add_special_tokens: bool,
+
+    /// Let text that spells a special token (e.g. <|endoftext|>) become that token. Unsafe for
+    /// scraped data: by default such text is ordinary text.
+    #[arg(long)]
+    pub parse_special: bool,
+
+    /// Worker threads for tokenizing and augmenting (default: all cores). Does not change output.
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
+
+    /// Overwrite an existing output directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl AugmentArgs {
+    fn config(&self) -> Result<AugmentConfig> {
+        let cfg = AugmentConfig {
+            method: self.method,
+            seq_len: self.seq_len,
+            seed: self.seed,
+            split_prob: self.split_prob,
+            chunks: self.chunks.clone(),
+            chunking: self.chunking,
+            chunk_tokens: self.chunk_tokens,
+            min_chunk_tokens: self.min_chunk_tokens,
+            label_len: self.label_len,
+            order: self.order,
+            backtrace: !self.no_backtrace,
+            tail: self.tail,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Everything that can fail before work starts fails here.
+    fn resolve(self) -> Result<AugmentJob> {
+        let config = self.config()?;
+        let sources = expand_inputs(&self.inputs)?;
+        let options = EncoderOptions {
+            eod_token: self.eod_token.clone(),
+            eod_id: self.eod_id,
+            add_special_tokens: self.add_special_tokens,
+            parse_special: self.parse_special,
+        };
+        let encoder = Encoder::load(&self.tokenizer, &options)?;
+        if self.parse_special && !self.special_tokens.is_empty() {
+            bail!("--parse-special with --special-token would let text forge utk's markup; use one or the other");
+        }
+        let specials = SpecialTokens::resolve(
+            &encoder,
+            config.max_chunks(),
+            &self.special_tokens,
+            self.special_base,
+        )?;
+        let threads = match self.threads {
+            Some(0) => bail!("--threads must be at least 1"),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(AugmentJob {
+            config,
+            sources,
+            text_key: self.text_key,
+            skip_bad_lines: self.skip_bad_lines,
+            tokenizer_sha256: sha256_file(&self.tokenizer)?,
+            encoder,
+            parse_special: self.parse_special,
+            add_special_tokens: self.add_special_tokens,
+            specials,
+            output: self.output,
+            force: self.force,
+            threads,
+            command: std::env::args().collect(),
+        })
+    }
+}
+
+pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
+    let job = args.resolve()?;
+    let total: Option<u64> = job.sources.iter().map(|s| s.size()).sum();
+    let bar = utk::progress::bytes_bar(total, quiet);
+    let summary = run_job(&job, &bar)
+        .with_context(|| format!("augment into {} failed", job.output.display()))?;
+    bar.finish_and_clear();
+    if !quiet {
+        print_summary(&job, &summary);
+    }
+    Ok(())
+}
+
+fn print_summary(job: &AugmentJob, s: &Summary) {
+    let c = &s.counts;
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let eod = &job.encoder.eod;
+    let chunks: Vec<String> = c
+        .pieces_by_chunks
+        .iter()
+        .map(|(n, k)| format!("{n}: {k}"))
+        .collect();
+    println!(
+        "utk augment: {} windows of {} tokens in {}",
+        s.windows,
+        job.config.seq_len,
+        job.output.display()
+    );
+    println!(
+        "  documents      {} ({} blank lines skipped, {} bad lines skipped)",
+        c.documents, c.blank_lines, c.bad_lines.count
+    );
+    for ex in &c.bad_lines.examples {
+        println!("    skipped: {ex}");
+    }
+    println!(
+        "  tokens in      {} (EOD {} = {:?}, by {})",
+        c.input_tokens,
+        eod.id,
+        eod.token.as_deref().unwrap_or("?"),
+        eod.rule
+    );
+    println!(
+        "  tokens out     {} ({} inserted = {:.2}% overhead, {} pad, {} dropped)",
+        c.output_tokens,
+        c.inserted_tokens,
+        c.overhead_percent(),
+        c.pad_tokens,
+        c.dropped_tokens
+    );
+    println!(
+        "  pieces         {} by chunk count {{{}}}",
+        c.pieces,
+        chunks.join(", ")
+    );
+    println!(
+        "  token dtype    {:?}, vocabulary {} (utk ids {}..={})",
+        s.token_dtype,
+        job.vocab_size(),
+        job.specials.pad.min(job.specials.cl),
+        job.specials.max_id()
+    );
+    println!(
+        "  throughput     {:.2} s, {:.2} M tokens/s in, {:.1} MB/s of text, {} threads",
+        secs,
+        c.input_tokens as f64 / secs / 1e6,
+        c.input_bytes as f64 / secs / 1e6,
+        job.threads
+    );
+}

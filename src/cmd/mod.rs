@@ -1,0 +1,12 @@
+//! One module per subcommand; each turns its arguments into a validated job and runs it.
+
+pub mod augment;
+
+use crate::cli::{Cli, Command};
+use anyhow::Result;
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Augment(args) => augment::run(args, cli.quiet),
+    }
+}

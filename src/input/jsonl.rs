@@ -1,0 +1,247 @@
+//! Streams documents out of JSONL sources, one JSON object per line.
+//!
+//! Only the `--text-key` field is materialised; other fields are skipped without being built.
+//! A bad line (invalid UTF-8, malformed JSON, missing or non-string text field) is an error that
+//! names the file and line — or, with `--skip-bad-lines`, a counted and recorded skip. Failures of
+//! the stream itself (unreadable file, truncated gzip/zstd) are always errors: skipping them would
+//! silently lose the rest of a file.
+
+use super::open::{open, Compression};
+use super::{Source, TextDoc};
+use anyhow::{bail, Context, Result};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::io::BufRead;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// How many skipped lines are quoted in the manifest and summary.
+const MAX_EXAMPLES: usize = 10;
+
+/// Lines skipped under `--skip-bad-lines`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BadLines {
+    pub count: u64,
+    /// The first few, as `file:line: reason`.
+    pub examples: Vec<String>,
+}
+
+/// Reads documents from a list of sources, in order.
+pub struct DocumentReader {
+    sources: Vec<Source>,
+    next_source: usize,
+    current: Option<Current>,
+    key: String,
+    skip_bad_lines: bool,
+    raw_bytes: Arc<AtomicU64>,
+    line: Vec<u8>,
+    /// Blank (whitespace-only) lines skipped.
+    pub blank_lines: u64,
+    /// Bad lines skipped (only with `skip_bad_lines`).
+    pub bad_lines: BadLines,
+    /// Decompressed bytes read.
+    pub bytes: u64,
+}
+
+struct Current {
+    reader: Box<dyn BufRead + Send>,
+    compression: Compression,
+    index: u32,
+    line: u64,
+    docs: u64,
+}
+
+impl DocumentReader {
+    /// `raw_bytes` accumulates the bytes read from disk (compressed), for progress reporting.
+    pub fn new(
+        sources: Vec<Source>,
+        key: &str,
+        skip_bad_lines: bool,
+        raw_bytes: Arc<AtomicU64>,
+    ) -> Self {
+        DocumentReader {
+            sources,
+            next_source: 0,
+            current: None,
+            key: key.to_string(),
+            skip_bad_lines,
+            raw_bytes,
+            line: Vec::with_capacity(1 << 16),
+            blank_lines: 0,
+            bad_lines: BadLines::default(),
+            bytes: 0,
+        }
+    }
+
+    /// The next document, or `None` after the last source.
+    pub fn next_doc(&mut self) -> Result<Option<TextDoc>> {
+        loop {
+            if self.current.is_none() {
+                let Some(source) = self.sources.get(self.next_source) else {
+                    return Ok(None);
+                };
+                let (reader, compression) = open(source, self.raw_bytes.clone())?;
+                self.current = Some(Current {
+                    reader,
+                    compression,
+                    index: self.next_source as u32,
+                    line: 0,
+                    docs: 0,
+                });
+                self.next_source += 1;
+            }
+            let cur = self.current.as_mut().expect("opened above");
+            let name = self.sources[cur.index as usize].name();
+            self.line.clear();
+            let n = cur
+                .reader
+                .read_until(b'\n', &mut self.line)
+                .with_context(|| {
+                    let what = match cur.compression {
+                        Compression::None => "read failed".to_string(),
+                        c => format!("{} stream is corrupt or truncated", c.name()),
+                    };
+                    format!("{name}: {what} after line {}", cur.line)
+                })?;
+            if n == 0 {
+                let (docs, bad) = (cur.docs, cur.line);
+                self.current = None;
+                if docs == 0 && bad == 0 {
+                    bail!("{name}: no documents (the file is empty after decompression)");
+                }
+                continue;
+            }
+            self.bytes += n as u64;
+            cur.line += 1;
+            let mut text = self.line.as_slice();
+            while let Some((b'\n' | b'\r', rest)) = text.split_last() {
+                text = rest;
+            }
+            if text.iter().all(u8::is_ascii_whitespace) {
+                self.blank_lines += 1;
+                continue;
+            }
+            match parse_line(text, &self.key) {
+                Ok(text) => {
+                    cur.docs += 1;
+                    return Ok(Some(TextDoc {
+                        text,
+                        source: cur.index,
+                        line: cur.line,
+                    }));
+                }
+                Err(reason) if self.skip_bad_lines => {
+                    self.bad_lines.count += 1;
+                    if self.bad_lines.examples.len() < MAX_EXAMPLES {
+                        self.bad_lines.examples.push(format!("{name}:{}: {reason}", cur.line));
+                    }
+                }
+                Err(reason) => bail!(
+                    "{name}:{}: {reason} (fix the line, or pass --skip-bad-lines to skip and count such lines)",
+                    cur.line
+                ),
+            }
+        }
+    }
+}
+
+/// Extracts the text field from one JSONL line; the error is a reason for a person.
+pub fn parse_line(line: &[u8], key: &str) -> std::result::Result<String, String> {
+    let s = std::str::from_utf8(line)
+        .map_err(|e| format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()))?;
+    let mut de = serde_json::Deserializer::from_str(s);
+    let found = TextField { key }
+        .deserialize(&mut de)
+        .map_err(|e| format!("malformed JSON: {e}"))?;
+    de.end().map_err(|e| format!("malformed JSON: {e}"))?;
+    match found {
+        Found::Text(t) => Ok(t),
+        Found::WrongType(kind) => Err(format!("field \"{key}\" is {kind}, not a string")),
+        Found::Missing(keys) => Err(if keys.is_empty() {
+            format!("no \"{key}\" field (the object is empty)")
+        } else {
+            format!(
+                "no \"{key}\" field (fields: {}); choose the text field with --text-key",
+                keys.join(", ")
+            )
+        }),
+    }
+}
+
+enum Found {
+    Text(String),
+    WrongType(&'static str),
+    /// The first few keys that were present.
+    Missing(Vec<String>),
+}
+
+struct TextField<'k> {
+    key: &'k str,
+}
+
+impl<'de> DeserializeSeed<'de> for TextField<'_> {
+    type Value = Found;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Found, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextField<'_> {
+    type Value = Found;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Found, A::Error> {
+        let mut found = None;
+        let mut keys = Vec::new();
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if found.is_none() && k == self.key {
+                let v: serde_json::Value = map.next_value()?;
+                found = Some(match v {
+                    serde_json::Value::String(s) => Found::Text(s),
+                    serde_json::Value::Null => Found::WrongType("null"),
+                    serde_json::Value::Bool(_) => Found::WrongType("a boolean"),
+                    serde_json::Value::Number(_) => Found::WrongType("a number"),
+                    serde_json::Value::Array(_) => Found::WrongType("an array"),
+                    serde_json::Value::Object(_) => Found::WrongType("an object"),
+                });
+            } else {
+                if keys.len() < 8 {
+                    keys.push(k.into_owned());
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found.unwrap_or(Found::Missing(keys)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_line;
+
+    #[test]
+    fn extracts_the_text_field_and_explains_failures() {
+        assert_eq!(
+            parse_line(br#"{"id":1,"text":"a\nb"}"#, "text").unwrap(),
+            "a\nb"
+        );
+        assert_eq!(
+            parse_line(br#"{"body":"x","meta":{"text":1}}"#, "body").unwrap(),
+            "x"
+        );
+        let err = |l: &[u8]| parse_line(l, "text").unwrap_err();
+        assert!(err(br#"{"content":"x"}"#).contains("--text-key"));
+        assert!(err(br#"{"text":3}"#).contains("a number"));
+        assert!(err(br#"{"text":null}"#).contains("null"));
+        assert!(err(br#"{"text":"x""#).contains("malformed JSON"));
+        assert!(err(br#"{"text":"x"} junk"#).contains("malformed JSON"));
+        assert!(err(br#"["text"]"#).contains("malformed JSON"));
+        assert!(err(b"{\"text\":\"\xff\"}").contains("invalid UTF-8 at byte 9"));
+    }
+}

@@ -1,0 +1,29 @@
+//! `utk` prepares long-context pretraining data with the "Untie the Knots" (UtK) augmentation.
+//!
+//! The pipeline has five stages, one module each, and data flows one way through them:
+//!
+//! 1. [`input`] streams documents from JSONL files (plain, gzip or zstd) or standard input;
+//! 2. [`tokenize`] turns each document into token ids with a Hugging Face `tokenizer.json`,
+//!    appends the end-of-document token, and resolves the special-token ids UtK inserts;
+//! 3. [`pack`] fills windows of exactly `seq_len` tokens in stream order, asking a [`pack::Shaper`]
+//!    how many tokens each piece's markup will cost *before* the piece is placed, so no original
+//!    token is ever pushed out of a window;
+//! 4. [`augment`] chunks every piece, labels the chunks, ties them with knots, shuffles them and
+//!    appends the backtracing list, producing the window's tokens, loss mask and provenance;
+//! 5. [`output`] writes Megatron indexed datasets, the provenance sidecar and the manifest, under
+//!    temporary names that are renamed only once everything is complete.
+//!
+//! [`pipeline`] wires the stages together (a reader thread, rayon for the parallel stages, a
+//! writer thread) and [`rng`] derives every random generator from `(seed, window, purpose)`, so
+//! the output bytes never depend on the thread count.
+
+pub mod augment;
+pub mod config;
+pub mod input;
+pub mod mapped;
+pub mod output;
+pub mod pack;
+pub mod pipeline;
+pub mod progress;
+pub mod rng;
+pub mod tokenize;

@@ -1,0 +1,106 @@
+//! The output directory: files are written under hidden temporary names and renamed into place
+//! only when the run has succeeded; `manifest.json` is written last. An interrupted run therefore
+//! never leaves an output that looks complete, and a failed one removes its temporary files.
+
+use anyhow::{bail, Context, Result};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub const MANIFEST: &str = "manifest.json";
+
+pub struct OutputDir {
+    root: PathBuf,
+    staged: Vec<(PathBuf, PathBuf)>,
+    committed: bool,
+}
+
+fn partial_name(name: &str) -> String {
+    format!(".{name}.partial")
+}
+
+impl OutputDir {
+    /// Creates `root` (or reuses it when empty). A directory that already holds files is refused
+    /// unless `force`, which removes a previous manifest first and then the files it will replace.
+    pub fn prepare(root: &Path, force: bool, names: &[&str]) -> Result<OutputDir> {
+        if root.exists() && !root.is_dir() {
+            bail!("--output {} exists and is not a directory", root.display());
+        }
+        fs::create_dir_all(root)
+            .with_context(|| format!("cannot create --output {}", root.display()))?;
+        let existing: Vec<String> = fs::read_dir(root)
+            .with_context(|| format!("cannot list --output {}", root.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        if !existing.is_empty() {
+            if !force {
+                let what = if existing.iter().any(|n| n == MANIFEST) {
+                    "already holds a utk output"
+                } else {
+                    "is not empty"
+                };
+                bail!(
+                    "--output {} {what}; choose another directory or pass --force to overwrite",
+                    root.display()
+                );
+            }
+            // Manifest first: from here on the directory no longer claims to be complete.
+            for name in std::iter::once(MANIFEST).chain(names.iter().copied()) {
+                let path = root.join(name);
+                if path.exists() {
+                    fs::remove_file(&path)
+                        .with_context(|| format!("--force: cannot remove {}", path.display()))?;
+                }
+            }
+        }
+        Ok(OutputDir {
+            root: root.to_path_buf(),
+            staged: Vec::new(),
+            committed: false,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates `name` under its temporary name.
+    pub fn create(&mut self, name: &str) -> Result<BufWriter<File>> {
+        let tmp = self.root.join(partial_name(name));
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        self.staged.push((tmp, self.root.join(name)));
+        Ok(BufWriter::with_capacity(1 << 20, file))
+    }
+
+    /// Renames every staged file into place, then writes the manifest (also via a temporary name).
+    pub fn commit(mut self, manifest: &[u8]) -> Result<()> {
+        for (tmp, fin) in &self.staged {
+            File::open(tmp)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot sync {}", tmp.display()))?;
+            fs::rename(tmp, fin)
+                .with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
+        }
+        let tmp = self.root.join(partial_name(MANIFEST));
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(manifest)?;
+        f.sync_all()?;
+        fs::rename(&tmp, self.root.join(MANIFEST)).context("cannot write manifest.json")?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for OutputDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            for (tmp, _) in &self.staged {
+                let _ = fs::remove_file(tmp);
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `manifest.json`: what was run, on what, with which ids, and what came out. Written last.
+
+use crate::config::AugmentConfig;
+use crate::input::BadLines;
+use crate::tokenize::EodChoice;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const FORMAT: &str = "utk-output";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What the loss mask means, stated in every manifest.
+pub const MASK_SEMANTICS: &str = "token-is-target: loss_mask[i] = 1 means token i of the window is a training \
+target (the model is trained to predict it from tokens < i); 0 means it is not (chunk labels with <CL> </CL>, \
+knots, <S>, pad). Megatron masks by input position: shift by one (see examples/).";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub tool: String,
+    pub tool_version: String,
+    pub command: Vec<String>,
+    pub config: AugmentConfig,
+    pub input: InputInfo,
+    pub tokenizer: TokenizerInfo,
+    /// Role key (`eod`, `pad`, `cl`, `cl_end`, `bt`, `bt_sep`, `bt_end`, `tail1`, `head1`, …) → id.
+    pub special_tokens: BTreeMap<String, u32>,
+    /// One past the highest id that can appear in the output.
+    pub vocab_size: u64,
+    pub token_dtype: String,
+    pub seq_len: usize,
+    pub windows: u64,
+    pub loss_mask: MaskInfo,
+    pub files: Vec<FileInfo>,
+    pub counts: Counts,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InputInfo {
+    pub sources: Vec<String>,
+    pub text_key: String,
+    pub skip_bad_lines: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenizerInfo {
+    pub path: String,
+    pub sha256: String,
+    pub max_known_id: u32,
+    pub eod: EodChoice,
+    pub add_special_tokens: bool,
+    pub parse_special: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MaskInfo {
+    pub semantics: String,
+    pub dtype: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub role: String,
+    pub format: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub documents: u64,
+    /// Tokens of the input documents, EOD included.
+    pub input_tokens: u64,
+    /// Tokens written (windows × seq_len).
+    pub output_tokens: u64,
+    /// Markup tokens added by the augmentation.
+    pub inserted_tokens: u64,
+    pub pad_tokens: u64,
+    /// Tokens of the final incomplete window dropped by `--tail drop`.
+    pub dropped_tokens: u64,
+    pub pieces: u64,
+    /// Chunk count → pieces (`"1"` = not split).
+    pub pieces_by_chunks: BTreeMap<String, u64>,
+    pub blank_lines: u64,
+    pub bad_lines: BadLines,
+    pub input_bytes: u64,
+}
+
+impl Counts {
+    /// Inserted tokens as a percentage of input tokens.
+    pub fn overhead_percent(&self) -> f64 {
+        if self.input_tokens == 0 {
+            0.0
+        } else {
+            100.0 * self.inserted_tokens as f64 / self.input_tokens as f64
+        }
+    }
+}
