@@ -49,6 +49,7 @@ struct Current {
     index: u32,
     line: u64,
     docs: u64,
+    skipped: u64,
 }
 
 impl DocumentReader {
@@ -87,6 +88,7 @@ impl DocumentReader {
                     index: self.next_source as u32,
                     line: 0,
                     docs: 0,
+                    skipped: 0,
                 });
                 self.next_source += 1;
             }
@@ -104,10 +106,10 @@ impl DocumentReader {
                     format!("{name}: {what} after line {}", cur.line)
                 })?;
             if n == 0 {
-                let (docs, bad) = (cur.docs, cur.line);
+                let (docs, skipped) = (cur.docs, cur.skipped);
                 self.current = None;
-                if docs == 0 && bad == 0 {
-                    bail!("{name}: no documents (the file is empty after decompression)");
+                if docs == 0 && skipped == 0 {
+                    bail!("{name}: no documents (nothing but blank lines, or empty after decompression)");
                 }
                 continue;
             }
@@ -131,6 +133,7 @@ impl DocumentReader {
                     }));
                 }
                 Err(reason) if self.skip_bad_lines => {
+                    cur.skipped += 1;
                     self.bad_lines.count += 1;
                     if self.bad_lines.examples.len() < MAX_EXAMPLES {
                         self.bad_lines.examples.push(format!("{name}:{}: {reason}", cur.line));

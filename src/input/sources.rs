@@ -53,7 +53,11 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<Source>> {
         } else if path.exists() {
             out.push(Source::File(path.to_path_buf()));
         } else if arg.contains(['*', '?', '[']) {
-            let mut matched: Vec<PathBuf> = glob::glob(arg)
+            let options = glob::MatchOptions {
+                require_literal_leading_dot: true,
+                ..Default::default()
+            };
+            let mut matched: Vec<PathBuf> = glob::glob_with(arg, options)
                 .with_context(|| format!("input pattern {arg} is not a valid glob"))?
                 .filter_map(|entry| entry.ok())
                 .filter(|p| p.is_file())

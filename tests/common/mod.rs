@@ -1,0 +1,143 @@
+//! Helpers shared by the integration tests: fixture paths, running the built binary, and an
+//! independent re-encoding of the fixture documents with the `tokenizers` crate.
+#![allow(dead_code)]
+
+pub mod check;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+pub fn qwen() -> PathBuf {
+    fixture("tokenizers/qwen3-mini/tokenizer.json")
+}
+
+pub fn minilm() -> PathBuf {
+    fixture("tokenizers/minilm/tokenizer.json")
+}
+
+pub fn docs() -> PathBuf {
+    fixture("docs.jsonl")
+}
+
+/// The result of one run of the binary, with everything needed to explain a failure.
+pub struct Run {
+    pub cmd: String,
+    pub out: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    fn explain(&self) -> String {
+        format!(
+            "command: {}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+            self.cmd,
+            self.out.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+    /// Asserts success and returns self.
+    pub fn ok(self) -> Self {
+        assert!(
+            self.out.status.success(),
+            "expected success\n{}",
+            self.explain()
+        );
+        self
+    }
+    /// Asserts failure with a stderr containing every `needle`, and no panic.
+    pub fn fails_with(self, needles: &[&str]) -> Self {
+        let err = self.stderr();
+        assert!(
+            !self.out.status.success(),
+            "expected failure\n{}",
+            self.explain()
+        );
+        assert!(!err.contains("panicked"), "panic\n{}", self.explain());
+        for n in needles {
+            assert!(err.contains(n), "stderr lacks {n:?}\n{}", self.explain());
+        }
+        self
+    }
+}
+
+/// Runs `utk ARGS` with optional standard input.
+pub fn utk(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_utk"));
+    cmd.args(args).stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn utk");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        let mut si = child.stdin.take().expect("stdin");
+        si.write_all(input).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait utk");
+    Run {
+        cmd: format!("utk {}", args.join(" ")),
+        out,
+    }
+}
+
+/// `utk augment INPUTS -t TOKENIZER -o OUT EXTRA…`, asserting success.
+pub fn augment(inputs: &[&Path], tokenizer: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<String> = vec!["augment".into()];
+    args.extend(inputs.iter().map(|p| p.display().to_string()));
+    args.extend([
+        "-t".into(),
+        tokenizer.display().to_string(),
+        "-o".into(),
+        out.display().to_string(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    utk(&refs, None).ok()
+}
+
+/// The fixture documents' texts, in order (blank lines skipped).
+pub fn doc_texts(path: &Path, key: &str) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("read docs")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            v[key].as_str().expect("text").to_string()
+        })
+        .collect()
+}
+
+/// Encodes like utk should: no post-processor specials, special-token spellings as text, EOD last.
+pub fn reference_ids(tokenizer: &Path, texts: &[String], eod: u32) -> Vec<Vec<u32>> {
+    let mut tok = tokenizers::Tokenizer::from_file(tokenizer).expect("tokenizer");
+    tok.with_padding(None);
+    tok.with_truncation(None).expect("no truncation");
+    tok.set_encode_special_tokens(true);
+    texts
+        .iter()
+        .map(|t| {
+            let mut ids = tok
+                .encode(t.as_str(), false)
+                .expect("encode")
+                .get_ids()
+                .to_vec();
+            ids.push(eod);
+            ids
+        })
+        .collect()
+}
