@@ -99,15 +99,18 @@ C1=$OUT/corpus/all1x.jsonl.zst
 C4=$OUT/corpus/all4x.jsonl.zst
 concat_plain() { # the six corpora in sorted order, each ending in a newline
     local f
-    for f in "${CORPORA[@]}"; do zstd -dcq "$f" | sed -e '$a\'; done
+    for f in "${CORPORA[@]}"; do zstd -dcqf "$f" | sed -e '$a\' || return 1; done
 }
 if [[ ! -s $C1 ]]; then
     log "concatenating ${#CORPORA[@]} corpora into $C1"
-    concat_plain | zstd -q -3 -T0 -o "$C1.tmp" && mv "$C1.tmp" "$C1"
+    concat_plain | zstd -qf -3 -T0 -o "$C1.tmp" || die "cannot build $C1"
+    mv "$C1.tmp" "$C1"
 fi
 if [[ ! -s $C4 ]]; then
     log "repeating it 4 times into $C4"
-    for _ in 1 2 3 4; do zstd -dcq "$C1"; done | zstd -q -3 -T0 -o "$C4.tmp" && mv "$C4.tmp" "$C4"
+    for _ in 1 2 3 4; do zstd -dcq "$C1" || exit 1; done | zstd -qf -3 -T0 -o "$C4.tmp" ||
+        die "cannot build $C4"
+    mv "$C4.tmp" "$C4"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -236,7 +239,7 @@ CHECK=$OUT/check.json
 if [[ $BASELINE == 1 ]]; then
     log "comparing Python's tokens with utk --method plain"
     "$PY" - "$OUT/runs/utkplain-1x-t2-r1" "$OUT/runs/python-1x-t2-r1.bin" \
-        "$OUT/runs/python-1x-t2-r1.doctokens" >"$CHECK" <<'EOF'
+        "$OUT/runs/python-1x-t2-r1.doctokens" >"$CHECK" <<'EOF' || echo '{}' >"$CHECK"
 import json, sys
 import numpy as np
 udir, pybin, pydocs = sys.argv[1:4]

@@ -154,10 +154,3 @@ impl<S: Shaper> Packer<S> {
         self.next_index
     }
 }
-
-impl<S> Packer<S> {
-    /// The shaper, e.g. to read its statistics.
-    pub fn shaper(&self) -> &S {
-        &self.shaper
-    }
-}

@@ -288,7 +288,6 @@ fn process(
             packer.windows_started()
         ));
     }
-    let stats = packer_stats(&packer);
     if let Some(last) = packer.finish() {
         match cfg.tail {
             Tail::Pad => {
@@ -303,32 +302,21 @@ fn process(
             Tail::Drop => counts.dropped_tokens = last.tokens.len() as u64,
         }
     }
-    counts.pieces_by_chunks = stats;
     bar.set_position(raw_bytes.load(Ordering::Relaxed));
     Ok(())
-}
-
-fn packer_stats(packer: &Packer<WindowShaper>) -> std::collections::BTreeMap<String, u64> {
-    packer
-        .shaper()
-        .stats
-        .pieces_by_chunks
-        .iter()
-        .enumerate()
-        .filter(|(_, &c)| c > 0)
-        .map(|(n, &c)| (n.to_string(), c))
-        .collect()
 }
 
 /// Adds the pieces and markup of written windows to the counts.
 fn tally(plans: &[WindowPlan], counts: &mut Counts) {
     for plan in plans {
         counts.pieces += plan.pieces.len() as u64;
-        counts.inserted_tokens += plan
-            .pieces
-            .iter()
-            .map(|p| p.shape.overhead as u64)
-            .sum::<u64>();
+        for p in &plan.pieces {
+            counts.inserted_tokens += p.shape.overhead as u64;
+            *counts
+                .pieces_by_chunks
+                .entry(p.shape.chunks.to_string())
+                .or_insert(0) += 1;
+        }
     }
 }
 

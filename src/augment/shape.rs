@@ -16,13 +16,6 @@ use rand::distr::{weighted::WeightedIndex, Distribution};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-/// Counts of the decisions taken, for the manifest and the statistical tests.
-#[derive(Clone, Debug, Default)]
-pub struct ShapeStats {
-    /// `pieces_by_chunks[n]` = pieces placed with `n` chunks (index 1 = not split).
-    pub pieces_by_chunks: Vec<u64>,
-}
-
 /// The [`Shaper`] for every method: UtK's budget, or no markup at all for plain packing.
 pub struct WindowShaper<'a> {
     cfg: &'a AugmentConfig,
@@ -31,7 +24,6 @@ pub struct WindowShaper<'a> {
     dist: WeightedIndex<f64>,
     /// Labels drawn for the piece being shaped.
     pending: Vec<Vec<u32>>,
-    pub stats: ShapeStats,
 }
 
 impl<'a> WindowShaper<'a> {
@@ -42,7 +34,6 @@ impl<'a> WindowShaper<'a> {
             labels: LabelMaker::new(encoder, cfg.label_len),
             dist: WeightedIndex::new(&cfg.chunks.weights)?,
             pending: Vec::new(),
-            stats: ShapeStats::default(),
         })
     }
 
@@ -88,14 +79,6 @@ impl<'a> WindowShaper<'a> {
         }
         Ok(())
     }
-
-    fn record(&mut self, chunks: u32) {
-        let n = chunks as usize;
-        if self.stats.pieces_by_chunks.len() <= n {
-            self.stats.pieces_by_chunks.resize(n + 1, 0);
-        }
-        self.stats.pieces_by_chunks[n] += 1;
-    }
 }
 
 impl Shaper for WindowShaper<'_> {
@@ -106,7 +89,6 @@ impl Shaper for WindowShaper<'_> {
 
     fn shape(&mut self, available: usize, space: usize) -> Result<(usize, Shape)> {
         if self.cfg.method == Method::Plain {
-            self.record(1);
             return Ok((
                 available.min(space),
                 Shape {
@@ -137,7 +119,6 @@ impl Shaper for WindowShaper<'_> {
         for unused in self.pending.drain(keep..) {
             self.labels.release(&unused);
         }
-        self.record(n);
         Ok((
             take,
             Shape {

@@ -234,13 +234,16 @@ fn print_summary(job: &AugmentJob, s: &Summary) {
         c.pieces,
         chunks.join(", ")
     );
+    let dtype = if s.token_dtype == utk::output::megatron::DType::Uint16 {
+        "uint16"
+    } else {
+        "int32"
+    };
     println!(
-        "  token dtype    {:?}, vocabulary {} (utk ids {}..={})",
-        s.token_dtype,
-        job.vocab_size(),
-        job.specials.pad.min(job.specials.cl),
-        job.specials.max_id()
+        "  token dtype    {dtype} (vocabulary incl. utk's ids: {})",
+        job.vocab_size()
     );
+    println!("  special ids    {}", special_map(&job.specials));
     println!(
         "  throughput     {:.2} s, {:.2} M tokens/s in, {:.1} MB/s of text, {} threads",
         secs,
@@ -248,4 +251,22 @@ fn print_summary(job: &AugmentJob, s: &Summary) {
         c.input_bytes as f64 / secs / 1e6,
         job.threads
     );
+}
+
+/// `<CL>=151669 </CL>=151670 … <T1>=… <H1>=…`, eliding the middle of long knot lists.
+fn special_map(sp: &SpecialTokens) -> String {
+    let roles = sp.roles();
+    let shown: Vec<String> = roles
+        .iter()
+        .map(|(r, id)| format!("{}={id}", r.display()))
+        .collect();
+    if shown.len() <= 13 {
+        return shown.join(" ");
+    }
+    format!(
+        "{} … {} ({} roles, all in the manifest)",
+        shown[..11].join(" "),
+        shown[shown.len() - 2..].join(" "),
+        shown.len()
+    )
 }

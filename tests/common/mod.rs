@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod lib_run;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
