@@ -1,6 +1,7 @@
 //! The command line: clap types only. Doc comments are the help text.
 
 use crate::cmd::augment::AugmentArgs;
+use crate::cmd::verify::VerifyArgs;
 use clap::{Parser, Subcommand};
 
 /// Prepare long-context pretraining data with the Untie-the-Knots (UtK) augmentation.
@@ -19,4 +20,6 @@ pub struct Cli {
 pub enum Command {
     /// Tokenize, pack and augment documents into training windows of exactly --seq-len tokens.
     Augment(AugmentArgs),
+    /// Check an output: files, structure, loss mask, provenance, and (with --input) every token.
+    Verify(VerifyArgs),
 }

@@ -27,3 +27,5 @@ pub mod pipeline;
 pub mod progress;
 pub mod rng;
 pub mod tokenize;
+pub mod untie;
+pub mod verify;

@@ -334,7 +334,10 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
             skip_bad_lines: job.skip_bad_lines,
         },
         tokenizer: TokenizerInfo {
-            path: job.encoder.path().display().to_string(),
+            path: std::fs::canonicalize(job.encoder.path())
+                .unwrap_or_else(|_| job.encoder.path().to_path_buf())
+                .display()
+                .to_string(),
             sha256: job.tokenizer_sha256.clone(),
             max_known_id: job.encoder.max_known_id(),
             eod: job.encoder.eod.clone(),

@@ -141,6 +141,33 @@ impl SpecialTokens {
             .collect()
     }
 
+    /// Rebuilds the ids from a manifest's `special_tokens` map.
+    pub fn from_map(map: &BTreeMap<String, u32>) -> Result<SpecialTokens> {
+        let get = |k: &str| map.get(k).copied().with_context(|| format!("the manifest has no id for special token `{k}`"));
+        let mut tails = Vec::new();
+        let mut heads = Vec::new();
+        for b in 1.. {
+            match (map.get(&format!("tail{b}")), map.get(&format!("head{b}"))) {
+                (Some(&t), Some(&h)) => {
+                    tails.push(t);
+                    heads.push(h);
+                }
+                _ => break,
+            }
+        }
+        Ok(SpecialTokens {
+            eod: get("eod")?,
+            pad: get("pad")?,
+            cl: get("cl")?,
+            cl_end: get("cl_end")?,
+            bt: get("bt")?,
+            bt_sep: get("bt_sep")?,
+            bt_end: get("bt_end")?,
+            tails,
+            heads,
+        })
+    }
+
     /// Resolves every role for windows whose pieces have at most `max_chunks` chunks.
     ///
     /// `overrides` are `ROLE=TOKEN` or `ROLE=ID` (from `--special-token`); `base` is where new ids

@@ -1,0 +1,89 @@
+//! `utk verify`: check an output directory, and with `--input` prove it against its input.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use utk::input::expand_inputs;
+use utk::output::reader::OutputReader;
+use utk::tokenize::{sha256_file, Encoder, EncoderOptions};
+use utk::verify::{verify, InputCheck};
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// An output directory written by `utk augment`.
+    #[arg(value_name = "OUT")]
+    pub output: PathBuf,
+
+    /// Re-read and re-tokenize these inputs (the ones given to augment, in the same order) and
+    /// check every document is in the windows exactly once, unaltered.
+    #[arg(long, num_args = 1.., value_name = "INPUT")]
+    pub input: Vec<String>,
+
+    /// The tokenizer.json to re-tokenize with (default: the path in the manifest; its sha256 must
+    /// match the manifest's).
+    #[arg(short, long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+
+    /// Problems listed in full (the rest are counted).
+    #[arg(long, default_value_t = 10)]
+    pub max_problems: usize,
+
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
+    let start = std::time::Instant::now();
+    let out = OutputReader::open(&args.output)?;
+    let m = &out.manifest;
+    let input = if args.input.is_empty() {
+        None
+    } else {
+        let path = args.tokenizer.clone().unwrap_or_else(|| PathBuf::from(&m.tokenizer.path));
+        let sha = sha256_file(&path).with_context(|| format!("cannot read the tokenizer {} (pass --tokenizer)", path.display()))?;
+        if sha != m.tokenizer.sha256 {
+            bail!("--tokenizer {}: sha256 {sha} differs from the manifest's {} (the output was made with another tokenizer)", path.display(), m.tokenizer.sha256);
+        }
+        let options = EncoderOptions {
+            eod_token: None,
+            eod_id: Some(m.tokenizer.eod.id),
+            add_special_tokens: m.tokenizer.add_special_tokens,
+            parse_special: m.tokenizer.parse_special,
+        };
+        Some(InputCheck {
+            sources: expand_inputs(&args.input)?,
+            encoder: Encoder::load(&path, &options)?,
+            text_key: m.input.text_key.clone(),
+            skip_bad_lines: m.input.skip_bad_lines,
+        })
+    };
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start worker threads")?;
+    let bar = utk::progress::count_bar(out.windows(), "windows", quiet);
+    let report = pool.install(|| verify(&out, input.as_ref(), args.max_problems, &bar))?;
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    if report.problem_count > 0 {
+        for p in &report.problems {
+            eprintln!("utk verify: {p}");
+        }
+        let more = report.problem_count - report.problems.len() as u64;
+        if more > 0 {
+            eprintln!("utk verify: … and {more} more problems");
+        }
+        bail!("{} FAILED verification: {} problems", args.output.display(), report.problem_count);
+    }
+    if !quiet {
+        let how = if report.untied_from_tokens { "untied from the tokens and matched to the sidecar" } else { "matched to the sidecar (backtracing off: knots alone cannot group pieces)" };
+        println!("utk verify: {} OK", args.output.display());
+        println!("  {} windows of {} tokens: layout, labels, knots, backtrace lists, chunk order and loss mask as documented", report.windows, m.seq_len);
+        println!("  {} pieces {how}", report.pieces);
+        println!("  {} documents complete, each exactly once and in order", report.documents_complete);
+        if input.is_some() {
+            println!("  {} documents re-tokenized from the input and equal token for token", report.documents_compared);
+        }
+        println!("  {secs:.2} s");
+    }
+    Ok(())
+}

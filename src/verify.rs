@@ -1,0 +1,348 @@
+//! `verify`: prove an output against its manifest, its own structure, its provenance sidecar and,
+//! optionally, its input.
+//!
+//! Per window (in parallel): the layout parses, labels are unique, knots pair up, backtrace lists
+//! name their piece's labels in chunk order, chunk order is as configured, pad is a trailing run of
+//! the last window only, and the loss mask equals the documented policy token by token. Pieces are
+//! untied from the tokens alone (labels, knots, backtrace lists) when backtracing is on, and
+//! compared with the sidecar. Across windows (in order): every document's pieces continue exactly
+//! where the previous one stopped, and end with EOD only at the document's end. With the input,
+//! every document is re-read, re-tokenized, and compared token by token with what the windows hold.
+
+use crate::augment::Span;
+use crate::config::{Method, Order, Tail};
+use crate::input::{DocumentReader, Source};
+use crate::output::provenance::DocRecord;
+use crate::output::reader::OutputReader;
+use crate::tokenize::{Encoder, SpecialTokens};
+use crate::untie::{expected_mask, parse_window, untie, Roles};
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// Windows checked in parallel per step.
+const GROUP: usize = 16;
+/// Text re-tokenized per step with `--input`.
+const BATCH_BYTES: usize = 8 << 20;
+
+/// One thing found wrong.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub window: Option<u64>,
+    pub offset: Option<usize>,
+    pub what: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match (self.window, self.offset) {
+            (Some(w), Some(o)) => write!(f, "window {w}, token {o}: {}", self.what),
+            (Some(w), None) => write!(f, "window {w}: {}", self.what),
+            _ => write!(f, "{}", self.what),
+        }
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub windows: u64,
+    pub pieces: u64,
+    pub untied_from_tokens: bool,
+    pub documents_complete: u64,
+    pub documents_compared: u64,
+    /// The first problems, in order found.
+    pub problems: Vec<Problem>,
+    pub problem_count: u64,
+}
+
+impl Report {
+    fn add(&mut self, p: Problem, keep: usize) {
+        self.problem_count += 1;
+        if self.problems.len() < keep {
+            self.problems.push(p);
+        }
+    }
+}
+
+/// The input to compare against, re-tokenized as the manifest says it was.
+pub struct InputCheck {
+    pub sources: Vec<Source>,
+    pub encoder: Encoder,
+    pub text_key: String,
+    pub skip_bad_lines: bool,
+}
+
+/// A piece as the sidecar and structure agree it is.
+struct PieceInfo {
+    doc: u64,
+    doc_offset: u64,
+    len: u64,
+    eod: bool,
+    /// (window content start, len) of each chunk, in chunk order.
+    spans: Vec<(u32, u32)>,
+}
+
+struct WindowResult {
+    problems: Vec<Problem>,
+    pieces: Vec<PieceInfo>,
+}
+
+fn problem(w: u64, offset: Option<usize>, what: impl Into<String>) -> Problem {
+    Problem { window: Some(w), offset, what: what.into() }
+}
+
+/// Checks one window against its structure, mask policy and sidecar spans.
+fn check_window(out: &OutputReader, roles: &Roles, w: u64, spans: &[Span], untie_tokens: bool) -> WindowResult {
+    let cfg = &out.manifest.config;
+    let t = out.window_tokens(w);
+    let mask = out.window_mask(w);
+    let mut problems = Vec::new();
+    let parsed = match parse_window(&t, roles) {
+        Ok(p) => p,
+        Err(f) => {
+            problems.push(problem(w, Some(f.offset), f.what));
+            return WindowResult { problems, pieces: Vec::new() };
+        }
+    };
+    if parsed.pad_from.is_some() && w + 1 != out.windows() {
+        problems.push(problem(w, parsed.pad_from, "padding outside the last window"));
+    }
+    let expect = expected_mask(&parsed, t.len());
+    let wrong: Vec<usize> = (0..t.len()).filter(|&i| expect[i] != mask[i]).collect();
+    if let Some(&i) = wrong.first() {
+        problems.push(problem(
+            w,
+            Some(i),
+            format!("loss mask is {}, the policy says {} ({} wrong mask bytes in this window)", mask[i], expect[i], wrong.len()),
+        ));
+    }
+    if parsed.chunks.len() != spans.len() {
+        problems.push(problem(w, None, format!("{} chunks in the tokens, {} in the provenance sidecar", parsed.chunks.len(), spans.len())));
+        return WindowResult { problems, pieces: Vec::new() };
+    }
+    for (c, s) in parsed.chunks.iter().zip(spans) {
+        let range = s.start as usize..(s.start + s.len) as usize;
+        let split = s.chunks >= 2;
+        let knots_ok = !split || (c.head == (s.chunk > 1).then(|| s.chunk as u32 - 1) && c.tail == (s.chunk < s.chunks).then_some(s.chunk as u32));
+        if c.content != range || c.label.is_some() != split || !knots_ok {
+            problems.push(problem(w, Some(c.content.start), format!("chunk {:?} does not match its provenance span {s:?}", c.content)));
+            return WindowResult { problems, pieces: Vec::new() };
+        }
+        if split && cfg.method == Method::Plain {
+            problems.push(problem(w, Some(c.content.start), "a split chunk in plain packing"));
+        }
+    }
+    // Group chunks into pieces: from the tokens alone when possible, else by the sidecar.
+    let groups: Vec<Vec<usize>> = if untie_tokens {
+        match untie(&parsed, &t, cfg.order == Order::Preserve) {
+            Ok(pieces) => pieces.into_iter().map(|p| p.chunks).collect(),
+            Err(f) => {
+                problems.push(problem(w, Some(f.offset), f.what));
+                return WindowResult { problems, pieces: Vec::new() };
+            }
+        }
+    } else {
+        let mut by_doc: Vec<(u64, Vec<usize>)> = Vec::new();
+        for (i, s) in spans.iter().enumerate() {
+            match by_doc.iter_mut().find(|(d, _)| *d == s.doc) {
+                Some((_, v)) => v.push(i),
+                None => by_doc.push((s.doc, vec![i])),
+            }
+        }
+        by_doc
+            .into_iter()
+            .map(|(_, mut v)| {
+                if cfg.order == Order::Shuffle {
+                    v.sort_by_key(|&i| spans[i].chunk);
+                }
+                v
+            })
+            .collect()
+    };
+    let mut pieces = Vec::with_capacity(groups.len());
+    for g in groups {
+        let first = spans[g[0]];
+        let mut at = first.doc_offset;
+        for (k, &i) in g.iter().enumerate() {
+            let s = spans[i];
+            if s.doc != first.doc || s.chunk as usize != k + 1 || s.chunks as usize != g.len() || s.doc_offset != at {
+                problems.push(problem(w, Some(s.start as usize), format!("piece of document {} does not re-assemble: chunk {k} is {s:?}", first.doc)));
+                break;
+            }
+            at += s.len as u64;
+        }
+        let last = &parsed.chunks[*g.last().expect("non-empty")];
+        pieces.push(PieceInfo {
+            doc: first.doc,
+            doc_offset: first.doc_offset,
+            len: at - first.doc_offset,
+            eod: last.eod,
+            spans: g.iter().map(|&i| (spans[i].start, spans[i].len)).collect(),
+        });
+    }
+    WindowResult { problems, pieces }
+}
+
+/// Re-tokenized input documents, loaded ahead in parallel batches and released once checked.
+struct Reference<'a> {
+    check: &'a InputCheck,
+    reader: DocumentReader,
+    docs: HashMap<u64, Vec<u32>>,
+    loaded: u64,
+    done: bool,
+}
+
+impl Reference<'_> {
+    fn load_through(&mut self, doc: u64, records: &[DocRecord], report: &mut Report, keep: usize) -> Result<()> {
+        while self.loaded <= doc && !self.done {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            while bytes < BATCH_BYTES {
+                match self.reader.next_doc()? {
+                    Some(d) => {
+                        bytes += d.text.len() + 64;
+                        batch.push(d);
+                    }
+                    None => {
+                        self.done = true;
+                        break;
+                    }
+                }
+            }
+            let enc = &self.check.encoder;
+            let ids: Vec<Result<Vec<u32>>> = batch.par_iter().map(|d| enc.encode_doc(&d.text)).collect();
+            for (d, ids) in batch.iter().zip(ids) {
+                let ids = ids.with_context(|| format!("{}:{}", self.check.sources[d.source as usize].name(), d.line))?;
+                let ordinal = self.loaded;
+                match records.get(ordinal as usize) {
+                    Some(r) if r.source == d.source && r.line == d.line && r.tokens == ids.len() as u64 => {}
+                    Some(r) => report.add(
+                        Problem { window: None, offset: None, what: format!("document {ordinal}: the input has {} tokens at source {} line {}, the sidecar says {} tokens at source {} line {}", ids.len(), d.source, d.line, r.tokens, r.source, r.line) },
+                        keep,
+                    ),
+                    None => report.add(Problem { window: None, offset: None, what: format!("the input has more documents than the output ({} recorded)", records.len()) }, keep),
+                }
+                self.docs.insert(ordinal, ids);
+                self.loaded += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs every check; problems are reported, not returned as errors (errors are for I/O).
+pub fn verify(out: &OutputReader, input: Option<&InputCheck>, keep: usize, bar: &ProgressBar) -> Result<Report> {
+    let m = &out.manifest;
+    let roles = Roles::new(SpecialTokens::from_map(&m.special_tokens)?);
+    let untie_tokens = m.config.backtrace || m.config.method == Method::Plain;
+    let spans: Vec<Span> = out.spans().collect();
+    let records: Vec<DocRecord> = out.docs().collect();
+    let mut report = Report { windows: out.windows(), untied_from_tokens: untie_tokens, ..Report::default() };
+    // Spans are stored window by window: find each window's slice.
+    let mut bounds = vec![0usize; out.windows() as usize + 1];
+    for (i, s) in spans.iter().enumerate() {
+        if s.window >= out.windows() || (i > 0 && s.window < spans[i - 1].window) {
+            report.add(Problem { window: Some(s.window), offset: None, what: format!("provenance record {i} is out of order or names a window that does not exist") }, keep);
+            return Ok(report);
+        }
+        bounds[s.window as usize + 1] = i + 1;
+    }
+    for w in 1..bounds.len() {
+        bounds[w] = bounds[w].max(bounds[w - 1]);
+    }
+    let mut reference = match input {
+        Some(check) => Some(Reference {
+            check,
+            reader: DocumentReader::new(check.sources.clone(), &check.text_key, check.skip_bad_lines, Arc::new(AtomicU64::new(0))),
+            docs: HashMap::new(),
+            loaded: 0,
+            done: false,
+        }),
+        None => None,
+    };
+    // Where each started document continues, and which are complete.
+    let mut next: HashMap<u64, u64> = HashMap::new();
+    let mut complete = vec![false; records.len()];
+    let windows: Vec<u64> = (0..out.windows()).collect();
+    for group in windows.chunks(GROUP) {
+        let results: Vec<WindowResult> = group
+            .par_iter()
+            .map(|&w| check_window(out, &roles, w, &spans[bounds[w as usize]..bounds[w as usize + 1]], untie_tokens))
+            .collect();
+        for (&w, r) in group.iter().zip(results) {
+            for p in r.problems {
+                report.add(p, keep);
+            }
+            let tokens = if reference.is_some() { out.window_tokens(w) } else { Vec::new() };
+            for piece in r.pieces {
+                report.pieces += 1;
+                let Some(rec) = records.get(piece.doc as usize) else {
+                    report.add(problem(w, None, format!("piece of document {} which the sidecar does not list", piece.doc)), keep);
+                    continue;
+                };
+                let expected = next.get(&piece.doc).copied().unwrap_or(0);
+                if piece.doc_offset != expected {
+                    report.add(problem(w, Some(piece.spans[0].0 as usize), format!("document {} continues at token {}, expected {expected} (tokens lost or repeated)", piece.doc, piece.doc_offset)), keep);
+                }
+                let end = piece.doc_offset + piece.len;
+                if piece.eod != (end == rec.tokens) {
+                    report.add(problem(w, Some(piece.spans[0].0 as usize), format!("document {}: piece ending at token {end} of {} {} EOD", piece.doc, rec.tokens, if piece.eod { "ends with" } else { "lacks" })), keep);
+                }
+                if let Some(refs) = reference.as_mut() {
+                    refs.load_through(piece.doc, &records, &mut report, keep)?;
+                    match refs.docs.get(&piece.doc) {
+                        Some(doc) => {
+                            let mut at = piece.doc_offset as usize;
+                            for &(start, len) in &piece.spans {
+                                let got = &tokens[start as usize..(start + len) as usize];
+                                let want = doc.get(at..at + len as usize).unwrap_or(&[]);
+                                if got != want {
+                                    let k = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
+                                    report.add(problem(w, Some(start as usize + k), format!("document {} token {}: found {:?}, the input gives {:?}", piece.doc, at + k, got.get(k), want.get(k))), keep);
+                                    break;
+                                }
+                                at += len as usize;
+                            }
+                        }
+                        None => report.add(problem(w, None, format!("document {} is not in the input", piece.doc)), keep),
+                    }
+                }
+                if end >= rec.tokens {
+                    next.remove(&piece.doc);
+                    complete[piece.doc as usize] = true;
+                    report.documents_complete += 1;
+                    if let Some(refs) = reference.as_mut() {
+                        if refs.docs.remove(&piece.doc).is_some() {
+                            report.documents_compared += 1;
+                        }
+                    }
+                } else {
+                    next.insert(piece.doc, end);
+                }
+            }
+        }
+        bar.inc(group.len() as u64);
+    }
+    // Every document complete, except what `--tail drop` dropped at the very end.
+    let missing: u64 = records
+        .iter()
+        .enumerate()
+        .filter(|(d, _)| !complete[*d])
+        .map(|(d, rec)| rec.tokens - next.get(&(d as u64)).copied().unwrap_or(0))
+        .sum();
+    let allowed = if m.config.tail == Tail::Drop { m.counts.dropped_tokens } else { 0 };
+    if missing != allowed {
+        report.add(Problem { window: None, offset: None, what: format!("{missing} document tokens are in no window (expected {allowed})") }, keep);
+    }
+    if let Some(refs) = reference.as_mut() {
+        refs.load_through(u64::MAX - 1, &records, &mut report, keep)?;
+        if refs.loaded != records.len() as u64 {
+            report.add(Problem { window: None, offset: None, what: format!("the input has {} documents, the output {}", refs.loaded, records.len()) }, keep);
+        }
+    }
+    Ok(report)
+}
