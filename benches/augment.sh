@@ -35,6 +35,15 @@
 #   QUIET_CORES=0.25 idle threshold, in cores busy
 #   QUIET_WAIT=180   longest wait for idleness before a run (seconds); then it runs anyway
 #   PIP_ARGS=        extra arguments for pip install
+#   DISTURBED_CORES=0.3  a run during which other processes used more CPU than this is
+#                    "disturbed" and repeated ...
+#   RETRY_DISTURBED=1    ... at most this many times (all attempts are kept in results.tsv)
+# (nice does not help against other users' compiles here: with sched_autogroup each session
+# gets a fair share of the CPUs whatever the nice value, so the script waits instead.)
+#   RESUME=0         1: keep OUT/results.tsv and add repetitions REP_START..REPEATS to it (e.g.
+#                    REP_START=4 REPEATS=5 REPEATS_4X=5 after a run disturbed by other load);
+#                    the report then uses all rows
+#   REP_START=1      first repetition number
 #
 # Needs: cargo, python3 (with venv), zstd, /usr/bin/time (Debian package `time`; installed with
 # apt-get when missing, as are zstd and python3-venv).
@@ -50,6 +59,10 @@ BASELINE=${BASELINE:-1}
 QUIET_CORES=${QUIET_CORES:-0.25}
 QUIET_WAIT=${QUIET_WAIT:-180}
 PIP_ARGS=${PIP_ARGS:-}
+RESUME=${RESUME:-0}
+DISTURBED_CORES=${DISTURBED_CORES:-0.3}
+RETRY_DISTURBED=${RETRY_DISTURBED:-1}
+REP_START=${REP_START:-1}
 SEQ_LEN=128k
 SEQ_LEN_TOKENS=131072
 
@@ -135,24 +148,42 @@ wait_quiet() { # until other processes use < QUIET_CORES cores, or QUIET_WAIT se
     done
 }
 
-printf 'label\ttool\tcorpus\tthreads\trep\twall_s\tmax_rss_kb\tuser_s\tsys_s\tothers_cores\tload1\tinput_tokens\tinserted_tokens\tdocuments\twindows\toutput_sha256\n' >"$RESULTS"
+[[ $RESUME == 1 && -s $RESULTS ]] ||
+    printf 'label\ttool\tcorpus\tthreads\trep\twall_s\tmax_rss_kb\tuser_s\tsys_s\tothers_cores\tload1\tinput_tokens\tinserted_tokens\tdocuments\twindows\toutput_sha256\n' >"$RESULTS"
 
-# time_run LABEL TOOL CORPUS THREADS REP -- CMD...: runs CMD under /usr/bin/time -v, appends a row.
-# For utk runs the output directory is OUT/runs/LABEL; its manifest and a hash of tokens.bin and
-# loss_mask.bin are kept, the (large) data files deleted unless KEEP_OUTPUT=1.
+# time_run LABEL TOOL CORPUS THREADS REP -- CMD...: runs CMD under /usr/bin/time -v, appends a row
+# to results.tsv. When other processes used more than DISTURBED_CORES cores during the run, the run
+# is repeated (after waiting for quiet again), at most RETRY_DISTURBED times; every attempt is a
+# row (LABEL, LABEL-retry1, ...). For utk runs the output directory is OUT/runs/LABEL; its manifest
+# and a hash of tokens.bin + loss_mask.bin are kept, the (large) data files deleted unless
+# KEEP_OUTPUT=1.
 time_run() {
     local label=$1 tool=$2 corpus=$3 threads=$4 rep=$5
     shift 6
+    local try run=$label
+    for ((try = 0; try <= RETRY_DISTURBED; try++)); do
+        ((try == 0)) || run=$label-retry$try
+        time_once "$label" "$run" "$tool" "$corpus" "$threads" "$rep" "$@"
+        if awk -v o="$LAST_OTHERS" -v d="$DISTURBED_CORES" 'BEGIN{exit !(o <= d)}'; then
+            return 0
+        fi
+        ((try == RETRY_DISTURBED)) || log "  $run was disturbed (others used $LAST_OTHERS cores); again"
+    done
+}
+
+time_once() {
+    local label=$1 run=$2 tool=$3 corpus=$4 threads=$5 rep=$6
+    shift 6
     wait_quiet
-    local load1 a b tf=$LOGS/$label.time
+    local load1 a b tf=$LOGS/$run.time
     load1=$(cut -d' ' -f1 /proc/loadavg)
-    log "run $label (load1 $load1)"
+    log "run $run (load1 $load1)"
+    LAST_OTHERS=0
     a=$(busy_jiffies)
-    if ! /usr/bin/time -v -o "$tf" "$@" >"$LOGS/$label.stdout" 2>"$LOGS/$label.stderr"; then
-        b=$(busy_jiffies)
-        log "FAILED: $label (exit status in $tf; stderr $LOGS/$label.stderr):"
-        tail -n 20 "$LOGS/$label.stderr" >&2
-        printf '%s\t%s\t%s\t%s\t%s\tFAILED\t\t\t\t\t%s\t\t\t\t\t\n' "$label" "$tool" "$corpus" "$threads" "$rep" "$load1" >>"$RESULTS"
+    if ! /usr/bin/time -v -o "$tf" "$@" >"$LOGS/$run.stdout" 2>"$LOGS/$run.stderr"; then
+        log "FAILED: $run (exit status in $tf; stderr $LOGS/$run.stderr):"
+        tail -n 20 "$LOGS/$run.stderr" >&2
+        printf '%s\t%s\t%s\t%s\t%s\tFAILED\t\t\t\t\t%s\t\t\t\t\t\n' "$run" "$tool" "$corpus" "$threads" "$rep" "$load1" >>"$RESULTS"
         return 0
     fi
     b=$(busy_jiffies)
@@ -163,10 +194,11 @@ time_run() {
     sys=$(awk -F': ' '/System time \(seconds\)/{print $2}' "$tf")
     others=$(awk -v d=$((b - a)) -v hz="$HZ" -v u="$user" -v s="$sys" -v w="$wall" \
         'BEGIN{o=(d/hz-u-s)/w; if(o<0)o=0; printf "%.2f", o}')
+    LAST_OTHERS=$others
     local input='' inserted='' docs='' windows='' sha=''
     if [[ $tool == utk* ]]; then
         local dir=$OUT/runs/$label
-        cp "$dir/manifest.json" "$LOGS/$label.manifest.json"
+        cp "$dir/manifest.json" "$LOGS/$run.manifest.json"
         read -r input inserted docs windows < <(python3 -c '
 import json,sys; m=json.load(open(sys.argv[1])); c=m["counts"]
 print(c["input_tokens"], c["inserted_tokens"], c["documents"], m["windows"])' "$dir/manifest.json")
@@ -175,12 +207,12 @@ print(c["input_tokens"], c["inserted_tokens"], c["documents"], m["windows"])' "$
     else
         read -r input docs windows < <(python3 -c '
 import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-print(r["input_tokens"], r["documents"], r["windows"])' "$LOGS/$label.stdout")
+print(r["input_tokens"], r["documents"], r["windows"])' "$LOGS/$run.stdout")
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$label" "$tool" "$corpus" "$threads" "$rep" "$wall" "$rss" "$user" "$sys" "$others" \
+        "$run" "$tool" "$corpus" "$threads" "$rep" "$wall" "$rss" "$user" "$sys" "$others" \
         "$load1" "$input" "$inserted" "$docs" "$windows" "$sha" >>"$RESULTS"
-    log "  $label: ${wall}s, $((rss / 1024)) MiB, others ${others} cores, input_tokens ${input}"
+    log "  $run: ${wall}s, $((rss / 1024)) MiB, others ${others} cores, input_tokens ${input}"
 }
 
 utk_cmd() { # CORPUS THREADS LABEL [extra args]: sets the array CMD
@@ -209,7 +241,11 @@ fi
 # Timed runs
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 UPTIME_BEFORE=$(uptime)
-for rep in $(seq 1 "$REPEATS"); do
+if [[ $RESUME == 1 && -s $META ]]; then # keep the first session's start for the report
+    STARTED=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["started"])' "$META")
+    UPTIME_BEFORE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["uptime_before"])' "$META")
+fi
+for rep in $(seq "$REP_START" "$REPEATS"); do
     for c in 1x 4x; do
         [[ $c == 4x && $rep -gt $REPEATS_4X ]] && continue
         corpus=$OUT/corpus/all$c.jsonl.zst
@@ -298,6 +334,7 @@ json.dump({
     "repeats": $REPEATS,
     "repeats_4x": $REPEATS_4X,
     "baseline": $BASELINE,
+    "disturbed_cores": $DISTURBED_CORES,
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 python3 "$ROOT/benches/report.py" "$RESULTS" "$META" "$CHECK"

@@ -24,6 +24,7 @@ def main():
     meta = json.load(open(sys.argv[2]))
     check = json.load(open(sys.argv[3])) if len(sys.argv) > 3 else {}
 
+    dist = float(meta.get("disturbed_cores", 0.3))
     groups = defaultdict(list)
     failed = []
     for r in rows:
@@ -43,7 +44,8 @@ def main():
         b = dict(min(runs, key=lambda r: r["wall_s"]))
         b["rss_max"] = max(r["rss_mib"] for r in runs)
         b["n"] = len(runs)
-        b["walls"] = [r["wall_s"] for r in runs]
+        b["walls"] = [f"{r['wall_s']:.1f}" + ("*" if r["others_cores"] > dist else "")
+                      for r in runs]
         b["others_max"] = max(r["others_cores"] for r in runs)
         b["hashes"] = {r["output_sha256"] for r in runs}
         b["inputs"] = {r["input_tokens"] for r in runs}
@@ -61,10 +63,11 @@ def main():
     p(f"- Corpora: 1x = {meta['corpora'].strip()} concatenated "
       f"({meta['c1_bytes'] / 1e6:.1f} MB as .jsonl.zst); 4x = the same four times "
       f"({meta['c4_bytes'] / 1e6:.1f} MB)")
-    p(f"- Best of {meta['repeats']} (1x) / {meta['repeats_4x']} (4x) runs by wall time; "
-      "peak RSS is the maximum over the runs. \"Others' CPU\" = CPU used by other processes "
+    p("- Each configuration ran several times (the \"all runs\" column); the table shows the best "
+      "(lowest) wall time, and the peak RSS is the maximum over all its runs. \"Others' CPU\" = CPU used by other processes "
       "during the best run, in cores (from /proc/stat minus the run's own user+sys); "
-      "anything above ~0.1 means the timing was disturbed.\n")
+      f"runs marked * had others above {meta.get('disturbed_cores', 0.3)} cores (disturbed; "
+      "such runs were retried once after waiting for quiet).\n")
     if failed:
         p(f"**FAILED runs: {', '.join(failed)}** (see logs/)\n")
 
@@ -79,7 +82,7 @@ def main():
                 continue
             ov = 100 * int(b["inserted_tokens"]) / b["input_tokens"]
             p(f"| {c} | {t} | {b['input_tokens']:,} | {b['wall_s']:.2f} | "
-              f"{', '.join(f'{w:.1f}' for w in b['walls'])} | "
+              f"{', '.join(b['walls'])} | "
               f"{b['input_tokens'] / b['wall_s'] / 1e6:.3f} M | {b['rss_max']:.0f} | {ov:.2f} "
               f"| {b['others_cores']:.2f} |")
     p()
@@ -144,7 +147,7 @@ def main():
                 continue
             cpu = (b["user_s"] + b["sys_s"]) / b["wall_s"]
             p(f"| {name} | {key[2]} | {b['input_tokens']:,} | {b['wall_s']:.2f} | "
-              f"{', '.join(f'{w:.1f}' for w in b['walls'])} | "
+              f"{', '.join(b['walls'])} | "
               f"{b['input_tokens'] / b['wall_s'] / 1e6:.3f} M | {b['rss_max']:.0f} | {cpu:.2f} "
               f"| {b['others_cores']:.2f} |")
         if check:
@@ -164,8 +167,8 @@ def main():
 
     p("## Commands\n")
     p("```sh")
-    p(f"benches/augment.sh {meta['data']} {meta['out']}   # REPEATS={meta['repeats']} "
-      f"REPEATS_4X={meta['repeats_4x']} BASELINE={meta['baseline']}")
+    p(f"REPEATS={meta['repeats']} REPEATS_4X={meta['repeats_4x']} "
+      f"BASELINE={meta['baseline']} benches/augment.sh {meta['data']} {meta['out']}")
     p("# each timed run:")
     p(f"/usr/bin/time -v {meta['utk']} augment {meta['out']}/corpus/all{{1x,4x}}.jsonl.zst "
       f"--tokenizer {meta['tokenizer']} --seq-len 128k -o {meta['out']}/runs/LABEL --force "

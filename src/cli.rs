@@ -1,6 +1,7 @@
 //! The command line: clap types only. Doc comments are the help text.
 
 use crate::cmd::augment::AugmentArgs;
+use crate::cmd::inspect::InspectArgs;
 use crate::cmd::verify::VerifyArgs;
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Tokenize, pack and augment documents into training windows of exactly --seq-len tokens.
     Augment(AugmentArgs),
+    /// Show one window decoded with its structure visible, or the output's summary.
+    Inspect(InspectArgs),
     /// Check an output: files, structure, loss mask, provenance, and (with --input) every token.
     Verify(VerifyArgs),
 }

@@ -20,6 +20,7 @@
 pub mod augment;
 pub mod config;
 pub mod input;
+pub mod inspect;
 pub mod mapped;
 pub mod output;
 pub mod pack;

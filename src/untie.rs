@@ -21,7 +21,12 @@ pub struct Roles {
 
 impl Roles {
     pub fn new(ids: SpecialTokens) -> Roles {
-        let map: HashMap<u32, Role> = ids.roles().into_iter().filter(|(r, _)| *r != Role::Eod).map(|(r, i)| (i, r)).collect();
+        let map: HashMap<u32, Role> = ids
+            .roles()
+            .into_iter()
+            .filter(|(r, _)| *r != Role::Eod)
+            .map(|(r, i)| (i, r))
+            .collect();
         let lo = map.keys().copied().min().unwrap_or(u32::MAX);
         let hi = map.keys().copied().max().unwrap_or(0);
         Roles { ids, map, lo, hi }
@@ -71,14 +76,21 @@ pub struct Flaw {
 }
 
 fn flaw<T>(offset: usize, what: impl Into<String>) -> Result<T, Flaw> {
-    Err(Flaw { offset, what: what.into() })
+    Err(Flaw {
+        offset,
+        what: what.into(),
+    })
 }
 
 /// Parses a window's layout from its ids.
 pub fn parse_window(t: &[u32], roles: &Roles) -> Result<ParsedWindow, Flaw> {
     let ids = &roles.ids;
     let n = t.len();
-    let name = |i: usize| roles.role(t[i]).map_or_else(|| format!("token {}", t[i]), |r| r.display());
+    let name = |i: usize| {
+        roles
+            .role(t[i])
+            .map_or_else(|| format!("token {}", t[i]), |r| r.display())
+    };
     // Ordinary tokens from `i`, up to and including an EOD, stopping before any role.
     let content = |mut i: usize| -> (usize, bool) {
         while i < n {
@@ -107,7 +119,10 @@ pub fn parse_window(t: &[u32], roles: &Roles) -> Result<ParsedWindow, Flaw> {
         match roles.role(t[i]) {
             Some(Role::Pad) => {
                 if let Some(j) = (i..n).find(|&j| t[j] != ids.pad) {
-                    return flaw(j, format!("{} after padding: pad must be a trailing run", name(j)));
+                    return flaw(
+                        j,
+                        format!("{} after padding: pad must be a trailing run", name(j)),
+                    );
                 }
                 pad_from = Some(i);
                 break;
@@ -118,7 +133,17 @@ pub fn parse_window(t: &[u32], roles: &Roles) -> Result<ParsedWindow, Flaw> {
                     return flaw(i + 1, "empty chunk label");
                 }
                 if lab_end >= n || t[lab_end] != ids.cl_end {
-                    return flaw(lab_end.min(n - 1), format!("chunk label not closed by </CL> (found {})", if lab_end < n { name(lab_end) } else { "window end".into() }));
+                    return flaw(
+                        lab_end.min(n - 1),
+                        format!(
+                            "chunk label not closed by </CL> (found {})",
+                            if lab_end < n {
+                                name(lab_end)
+                            } else {
+                                "window end".into()
+                            }
+                        ),
+                    );
                 }
                 let label = i + 1..lab_end;
                 i = lab_end + 1;
@@ -131,7 +156,13 @@ pub fn parse_window(t: &[u32], roles: &Roles) -> Result<ParsedWindow, Flaw> {
                 };
                 let (end, eod) = content(i);
                 if end == i {
-                    return flaw(i, format!("chunk without content (found {})", if i < n { name(i) } else { "window end".into() }));
+                    return flaw(
+                        i,
+                        format!(
+                            "chunk without content (found {})",
+                            if i < n { name(i) } else { "window end".into() }
+                        ),
+                    );
                 }
                 let content = i..end;
                 i = end;
@@ -164,7 +195,15 @@ pub fn parse_window(t: &[u32], roles: &Roles) -> Result<ParsedWindow, Flaw> {
                 } else {
                     None
                 };
-                chunks.push(Chunk { extent: start..i, label: Some(label), head, content, eod, tail, backtrace });
+                chunks.push(Chunk {
+                    extent: start..i,
+                    label: Some(label),
+                    head,
+                    content,
+                    eod,
+                    tail,
+                    backtrace,
+                });
             }
             Some(_) => return flaw(i, format!("unexpected {}", name(i))),
             None => {
@@ -172,7 +211,15 @@ pub fn parse_window(t: &[u32], roles: &Roles) -> Result<ParsedWindow, Flaw> {
                 if !eod && end < n && t[end] != ids.pad {
                     return flaw(end, format!("{} inside an unsplit piece", name(end)));
                 }
-                chunks.push(Chunk { extent: i..end, label: None, head: None, content: i..end, eod, tail: None, backtrace: None });
+                chunks.push(Chunk {
+                    extent: i..end,
+                    label: None,
+                    head: None,
+                    content: i..end,
+                    eod,
+                    tail: None,
+                    backtrace: None,
+                });
                 i = end;
             }
         }
@@ -214,16 +261,23 @@ pub fn untie(p: &ParsedWindow, t: &[u32], preserve_order: bool) -> Result<Vec<Un
         }
     }
     let last = p.chunks.len().saturating_sub(1);
-    let ends_window = |i: usize| i == last && p.pad_from.is_none() && p.chunks[i].extent.end == t.len();
+    let ends_window =
+        |i: usize| i == last && p.pad_from.is_none() && p.chunks[i].extent.end == t.len();
     let mut owner: Vec<Option<usize>> = vec![None; p.chunks.len()];
     let mut pieces = Vec::new();
     for (i, c) in p.chunks.iter().enumerate() {
         if c.label.is_none() {
             if !c.eod && !ends_window(i) {
-                return flaw(c.content.end, "unsplit piece without EOD that does not end the window");
+                return flaw(
+                    c.content.end,
+                    "unsplit piece without EOD that does not end the window",
+                );
             }
             owner[i] = Some(pieces.len());
-            pieces.push(Untied { chunks: vec![i], cut: !c.eod });
+            pieces.push(Untied {
+                chunks: vec![i],
+                cut: !c.eod,
+            });
             continue;
         }
         let Some(list) = &c.backtrace else { continue };
@@ -234,7 +288,10 @@ pub fn untie(p: &ParsedWindow, t: &[u32], preserve_order: bool) -> Result<Vec<Un
         let mut members = Vec::with_capacity(n);
         for (k, l) in list.iter().enumerate() {
             let Some(&j) = by_label.get(&t[l.clone()]) else {
-                return flaw(l.start, "backtrace names a label no chunk in the window has");
+                return flaw(
+                    l.start,
+                    "backtrace names a label no chunk in the window has",
+                );
             };
             if owner[j].is_some() {
                 return flaw(l.start, "chunk claimed by two backtrace lists");
@@ -242,15 +299,26 @@ pub fn untie(p: &ParsedWindow, t: &[u32], preserve_order: bool) -> Result<Vec<Un
             owner[j] = Some(pieces.len());
             let ch = &p.chunks[j];
             let b = k as u32 + 1;
-            let head_ok = if k == 0 { ch.head.is_none() } else { ch.head == Some(b - 1) };
-            let tail_ok = if k + 1 == n { ch.tail.is_none() } else { ch.tail == Some(b) && !ch.eod };
+            let head_ok = if k == 0 {
+                ch.head.is_none()
+            } else {
+                ch.head == Some(b - 1)
+            };
+            let tail_ok = if k + 1 == n {
+                ch.tail.is_none()
+            } else {
+                ch.tail == Some(b) && !ch.eod
+            };
             if !head_ok || !tail_ok {
                 return flaw(ch.content.start, format!("chunk {b} of {n}: knots {:?}/{:?} do not match its place in the backtrace list", ch.head, ch.tail));
             }
             members.push(j);
         }
         if members.iter().max() != Some(&i) {
-            return flaw(c.extent.start, "the backtrace list does not follow the piece's last-placed chunk");
+            return flaw(
+                c.extent.start,
+                "the backtrace list does not follow the piece's last-placed chunk",
+            );
         }
         if preserve_order && members.windows(2).any(|w| w[0] > w[1]) {
             return flaw(c.extent.start, "chunks of a piece out of order");
@@ -259,10 +327,16 @@ pub fn untie(p: &ParsedWindow, t: &[u32], preserve_order: bool) -> Result<Vec<Un
         if cut && !ends_window(i) {
             return flaw(c.extent.end, "piece without EOD does not end the window");
         }
-        pieces.push(Untied { chunks: members, cut });
+        pieces.push(Untied {
+            chunks: members,
+            cut,
+        });
     }
     if let Some(i) = owner.iter().position(Option::is_none) {
-        return flaw(p.chunks[i].extent.start, "chunk of a split piece that no backtrace list names");
+        return flaw(
+            p.chunks[i].extent.start,
+            "chunk of a split piece that no backtrace list names",
+        );
     }
     if pieces.iter().filter(|x| x.cut).count() > 1 {
         return flaw(0, "more than one piece without EOD");
@@ -276,14 +350,25 @@ mod tests {
     use super::*;
 
     fn roles() -> Roles {
-        Roles::new(SpecialTokens { eod: 0, pad: 100, cl: 101, cl_end: 102, bt: 103, bt_sep: 104, bt_end: 105, tails: vec![106, 108], heads: vec![107, 109] })
+        Roles::new(SpecialTokens {
+            eod: 0,
+            pad: 100,
+            cl: 101,
+            cl_end: 102,
+            bt: 103,
+            bt_sep: 104,
+            bt_end: 105,
+            tails: vec![106, 108],
+            heads: vec![107, 109],
+        })
     }
 
     // A split piece (labels 50 and 51,52) around an unsplit one, then a cut unsplit piece.
     const W: &[u32] = &[
         101, 50, 102, 7, 8, 106, // chunk 1: <CL> 50 </CL> 7 8 T1
         9, 0, // unsplit: 9 EOD
-        101, 51, 52, 102, 107, 10, 0, 103, 50, 104, 51, 52, 105, // chunk 2: H1 10 EOD <S> 50 <s> 51 52 </S>
+        101, 51, 52, 102, 107, 10, 0, 103, 50, 104, 51, 52,
+        105, // chunk 2: H1 10 EOD <S> 50 <s> 51 52 </S>
         11, 12, // cut unsplit piece
     ];
 
@@ -292,11 +377,33 @@ mod tests {
         let r = roles();
         let p = parse_window(W, &r).unwrap();
         assert_eq!(p.chunks.len(), 4);
-        assert_eq!((p.chunks[0].tail, p.chunks[2].head, p.chunks[2].eod), (Some(1), Some(1), true));
+        assert_eq!(
+            (p.chunks[0].tail, p.chunks[2].head, p.chunks[2].eod),
+            (Some(1), Some(1), true)
+        );
         let pieces = untie(&p, W, true).unwrap();
-        assert_eq!(pieces, vec![Untied { chunks: vec![0, 2], cut: false }, Untied { chunks: vec![1], cut: false }, Untied { chunks: vec![3], cut: true }]);
+        assert_eq!(
+            pieces,
+            vec![
+                Untied {
+                    chunks: vec![0, 2],
+                    cut: false
+                },
+                Untied {
+                    chunks: vec![1],
+                    cut: false
+                },
+                Untied {
+                    chunks: vec![3],
+                    cut: true
+                }
+            ]
+        );
         let m = expected_mask(&p, W.len());
-        assert_eq!(m, vec![0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(
+            m,
+            vec![0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1]
+        );
     }
 
     #[test]
@@ -304,7 +411,10 @@ mod tests {
         let r = roles();
         let mut swapped = W.to_vec();
         swapped.swap(5, 12); // T1 <-> H1
-        assert!(parse_window(&swapped, &r).is_err() || untie(&parse_window(&swapped, &r).unwrap(), &swapped, true).is_err());
+        assert!(
+            parse_window(&swapped, &r).is_err()
+                || untie(&parse_window(&swapped, &r).unwrap(), &swapped, true).is_err()
+        );
         let mut relabeled = W.to_vec();
         relabeled[16] = 53; // backtrace names an unknown label
         assert!(untie(&parse_window(&relabeled, &r).unwrap(), &relabeled, true).is_err());

@@ -92,11 +92,21 @@ struct WindowResult {
 }
 
 fn problem(w: u64, offset: Option<usize>, what: impl Into<String>) -> Problem {
-    Problem { window: Some(w), offset, what: what.into() }
+    Problem {
+        window: Some(w),
+        offset,
+        what: what.into(),
+    }
 }
 
 /// Checks one window against its structure, mask policy and sidecar spans.
-fn check_window(out: &OutputReader, roles: &Roles, w: u64, spans: &[Span], untie_tokens: bool) -> WindowResult {
+fn check_window(
+    out: &OutputReader,
+    roles: &Roles,
+    w: u64,
+    spans: &[Span],
+    untie_tokens: bool,
+) -> WindowResult {
     let cfg = &out.manifest.config;
     let t = out.window_tokens(w);
     let mask = out.window_mask(w);
@@ -105,11 +115,18 @@ fn check_window(out: &OutputReader, roles: &Roles, w: u64, spans: &[Span], untie
         Ok(p) => p,
         Err(f) => {
             problems.push(problem(w, Some(f.offset), f.what));
-            return WindowResult { problems, pieces: Vec::new() };
+            return WindowResult {
+                problems,
+                pieces: Vec::new(),
+            };
         }
     };
     if parsed.pad_from.is_some() && w + 1 != out.windows() {
-        problems.push(problem(w, parsed.pad_from, "padding outside the last window"));
+        problems.push(problem(
+            w,
+            parsed.pad_from,
+            "padding outside the last window",
+        ));
     }
     let expect = expected_mask(&parsed, t.len());
     let wrong: Vec<usize> = (0..t.len()).filter(|&i| expect[i] != mask[i]).collect();
@@ -117,23 +134,55 @@ fn check_window(out: &OutputReader, roles: &Roles, w: u64, spans: &[Span], untie
         problems.push(problem(
             w,
             Some(i),
-            format!("loss mask is {}, the policy says {} ({} wrong mask bytes in this window)", mask[i], expect[i], wrong.len()),
+            format!(
+                "loss mask is {}, the policy says {} ({} wrong mask bytes in this window)",
+                mask[i],
+                expect[i],
+                wrong.len()
+            ),
         ));
     }
     if parsed.chunks.len() != spans.len() {
-        problems.push(problem(w, None, format!("{} chunks in the tokens, {} in the provenance sidecar", parsed.chunks.len(), spans.len())));
-        return WindowResult { problems, pieces: Vec::new() };
+        problems.push(problem(
+            w,
+            None,
+            format!(
+                "{} chunks in the tokens, {} in the provenance sidecar",
+                parsed.chunks.len(),
+                spans.len()
+            ),
+        ));
+        return WindowResult {
+            problems,
+            pieces: Vec::new(),
+        };
     }
     for (c, s) in parsed.chunks.iter().zip(spans) {
         let range = s.start as usize..(s.start + s.len) as usize;
         let split = s.chunks >= 2;
-        let knots_ok = !split || (c.head == (s.chunk > 1).then(|| s.chunk as u32 - 1) && c.tail == (s.chunk < s.chunks).then_some(s.chunk as u32));
+        let knots_ok = !split
+            || (c.head == (s.chunk > 1).then(|| s.chunk as u32 - 1)
+                && c.tail == (s.chunk < s.chunks).then_some(s.chunk as u32));
         if c.content != range || c.label.is_some() != split || !knots_ok {
-            problems.push(problem(w, Some(c.content.start), format!("chunk {:?} does not match its provenance span {s:?}", c.content)));
-            return WindowResult { problems, pieces: Vec::new() };
+            problems.push(problem(
+                w,
+                Some(c.content.start),
+                format!(
+                    "chunk {:?} does not match its provenance span {s:?}",
+                    c.content
+                ),
+            ));
+            return WindowResult {
+                problems,
+                pieces: Vec::new(),
+            };
         }
         if split && cfg.method == Method::Plain {
-            problems.push(problem(w, Some(c.content.start), "a split chunk in plain packing"));
+            problems.push(problem(
+                w,
+                Some(c.content.start),
+                "a split chunk in plain packing",
+            ));
         }
     }
     // Group chunks into pieces: from the tokens alone when possible, else by the sidecar.
@@ -142,7 +191,10 @@ fn check_window(out: &OutputReader, roles: &Roles, w: u64, spans: &[Span], untie
             Ok(pieces) => pieces.into_iter().map(|p| p.chunks).collect(),
             Err(f) => {
                 problems.push(problem(w, Some(f.offset), f.what));
-                return WindowResult { problems, pieces: Vec::new() };
+                return WindowResult {
+                    problems,
+                    pieces: Vec::new(),
+                };
             }
         }
     } else {
@@ -169,8 +221,19 @@ fn check_window(out: &OutputReader, roles: &Roles, w: u64, spans: &[Span], untie
         let mut at = first.doc_offset;
         for (k, &i) in g.iter().enumerate() {
             let s = spans[i];
-            if s.doc != first.doc || s.chunk as usize != k + 1 || s.chunks as usize != g.len() || s.doc_offset != at {
-                problems.push(problem(w, Some(s.start as usize), format!("piece of document {} does not re-assemble: chunk {k} is {s:?}", first.doc)));
+            if s.doc != first.doc
+                || s.chunk as usize != k + 1
+                || s.chunks as usize != g.len()
+                || s.doc_offset != at
+            {
+                problems.push(problem(
+                    w,
+                    Some(s.start as usize),
+                    format!(
+                        "piece of document {} does not re-assemble: chunk {k} is {s:?}",
+                        first.doc
+                    ),
+                ));
                 break;
             }
             at += s.len as u64;
@@ -197,7 +260,13 @@ struct Reference<'a> {
 }
 
 impl Reference<'_> {
-    fn load_through(&mut self, doc: u64, records: &[DocRecord], report: &mut Report, keep: usize) -> Result<()> {
+    fn load_through(
+        &mut self,
+        doc: u64,
+        records: &[DocRecord],
+        report: &mut Report,
+        keep: usize,
+    ) -> Result<()> {
         while self.loaded <= doc && !self.done {
             let mut batch = Vec::new();
             let mut bytes = 0;
@@ -214,9 +283,16 @@ impl Reference<'_> {
                 }
             }
             let enc = &self.check.encoder;
-            let ids: Vec<Result<Vec<u32>>> = batch.par_iter().map(|d| enc.encode_doc(&d.text)).collect();
+            let ids: Vec<Result<Vec<u32>>> =
+                batch.par_iter().map(|d| enc.encode_doc(&d.text)).collect();
             for (d, ids) in batch.iter().zip(ids) {
-                let ids = ids.with_context(|| format!("{}:{}", self.check.sources[d.source as usize].name(), d.line))?;
+                let ids = ids.with_context(|| {
+                    format!(
+                        "{}:{}",
+                        self.check.sources[d.source as usize].name(),
+                        d.line
+                    )
+                })?;
                 let ordinal = self.loaded;
                 match records.get(ordinal as usize) {
                     Some(r) if r.source == d.source && r.line == d.line && r.tokens == ids.len() as u64 => {}
@@ -235,13 +311,22 @@ impl Reference<'_> {
 }
 
 /// Runs every check; problems are reported, not returned as errors (errors are for I/O).
-pub fn verify(out: &OutputReader, input: Option<&InputCheck>, keep: usize, bar: &ProgressBar) -> Result<Report> {
+pub fn verify(
+    out: &OutputReader,
+    input: Option<&InputCheck>,
+    keep: usize,
+    bar: &ProgressBar,
+) -> Result<Report> {
     let m = &out.manifest;
     let roles = Roles::new(SpecialTokens::from_map(&m.special_tokens)?);
     let untie_tokens = m.config.backtrace || m.config.method == Method::Plain;
     let spans: Vec<Span> = out.spans().collect();
     let records: Vec<DocRecord> = out.docs().collect();
-    let mut report = Report { windows: out.windows(), untied_from_tokens: untie_tokens, ..Report::default() };
+    let mut report = Report {
+        windows: out.windows(),
+        untied_from_tokens: untie_tokens,
+        ..Report::default()
+    };
     // Spans are stored window by window: find each window's slice.
     let mut bounds = vec![0usize; out.windows() as usize + 1];
     for (i, s) in spans.iter().enumerate() {
@@ -254,16 +339,18 @@ pub fn verify(out: &OutputReader, input: Option<&InputCheck>, keep: usize, bar: 
     for w in 1..bounds.len() {
         bounds[w] = bounds[w].max(bounds[w - 1]);
     }
-    let mut reference = match input {
-        Some(check) => Some(Reference {
-            check,
-            reader: DocumentReader::new(check.sources.clone(), &check.text_key, check.skip_bad_lines, Arc::new(AtomicU64::new(0))),
-            docs: HashMap::new(),
-            loaded: 0,
-            done: false,
-        }),
-        None => None,
-    };
+    let mut reference = input.map(|check| Reference {
+        check,
+        reader: DocumentReader::new(
+            check.sources.clone(),
+            &check.text_key,
+            check.skip_bad_lines,
+            Arc::new(AtomicU64::new(0)),
+        ),
+        docs: HashMap::new(),
+        loaded: 0,
+        done: false,
+    });
     // Where each started document continues, and which are complete.
     let mut next: HashMap<u64, u64> = HashMap::new();
     let mut complete = vec![false; records.len()];
@@ -271,17 +358,39 @@ pub fn verify(out: &OutputReader, input: Option<&InputCheck>, keep: usize, bar: 
     for group in windows.chunks(GROUP) {
         let results: Vec<WindowResult> = group
             .par_iter()
-            .map(|&w| check_window(out, &roles, w, &spans[bounds[w as usize]..bounds[w as usize + 1]], untie_tokens))
+            .map(|&w| {
+                check_window(
+                    out,
+                    &roles,
+                    w,
+                    &spans[bounds[w as usize]..bounds[w as usize + 1]],
+                    untie_tokens,
+                )
+            })
             .collect();
         for (&w, r) in group.iter().zip(results) {
             for p in r.problems {
                 report.add(p, keep);
             }
-            let tokens = if reference.is_some() { out.window_tokens(w) } else { Vec::new() };
+            let tokens = if reference.is_some() {
+                out.window_tokens(w)
+            } else {
+                Vec::new()
+            };
             for piece in r.pieces {
                 report.pieces += 1;
                 let Some(rec) = records.get(piece.doc as usize) else {
-                    report.add(problem(w, None, format!("piece of document {} which the sidecar does not list", piece.doc)), keep);
+                    report.add(
+                        problem(
+                            w,
+                            None,
+                            format!(
+                                "piece of document {} which the sidecar does not list",
+                                piece.doc
+                            ),
+                        ),
+                        keep,
+                    );
                     continue;
                 };
                 let expected = next.get(&piece.doc).copied().unwrap_or(0);
@@ -290,7 +399,19 @@ pub fn verify(out: &OutputReader, input: Option<&InputCheck>, keep: usize, bar: 
                 }
                 let end = piece.doc_offset + piece.len;
                 if piece.eod != (end == rec.tokens) {
-                    report.add(problem(w, Some(piece.spans[0].0 as usize), format!("document {}: piece ending at token {end} of {} {} EOD", piece.doc, rec.tokens, if piece.eod { "ends with" } else { "lacks" })), keep);
+                    report.add(
+                        problem(
+                            w,
+                            Some(piece.spans[0].0 as usize),
+                            format!(
+                                "document {}: piece ending at token {end} of {} {} EOD",
+                                piece.doc,
+                                rec.tokens,
+                                if piece.eod { "ends with" } else { "lacks" }
+                            ),
+                        ),
+                        keep,
+                    );
                 }
                 if let Some(refs) = reference.as_mut() {
                     refs.load_through(piece.doc, &records, &mut report, keep)?;
@@ -301,14 +422,25 @@ pub fn verify(out: &OutputReader, input: Option<&InputCheck>, keep: usize, bar: 
                                 let got = &tokens[start as usize..(start + len) as usize];
                                 let want = doc.get(at..at + len as usize).unwrap_or(&[]);
                                 if got != want {
-                                    let k = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
+                                    let k = got
+                                        .iter()
+                                        .zip(want)
+                                        .position(|(a, b)| a != b)
+                                        .unwrap_or(want.len().min(got.len()));
                                     report.add(problem(w, Some(start as usize + k), format!("document {} token {}: found {:?}, the input gives {:?}", piece.doc, at + k, got.get(k), want.get(k))), keep);
                                     break;
                                 }
                                 at += len as usize;
                             }
                         }
-                        None => report.add(problem(w, None, format!("document {} is not in the input", piece.doc)), keep),
+                        None => report.add(
+                            problem(
+                                w,
+                                None,
+                                format!("document {} is not in the input", piece.doc),
+                            ),
+                            keep,
+                        ),
                     }
                 }
                 if end >= rec.tokens {
@@ -334,14 +466,36 @@ pub fn verify(out: &OutputReader, input: Option<&InputCheck>, keep: usize, bar: 
         .filter(|(d, _)| !complete[*d])
         .map(|(d, rec)| rec.tokens - next.get(&(d as u64)).copied().unwrap_or(0))
         .sum();
-    let allowed = if m.config.tail == Tail::Drop { m.counts.dropped_tokens } else { 0 };
+    let allowed = if m.config.tail == Tail::Drop {
+        m.counts.dropped_tokens
+    } else {
+        0
+    };
     if missing != allowed {
-        report.add(Problem { window: None, offset: None, what: format!("{missing} document tokens are in no window (expected {allowed})") }, keep);
+        report.add(
+            Problem {
+                window: None,
+                offset: None,
+                what: format!("{missing} document tokens are in no window (expected {allowed})"),
+            },
+            keep,
+        );
     }
     if let Some(refs) = reference.as_mut() {
         refs.load_through(u64::MAX - 1, &records, &mut report, keep)?;
         if refs.loaded != records.len() as u64 {
-            report.add(Problem { window: None, offset: None, what: format!("the input has {} documents, the output {}", refs.loaded, records.len()) }, keep);
+            report.add(
+                Problem {
+                    window: None,
+                    offset: None,
+                    what: format!(
+                        "the input has {} documents, the output {}",
+                        refs.loaded,
+                        records.len()
+                    ),
+                },
+                keep,
+            );
         }
     }
     Ok(report)

@@ -113,6 +113,7 @@ proptest! {
             if let Some(c) = plan.cut_piece() {
                 let s = w.spans.last().unwrap();
                 prop_assert_eq!(s.doc, plan.pieces[c].doc);
+                prop_assert_eq!(s.chunk, s.chunks, "the cut piece's last chunk must end the window");
             }
         }
         for (d, mut c) in covered.into_iter().enumerate() {

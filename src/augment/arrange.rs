@@ -3,8 +3,9 @@
 //! Chunks of all pieces are placed in a uniformly random order. With `--order preserve` each
 //! piece's chunks are then re-assigned, in their original order, to the positions its chunks got
 //! (drawn as a random interleaving, which is the same distribution). The piece cut by the window
-//! end is the exception: its last-placed chunk ends the window, which is what separates it from
-//! its neighbours when it has no EOD. Layout of a chunk of a split piece:
+//! end is the exception: its last chunk ends the window in both modes, which is what separates it
+//! from its neighbours when it has no EOD (with a full shuffle, a cut last chunk placed mid-window
+//! would have neither EOD nor tail knot to mark its end). Layout of a chunk of a split piece:
 //! `<CL> label </CL> [H_{j-1}] content [T_j]`, and after a piece's last-placed chunk
 //! `<S> l_1 <s> l_2 … l_n </S>`.
 
@@ -88,17 +89,15 @@ fn placement(
             order
         }
         Order::Shuffle => {
+            // A full shuffle, except that the cut piece's last chunk still ends the window: its
+            // content has neither EOD nor a tail knot, so nothing else could mark where it ends.
             let mut order: Vec<(usize, u32)> = (0..plan.pieces.len())
                 .flat_map(|i| (1..=chunks(i)).map(move |j| (i, j)))
+                .filter(|&(i, j)| Some(i) != cut || j < chunks(i))
                 .collect();
             order.shuffle(rng);
             if let Some(c) = cut {
-                let last = order
-                    .iter()
-                    .rposition(|&(i, _)| i == c)
-                    .expect("cut piece has a chunk");
-                let moved = order.remove(last);
-                order.push(moved);
+                order.push((c, chunks(c)));
             }
             order
         }

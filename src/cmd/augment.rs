@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
 use utk::input::expand_inputs;
@@ -187,12 +188,13 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
         .with_context(|| format!("augment into {} failed", job.output.display()))?;
     bar.finish_and_clear();
     if !quiet {
-        print_summary(&job, &summary);
+        let stdout = std::io::stdout();
+        print_summary(&job, &summary, &mut stdout.lock())?;
     }
     Ok(())
 }
 
-fn print_summary(job: &AugmentJob, s: &Summary) {
+fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::Result<()> {
     let c = &s.counts;
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     let eod = &job.encoder.eod;
@@ -201,56 +203,64 @@ fn print_summary(job: &AugmentJob, s: &Summary) {
         .iter()
         .map(|(n, k)| format!("{n}: {k}"))
         .collect();
-    println!(
+    writeln!(
+        w,
         "utk augment: {} windows of {} tokens in {}",
         s.windows,
         job.config.seq_len,
         job.output.display()
-    );
-    println!(
+    )?;
+    writeln!(
+        w,
         "  documents      {} ({} blank lines skipped, {} bad lines skipped)",
         c.documents, c.blank_lines, c.bad_lines.count
-    );
+    )?;
     for ex in &c.bad_lines.examples {
-        println!("    skipped: {ex}");
+        writeln!(w, "    skipped: {ex}")?;
     }
-    println!(
+    writeln!(
+        w,
         "  tokens in      {} (EOD {} = {:?}, by {})",
         c.input_tokens,
         eod.id,
         eod.token.as_deref().unwrap_or("?"),
         eod.rule
-    );
-    println!(
+    )?;
+    writeln!(
+        w,
         "  tokens out     {} ({} inserted = {:.2}% overhead, {} pad, {} dropped)",
         c.output_tokens,
         c.inserted_tokens,
         c.overhead_percent(),
         c.pad_tokens,
         c.dropped_tokens
-    );
-    println!(
+    )?;
+    writeln!(
+        w,
         "  pieces         {} by chunk count {{{}}}",
         c.pieces,
         chunks.join(", ")
-    );
+    )?;
     let dtype = if s.token_dtype == utk::output::megatron::DType::Uint16 {
         "uint16"
     } else {
         "int32"
     };
-    println!(
+    writeln!(
+        w,
         "  token dtype    {dtype} (vocabulary incl. utk's ids: {})",
         job.vocab_size()
-    );
-    println!("  special ids    {}", special_map(&job.specials));
-    println!(
+    )?;
+    writeln!(w, "  special ids    {}", special_map(&job.specials))?;
+    writeln!(
+        w,
         "  throughput     {:.2} s, {:.2} M tokens/s in, {:.1} MB/s of text, {} threads",
         secs,
         c.input_tokens as f64 / secs / 1e6,
         c.input_bytes as f64 / secs / 1e6,
         job.threads
-    );
+    )?;
+    Ok(())
 }
 
 /// `<CL>=151669 </CL>=151670 … <T1>=… <H1>=…`, eliding the middle of long knot lists.

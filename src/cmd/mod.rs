@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns its arguments into a validated job and runs it.
 
 pub mod augment;
+pub mod inspect;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -9,6 +10,7 @@ use anyhow::Result;
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Augment(args) => augment::run(args, cli.quiet),
+        Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args, cli.quiet),
     }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 use utk::input::expand_inputs;
 use utk::output::reader::OutputReader;
@@ -40,8 +41,16 @@ pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
     let input = if args.input.is_empty() {
         None
     } else {
-        let path = args.tokenizer.clone().unwrap_or_else(|| PathBuf::from(&m.tokenizer.path));
-        let sha = sha256_file(&path).with_context(|| format!("cannot read the tokenizer {} (pass --tokenizer)", path.display()))?;
+        let path = args
+            .tokenizer
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&m.tokenizer.path));
+        let sha = sha256_file(&path).with_context(|| {
+            format!(
+                "cannot read the tokenizer {} (pass --tokenizer)",
+                path.display()
+            )
+        })?;
         if sha != m.tokenizer.sha256 {
             bail!("--tokenizer {}: sha256 {sha} differs from the manifest's {} (the output was made with another tokenizer)", path.display(), m.tokenizer.sha256);
         }
@@ -58,8 +67,14 @@ pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
             skip_bad_lines: m.input.skip_bad_lines,
         })
     };
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start worker threads")?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start worker threads")?;
     let bar = utk::progress::count_bar(out.windows(), "windows", quiet);
     let report = pool.install(|| verify(&out, input.as_ref(), args.max_problems, &bar))?;
     bar.finish_and_clear();
@@ -72,18 +87,36 @@ pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
         if more > 0 {
             eprintln!("utk verify: … and {more} more problems");
         }
-        bail!("{} FAILED verification: {} problems", args.output.display(), report.problem_count);
+        bail!(
+            "{} FAILED verification: {} problems",
+            args.output.display(),
+            report.problem_count
+        );
     }
     if !quiet {
-        let how = if report.untied_from_tokens { "untied from the tokens and matched to the sidecar" } else { "matched to the sidecar (backtracing off: knots alone cannot group pieces)" };
-        println!("utk verify: {} OK", args.output.display());
-        println!("  {} windows of {} tokens: layout, labels, knots, backtrace lists, chunk order and loss mask as documented", report.windows, m.seq_len);
-        println!("  {} pieces {how}", report.pieces);
-        println!("  {} documents complete, each exactly once and in order", report.documents_complete);
+        let stdout = std::io::stdout();
+        let mut w = stdout.lock();
+        let how = if report.untied_from_tokens {
+            "untied from the tokens and matched to the sidecar"
+        } else {
+            "matched to the sidecar (backtracing off: knots alone cannot group pieces)"
+        };
+        writeln!(w, "utk verify: {} OK", args.output.display())?;
+        writeln!(w, "  {} windows of {} tokens: layout, labels, knots, backtrace lists, chunk order and loss mask as documented", report.windows, m.seq_len)?;
+        writeln!(w, "  {} pieces {how}", report.pieces)?;
+        writeln!(
+            w,
+            "  {} documents complete, each exactly once and in order",
+            report.documents_complete
+        )?;
         if input.is_some() {
-            println!("  {} documents re-tokenized from the input and equal token for token", report.documents_compared);
+            writeln!(
+                w,
+                "  {} documents re-tokenized from the input and equal token for token",
+                report.documents_compared
+            )?;
         }
-        println!("  {secs:.2} s");
+        writeln!(w, "  {secs:.2} s")?;
     }
     Ok(())
 }

@@ -143,7 +143,11 @@ impl SpecialTokens {
 
     /// Rebuilds the ids from a manifest's `special_tokens` map.
     pub fn from_map(map: &BTreeMap<String, u32>) -> Result<SpecialTokens> {
-        let get = |k: &str| map.get(k).copied().with_context(|| format!("the manifest has no id for special token `{k}`"));
+        let get = |k: &str| {
+            map.get(k)
+                .copied()
+                .with_context(|| format!("the manifest has no id for special token `{k}`"))
+        };
         let mut tails = Vec::new();
         let mut heads = Vec::new();
         for b in 1.. {

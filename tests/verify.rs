@@ -1,0 +1,171 @@
+//! `utk verify` passes on real outputs of every augment mode and fails, precisely, on damage.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn verify(out: &Path, with_input: bool) -> Run {
+    let o = out.display().to_string();
+    let d = docs().display().to_string();
+    let mut args = vec!["verify", o.as_str()];
+    if with_input {
+        args.extend(["--input", d.as_str()]);
+    }
+    utk(&args, None)
+}
+
+fn fresh(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = tmp.join(name);
+    augment(&[&docs()], &qwen(), &out, extra);
+    out
+}
+
+#[test]
+fn passes_on_every_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let modes: &[&[&str]] = &[
+        &["-L", "2048"],
+        &["-L", "1000", "--order", "shuffle"],
+        &["-L", "3000", "--no-backtrace"],
+        &["-L", "3000", "--no-backtrace", "--order", "shuffle"],
+        &["-L", "4096", "--chunking", "fixed", "--chunk-tokens", "200"],
+        &[
+            "-L",
+            "777",
+            "--chunking",
+            "equal",
+            "--split-prob",
+            "1",
+            "--chunks",
+            "2:1,4:1,7:1",
+            "--min-chunk-tokens",
+            "5",
+        ],
+        &["-L", "1500", "--method", "plain"],
+        &["-L", "3000", "--tail", "drop"],
+        &["-L", "2k", "--special-base", "70000"],
+        &["-L", "2k", "--special-token", "cl=<|vision_pad|>"],
+    ];
+    for (i, extra) in modes.iter().enumerate() {
+        let out = fresh(tmp.path(), &format!("m{i}"), extra);
+        let run = verify(&out, true).ok();
+        assert!(run.stdout().contains(" OK"), "{extra:?}: {}", run.stdout());
+        assert!(
+            run.stdout()
+                .contains("documents re-tokenized from the input and equal"),
+            "{}",
+            run.stdout()
+        );
+        if extra.contains(&"--no-backtrace") {
+            assert!(run.stdout().contains("backtracing off"));
+        } else {
+            assert!(run.stdout().contains("untied from the tokens"));
+        }
+    }
+    let wp = tmp.path().join("wordpiece");
+    augment(&[&docs()], &minilm(), &wp, &["-L", "4k"]);
+    let (o, d) = (wp.display().to_string(), docs().display().to_string());
+    utk(&["verify", &o, "--input", &d], None).ok();
+}
+
+/// Rewrites token `i` of window `w` of a uint16 output.
+fn poke_token(out: &Path, seq_len: usize, w: usize, i: usize, value: u16) {
+    let path = out.join("tokens.bin");
+    let mut b = std::fs::read(&path).unwrap();
+    let at = 2 * (w * seq_len + i);
+    b[at..at + 2].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(&path, b).unwrap();
+}
+
+#[test]
+fn fails_precisely_on_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fresh(tmp.path(), "base", &["-L", "2048"]);
+    let copy = |name: &str| {
+        let dst = tmp.path().join(name);
+        std::fs::create_dir(&dst).unwrap();
+        for e in std::fs::read_dir(&base).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+        dst
+    };
+    let reader = utk::output::reader::OutputReader::open(&base).unwrap();
+    let w = (0..reader.windows())
+        .find(|&w| utk::inspect::window_view(&reader, w).unwrap().chunks.len() >= 3)
+        .expect("a window with 3 chunks") as usize;
+    assert!(w < 10);
+    let view = utk::inspect::window_view(&reader, w as u64).unwrap();
+    let content = view.chunks[0].content.clone();
+    let t = reader.window_tokens(w as u64);
+
+    // A flipped content token: only the input can tell.
+    let flipped = copy("flipped");
+    let at = content.start + 3;
+    poke_token(&flipped, 2048, w, at, (t[at] as u16) ^ 1);
+    verify(&flipped, false).ok();
+    verify(&flipped, true).fails_with(&[&format!("window {w}, token {at}"), "the input gives"]);
+
+    // A content token turned into a knot: the structure breaks.
+    let forged = copy("forged");
+    poke_token(
+        &forged,
+        2048,
+        w,
+        content.start + 1,
+        reader.manifest.special_tokens["tail1"] as u16,
+    );
+    verify(&forged, false).fails_with(&[&format!("window {w}"), "FAILED"]);
+
+    // A wrong mask byte.
+    let masked = copy("masked");
+    let mut m = std::fs::read(masked.join("loss_mask.bin")).unwrap();
+    m[w * 2048 + content.start + 5] ^= 1;
+    std::fs::write(masked.join("loss_mask.bin"), m).unwrap();
+    verify(&masked, false).fails_with(&[&format!(
+        "window {w}, token {}: loss mask is 0, the policy says 1",
+        content.start + 5
+    )]);
+
+    // Two neighbouring chunks swapped (tokens and mask together): the sidecar and order disagree.
+    let swapped = copy("swapped");
+    let (a, b) = (view.chunks[0].extent.clone(), view.chunks[1].extent.clone());
+    let swap = |bytes: &mut Vec<u8>, item: usize| {
+        let (x0, x1, y1) = (
+            (w * 2048 + a.start) * item,
+            (w * 2048 + a.end) * item,
+            (w * 2048 + b.end) * item,
+        );
+        let mut region = bytes[x1..y1].to_vec();
+        region.extend_from_slice(&bytes[x0..x1]);
+        bytes[x0..y1].copy_from_slice(&region);
+    };
+    assert_eq!(a.end, b.start);
+    for (file, item) in [("tokens.bin", 2), ("loss_mask.bin", 1)] {
+        let mut bytes = std::fs::read(swapped.join(file)).unwrap();
+        swap(&mut bytes, item);
+        std::fs::write(swapped.join(file), bytes).unwrap();
+    }
+    verify(&swapped, false).fails_with(&[&format!("window {w}"), "provenance span"]);
+
+    // A truncated .bin, and a missing manifest.
+    let cut = copy("cut");
+    let bin = std::fs::read(cut.join("tokens.bin")).unwrap();
+    std::fs::write(cut.join("tokens.bin"), &bin[..bin.len() - 2]).unwrap();
+    verify(&cut, false).fails_with(&["tokens.bin", "bytes, the manifest says"]);
+    let bare = copy("bare");
+    std::fs::remove_file(bare.join("manifest.json")).unwrap();
+    verify(&bare, false).fails_with(&["no manifest.json"]);
+
+    // The wrong input: a document missing.
+    let short = tmp.path().join("short.jsonl");
+    let text = std::fs::read_to_string(docs()).unwrap();
+    std::fs::write(&short, text.lines().skip(1).collect::<Vec<_>>().join("\n")).unwrap();
+    let o = base.display().to_string();
+    utk(
+        &["verify", &o, "--input", &short.display().to_string()],
+        None,
+    )
+    .fails_with(&["FAILED"]);
+}
