@@ -21,7 +21,11 @@
 #      for an apples-to-apples comparison, `utk augment --method plain` (2 threads), both on 1x.
 #      Checks that Python's token counts equal utk's input_tokens (in total and per document,
 #      against provenance.docs) and that Python's packed ids equal utk --method plain's tokens.bin.
-#   5. Prints a markdown report (machine, commit, commands, tables, targets) on stdout;
+#   5. Hardware ceiling (CEILING=1): two independent `utk augment --threads 1` processes on 1x at
+#      the same time; 2 x (1-thread time) / (time of the pair) is the most any 2-thread speedup
+#      can reach on this machine (below 2 when the two vCPUs share a physical core, or the
+#      memory system saturates).
+#   6. Prints a markdown report (machine, commit, commands, tables, targets) on stdout;
 #      progress goes to stderr. Raw numbers: OUT/results.tsv, logs in OUT/logs/.
 #
 # Before every timed run the script waits (up to QUIET_WAIT seconds) until the machine is idle
@@ -37,6 +41,7 @@
 #   PIP_ARGS=        extra arguments for pip install
 #   DISTURBED_CORES=0.3  a run during which other processes used more CPU than this is
 #                    "disturbed" and repeated ...
+#   CEILING=1        0 skips the hardware ceiling run
 #   RETRY_DISTURBED=1    ... at most this many times (all attempts are kept in results.tsv)
 # (nice does not help against other users' compiles here: with sched_autogroup each session
 # gets a fair share of the CPUs whatever the nice value, so the script waits instead.)
@@ -44,6 +49,8 @@
 #                    REP_START=4 REPEATS=5 REPEATS_4X=5 after a run disturbed by other load);
 #                    the report then uses all rows
 #   REP_START=1      first repetition number
+#   ONLY=            a bash regex: run only the timed runs whose label matches (labels:
+#                    utk-{1x,4x}-t{1,2}-rN, utkplain-1x-t2-rN, python-1x-t2-rN, pair-1x-t1-rN)
 #
 # Needs: cargo, python3 (with venv), zstd, /usr/bin/time (Debian package `time`; installed with
 # apt-get when missing, as are zstd and python3-venv).
@@ -62,6 +69,8 @@ PIP_ARGS=${PIP_ARGS:-}
 RESUME=${RESUME:-0}
 DISTURBED_CORES=${DISTURBED_CORES:-0.3}
 RETRY_DISTURBED=${RETRY_DISTURBED:-1}
+CEILING=${CEILING:-1}
+ONLY=${ONLY:-}
 REP_START=${REP_START:-1}
 SEQ_LEN=128k
 SEQ_LEN_TOKENS=131072
@@ -160,6 +169,7 @@ wait_quiet() { # until other processes use < QUIET_CORES cores, or QUIET_WAIT se
 time_run() {
     local label=$1 tool=$2 corpus=$3 threads=$4 rep=$5
     shift 6
+    [[ -z $ONLY || $label =~ $ONLY ]] || return 0
     local try run=$label
     for ((try = 0; try <= RETRY_DISTURBED; try++)); do
         ((try == 0)) || run=$label-retry$try
@@ -204,6 +214,12 @@ import json,sys; m=json.load(open(sys.argv[1])); c=m["counts"]
 print(c["input_tokens"], c["inserted_tokens"], c["documents"], m["windows"])' "$dir/manifest.json")
         sha=$(cat "$dir/tokens.bin" "$dir/loss_mask.bin" | sha256sum | cut -c1-16)
         [[ ${KEEP_OUTPUT:-0} == 1 ]] || rm -f "$dir"/*.bin "$dir"/provenance.*
+    elif [[ $tool == pair ]]; then
+        local dir=$OUT/runs/$label
+        read -r input docs windows < <(python3 -c '
+import json,sys; m=json.load(open(sys.argv[1])); c=m["counts"]
+print(c["input_tokens"], c["documents"], m["windows"])' "$dir-a/manifest.json")
+        rm -rf "$dir-a" "$dir-b"
     else
         read -r input docs windows < <(python3 -c '
 import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
@@ -265,6 +281,14 @@ for rep in $(seq "$REP_START" "$REPEATS"); do
             --tokenizer "$TOKENIZER" --seq-len "$SEQ_LEN_TOKENS" --threads 2 \
             --out "$OUT/runs/$label.bin" --doc-tokens "$OUT/runs/$label.doctokens" "$C1"
         if [[ $rep != 1 ]]; then rm -f "$OUT/runs/$label.bin" "$OUT/runs/$label.doctokens"; fi
+    fi
+    if [[ $CEILING == 1 ]]; then
+        label=pair-1x-t1-r$rep
+        # shellcheck disable=SC2016
+        time_run "$label" pair 1x 1 "$rep" -- bash -c '
+            "$1" augment "$2" --tokenizer "$3" --seq-len "$4" -o "$5-a" --force --threads 1 & p=$!
+            "$1" augment "$2" --tokenizer "$3" --seq-len "$4" -o "$5-b" --force --threads 1
+            wait $p' pair "$UTK" "$C1" "$TOKENIZER" "$SEQ_LEN" "$OUT/runs/$label"
     fi
 done
 UPTIME_AFTER=$(uptime)

@@ -103,6 +103,13 @@ def main():
         p(f"| {c} | {b1['wall_s']:.2f} | {b2['wall_s']:.2f} | {s:.2f}x | {cpu:.2f} | "
           f"{'yes' if same else 'NO: ' + ', '.join(sorted(b1['hashes'] | b2['hashes']))} |")
     p()
+    pair, solo = best(("pair", "1x", 1)), best(("utk", "1x", 1))
+    if pair and solo:
+        ceil = 2 * solo["wall_s"] / pair["wall_s"]
+        p(f"Hardware ceiling: two independent `--threads 1` runs on 1x at the same time took "
+          f"{pair['wall_s']:.2f} s (runs: {', '.join(pair['walls'])}) against {solo['wall_s']:.2f} s "
+          f"for one alone: the machine delivers **{ceil:.2f}x** the throughput of one thread when "
+          f"both CPUs work, the upper bound for any 2-thread speedup here.\n")
     p("| threads | peak RSS 1x MiB | peak RSS 4x MiB | 4x / 1x |")
     p("|---|---|---|---|")
     for t in (1, 2):

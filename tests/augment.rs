@@ -15,33 +15,7 @@ fn eod_of(dir: &Path) -> u32 {
 #[test]
 fn qwen_windows_are_exact_and_lose_no_token() {
     let tmp = tempfile::tempdir().unwrap();
-    for (i, extra) in [
-        &["-L", "2048"][..],
-        &["-L", "1000", "--order", "shuffle"],
-        &[
-            "-L",
-            "3000",
-            "--no-backtrace",
-            "--chunks",
-            "2:0.2,3:0.3,5:0.5",
-        ],
-        &["-L", "4096", "--chunking", "fixed", "--chunk-tokens", "200"],
-        &[
-            "-L",
-            "777",
-            "--chunking",
-            "equal",
-            "--split-prob",
-            "1",
-            "--min-chunk-tokens",
-            "5",
-        ],
-        &["-L", "1500", "--method", "plain"],
-        &["-L", "64", "--label-len", "3", "--min-chunk-tokens", "4"],
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, extra) in MODES.iter().enumerate() {
         let out = tmp.path().join(format!("o{i}"));
         augment(&[&docs()], &qwen(), &out, extra);
         let reference = reference_ids(&qwen(), &doc_texts(&docs(), "text"), eod_of(&out));

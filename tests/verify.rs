@@ -24,30 +24,7 @@ fn fresh(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
 #[test]
 fn passes_on_every_mode() {
     let tmp = tempfile::tempdir().unwrap();
-    let modes: &[&[&str]] = &[
-        &["-L", "2048"],
-        &["-L", "1000", "--order", "shuffle"],
-        &["-L", "3000", "--no-backtrace"],
-        &["-L", "3000", "--no-backtrace", "--order", "shuffle"],
-        &["-L", "4096", "--chunking", "fixed", "--chunk-tokens", "200"],
-        &[
-            "-L",
-            "777",
-            "--chunking",
-            "equal",
-            "--split-prob",
-            "1",
-            "--chunks",
-            "2:1,4:1,7:1",
-            "--min-chunk-tokens",
-            "5",
-        ],
-        &["-L", "1500", "--method", "plain"],
-        &["-L", "3000", "--tail", "drop"],
-        &["-L", "2k", "--special-base", "70000"],
-        &["-L", "2k", "--special-token", "cl=<|vision_pad|>"],
-    ];
-    for (i, extra) in modes.iter().enumerate() {
+    for (i, extra) in MODES.iter().enumerate() {
         let out = fresh(tmp.path(), &format!("m{i}"), extra);
         let run = verify(&out, true).ok();
         assert!(run.stdout().contains(" OK"), "{extra:?}: {}", run.stdout());

@@ -8,6 +8,39 @@ pub mod lib_run;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// `augment` settings that together cover every mode: orders, backtracing, chunkings, methods,
+/// tail policies, 32-bit ids, mapped special tokens, tiny windows.
+pub const MODES: &[&[&str]] = &[
+    &["-L", "2048"],
+    &["-L", "1000", "--order", "shuffle"],
+    &[
+        "-L",
+        "3000",
+        "--no-backtrace",
+        "--chunks",
+        "2:0.2,3:0.3,5:0.5",
+    ],
+    &["-L", "3000", "--no-backtrace", "--order", "shuffle"],
+    &["-L", "4096", "--chunking", "fixed", "--chunk-tokens", "200"],
+    &[
+        "-L",
+        "777",
+        "--chunking",
+        "equal",
+        "--split-prob",
+        "1",
+        "--chunks",
+        "2:1,4:1,7:1",
+        "--min-chunk-tokens",
+        "5",
+    ],
+    &["-L", "1500", "--method", "plain"],
+    &["-L", "64", "--label-len", "3", "--min-chunk-tokens", "4"],
+    &["-L", "3000", "--tail", "drop"],
+    &["-L", "2k", "--special-base", "70000"],
+    &["-L", "2k", "--special-token", "cl=<|vision_pad|>"],
+];
+
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
