@@ -76,6 +76,9 @@ enum ToWriter {
     Windows(Vec<Window>),
 }
 
+/// A batch after tokenization: each document's origin and ids, in stream order.
+type Tokenized = Vec<(DocRecord, Vec<u32>)>;
+
 /// Runs the job; on success the output directory is complete and its manifest written.
 pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     let start = Instant::now();
@@ -100,39 +103,30 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         raw_bytes.clone(),
     );
 
+    // Four stages overlap: while batch k is packed and augmented, batch k+1 is tokenized and
+    // batch k+2 read; the writer drains behind them. Each queue holds at most QUEUE batches.
     std::thread::scope(|scope| -> Result<Summary> {
-        let (batch_tx, batch_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
+        let (text_tx, text_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
+        let (tok_tx, tok_rx) = sync_channel::<Tokenized>(QUEUE);
         let (write_tx, write_rx) = sync_channel::<ToWriter>(QUEUE);
         let read_thread = scope.spawn(move || -> Result<DocumentReader> {
-            read_batches(&mut reader, &batch_tx)?;
+            read_batches(&mut reader, &text_tx)?;
             Ok(reader)
         });
+        let pool = &pool;
+        let pack_thread = scope.spawn(move || pack_and_augment(job, pool, tok_rx, write_tx));
         let write_thread = scope.spawn(move || write_all(writer, write_rx));
+        let tokenized = tokenize_batches(job, pool, text_rx, tok_tx, bar, &raw_bytes);
 
-        let mut counts = Counts::default();
-        let stages = process(
-            job,
-            &pool,
-            batch_rx,
-            &write_tx,
-            &mut counts,
-            bar,
-            &raw_bytes,
-        );
-        drop(write_tx);
-        // Report the earliest failure: a reader error explains a short stream, a writer error a
-        // closed queue.
-        let reader = read_thread
-            .join()
-            .map_err(|_| anyhow!("reader thread panicked"))?;
-        let written = write_thread
-            .join()
-            .map_err(|_| anyhow!("writer thread panicked"))?;
-        let reader = reader?;
-        let (windows, writer) = match (stages, written) {
-            (Ok(()), Ok(w)) => (w.windows, w),
-            (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
+        let reader = joined(read_thread.join(), "reader");
+        let counts = joined(pack_thread.join(), "pack");
+        let writer = joined(write_thread.join(), "writer");
+        // The earliest stage's failure explains the later ones (they only see a closed queue).
+        let (reader, mut counts, writer) = match (reader, tokenized, counts, writer) {
+            (Ok(r), Ok(()), Ok(c), Ok(w)) => (r, c, w),
+            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return Err(e),
         };
+        let windows = writer.windows;
         counts.blank_lines = reader.blank_lines;
         counts.bad_lines = reader.bad_lines.clone();
         counts.input_bytes = reader.bytes;
@@ -156,6 +150,7 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
             m.files = files;
             Ok(serde_json::to_vec_pretty(&m)?)
         })?;
+        bar.set_position(raw_bytes.load(Ordering::Relaxed));
         Ok(Summary {
             counts,
             windows,
@@ -163,6 +158,11 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
             token_dtype: job.token_dtype(),
         })
     })
+}
+
+/// A stage thread's result; a panic becomes an error.
+fn joined<T>(r: std::thread::Result<Result<T>>, what: &str) -> Result<T> {
+    r.map_err(|_| anyhow!("the {what} thread panicked"))?
 }
 
 fn read_batches(reader: &mut DocumentReader, tx: &SyncSender<Vec<TextDoc>>) -> Result<()> {
@@ -180,7 +180,7 @@ fn read_batches(reader: &mut DocumentReader, tx: &SyncSender<Vec<TextDoc>>) -> R
         }
         let last = bytes < BATCH_BYTES;
         if !batch.is_empty() && tx.send(batch).is_err() {
-            return Ok(()); // the main stage stopped; its error is reported
+            return Ok(()); // a later stage stopped; its error is reported
         }
         if last {
             return Ok(());
@@ -188,52 +188,56 @@ fn read_batches(reader: &mut DocumentReader, tx: &SyncSender<Vec<TextDoc>>) -> R
     }
 }
 
-/// A writer that is dropped without `finish` removes its temporary files.
-struct Written {
-    windows: u64,
-    writer: WindowWriter,
-}
-
-impl Written {
-    fn finish(
-        self,
-        manifest: impl FnOnce(Vec<crate::output::manifest::FileInfo>) -> Result<Vec<u8>>,
-    ) -> Result<()> {
-        self.writer.finish(manifest)
-    }
-}
-
-fn write_all(mut writer: WindowWriter, rx: Receiver<ToWriter>) -> Result<Written> {
-    for msg in rx {
-        match msg {
-            ToWriter::Docs(docs) => {
-                for d in &docs {
-                    writer.write_doc(d)?;
-                }
-            }
-            ToWriter::Windows(windows) => {
-                for w in &windows {
-                    writer.write_window(w)?;
-                }
-            }
-        }
-    }
-    Ok(Written {
-        windows: writer.windows,
-        writer,
-    })
-}
-
-fn process(
+/// Stage 2: tokenize each batch in parallel, keeping document order.
+fn tokenize_batches(
     job: &AugmentJob,
     pool: &rayon::ThreadPool,
     batches: Receiver<Vec<TextDoc>>,
-    to_writer: &SyncSender<ToWriter>,
-    counts: &mut Counts,
+    out: SyncSender<Tokenized>,
     bar: &ProgressBar,
     raw_bytes: &AtomicU64,
 ) -> Result<()> {
+    let mut documents = 0u64;
+    for batch in batches {
+        let encoded: Vec<Result<Vec<u32>>> = pool.install(|| {
+            batch
+                .par_iter()
+                .map(|d| job.encoder.encode_doc(&d.text))
+                .collect()
+        });
+        let mut tokenized = Vec::with_capacity(batch.len());
+        for (doc, tokens) in batch.iter().zip(encoded) {
+            let tokens = tokens.with_context(|| {
+                format!("{}:{}", job.sources[doc.source as usize].name(), doc.line)
+            })?;
+            tokenized.push((
+                DocRecord {
+                    source: doc.source,
+                    line: doc.line,
+                    tokens: tokens.len() as u64,
+                },
+                tokens,
+            ));
+        }
+        documents += tokenized.len() as u64;
+        if out.send(tokenized).is_err() {
+            return Ok(()); // the pack stage stopped; its error is reported
+        }
+        bar.set_position(raw_bytes.load(Ordering::Relaxed));
+        bar.set_message(format!("{documents} docs"));
+    }
+    Ok(())
+}
+
+/// Stage 3 and 4: pack in stream order, augment the completed windows in parallel.
+fn pack_and_augment(
+    job: &AugmentJob,
+    pool: &rayon::ThreadPool,
+    batches: Receiver<Tokenized>,
+    to_writer: SyncSender<ToWriter>,
+) -> Result<Counts> {
     let cfg = &job.config;
+    let mut counts = Counts::default();
     let shaper = WindowShaper::new(cfg, &job.encoder)?;
     let mut packer = Packer::new(cfg.seq_len, shaper);
     let send = |msg| {
@@ -250,23 +254,9 @@ fn process(
         })
     };
     for batch in batches {
-        let encoded: Vec<Result<Vec<u32>>> = pool.install(|| {
-            batch
-                .par_iter()
-                .map(|d| job.encoder.encode_doc(&d.text))
-                .collect()
-        });
         let mut plans = Vec::new();
-        let mut docs = Vec::with_capacity(batch.len());
-        for (doc, tokens) in batch.iter().zip(encoded) {
-            let tokens = tokens.with_context(|| {
-                format!("{}:{}", job.sources[doc.source as usize].name(), doc.line)
-            })?;
-            docs.push(DocRecord {
-                source: doc.source,
-                line: doc.line,
-                tokens: tokens.len() as u64,
-            });
+        let mut records = Vec::with_capacity(batch.len());
+        for (record, tokens) in batch {
             counts.input_tokens += tokens.len() as u64;
             packer.push(
                 &TokenizedDoc {
@@ -276,22 +266,16 @@ fn process(
                 &mut plans,
             )?;
             counts.documents += 1;
+            records.push(record);
         }
-        send(ToWriter::Docs(docs))?;
-        tally(&plans, counts);
-        let windows = augment(&plans)?;
-        send(ToWriter::Windows(windows))?;
-        bar.set_position(raw_bytes.load(Ordering::Relaxed));
-        bar.set_message(format!(
-            "{} docs, {} windows",
-            counts.documents,
-            packer.windows_started()
-        ));
+        send(ToWriter::Docs(records))?;
+        tally(&plans, &mut counts);
+        send(ToWriter::Windows(augment(&plans)?))?;
     }
     if let Some(last) = packer.finish() {
         match cfg.tail {
             Tail::Pad => {
-                tally(std::slice::from_ref(&last), counts);
+                tally(std::slice::from_ref(&last), &mut counts);
                 let mut w = augment(std::slice::from_ref(&last))?
                     .pop()
                     .expect("one window");
@@ -302,8 +286,20 @@ fn process(
             Tail::Drop => counts.dropped_tokens = last.tokens.len() as u64,
         }
     }
-    bar.set_position(raw_bytes.load(Ordering::Relaxed));
-    Ok(())
+    Ok(counts)
+}
+
+/// Stage 5: write in order. Returns the writer for `finish` once everything upstream succeeded.
+fn write_all(mut writer: WindowWriter, rx: Receiver<ToWriter>) -> Result<WindowWriter> {
+    for msg in rx {
+        match msg {
+            ToWriter::Docs(docs) => docs.iter().try_for_each(|d| writer.write_doc(d))?,
+            ToWriter::Windows(windows) => {
+                windows.iter().try_for_each(|w| writer.write_window(w))?
+            }
+        }
+    }
+    Ok(writer)
 }
 
 /// Adds the pieces and markup of written windows to the counts.
