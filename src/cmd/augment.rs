@@ -5,6 +5,8 @@ use clap::Args;
 use std::path::PathBuf;
 use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
 use utk::input::expand_inputs;
+use utk::output::array::Dtype;
+use utk::output::{normalize_formats, Format};
 use utk::pipeline::{run as run_job, AugmentJob, Summary};
 use utk::tokenize::{sha256_file, Encoder, EncoderOptions, SpecialTokens};
 
@@ -111,6 +113,17 @@ pub struct AugmentArgs {
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
 
+    /// Output formats, comma-separated or repeated: megatron (tokens.bin/.idx, loss_mask.bin/.idx),
+    /// olmo (tokens.olmo.bin, loss_mask.olmo.bin for OLMo-core), npy (tokens.npy, loss_mask.npy).
+    #[arg(
+        long = "format",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "megatron",
+        value_name = "FORMAT"
+    )]
+    pub formats: Vec<Format>,
+
     /// Overwrite an existing output directory.
     #[arg(long)]
     pub force: bool,
@@ -172,6 +185,7 @@ impl AugmentArgs {
             add_special_tokens: self.add_special_tokens,
             specials,
             output: self.output,
+            formats: normalize_formats(&self.formats),
             force: self.force,
             threads,
             command: std::env::args().collect(),
@@ -234,13 +248,9 @@ fn print_summary(job: &AugmentJob, s: &Summary) {
         c.pieces,
         chunks.join(", ")
     );
-    let dtype = if s.token_dtype == utk::output::megatron::DType::Uint16 {
-        "uint16"
-    } else {
-        "int32"
-    };
     println!(
-        "  token dtype    {dtype} (vocabulary incl. utk's ids: {})",
+        "  token dtype    {} (vocabulary incl. utk's ids: {})",
+        dtypes(&s.token_dtypes),
         job.vocab_size()
     );
     println!("  special ids    {}", special_map(&job.specials));
@@ -251,6 +261,22 @@ fn print_summary(job: &AugmentJob, s: &Summary) {
         c.input_bytes as f64 / secs / 1e6,
         job.threads
     );
+}
+
+/// `uint16 (megatron, olmo, npy)`, or `int32 (megatron), uint32 (olmo, npy)` when they differ.
+fn dtypes(per_format: &[(Format, Dtype)]) -> String {
+    let mut groups: Vec<(Dtype, Vec<&str>)> = Vec::new();
+    for &(f, d) in per_format {
+        match groups.iter_mut().find(|(g, _)| *g == d) {
+            Some((_, names)) => names.push(f.name()),
+            None => groups.push((d, vec![f.name()])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(d, names)| format!("{} ({})", d.name(), names.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `<CL>=151669 </CL>=151670 … <T1>=… <H1>=…`, eliding the middle of long knot lists.
