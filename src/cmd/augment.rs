@@ -263,7 +263,7 @@ fn print_summary(job: &AugmentJob, s: &Summary) {
     );
 }
 
-/// `uint16 (megatron, olmo, npy)`, or `int32 (megatron), uint32 (olmo, npy)` when they differ.
+/// `uint16 for megatron, olmo, npy`, or `int32 for megatron, uint32 for olmo, npy`.
 fn dtypes(per_format: &[(Format, Dtype)]) -> String {
     let mut groups: Vec<(Dtype, Vec<&str>)> = Vec::new();
     for &(f, d) in per_format {
@@ -274,7 +274,7 @@ fn dtypes(per_format: &[(Format, Dtype)]) -> String {
     }
     groups
         .iter()
-        .map(|(d, names)| format!("{} ({})", d.name(), names.join(", ")))
+        .map(|(d, names)| format!("{} for {}", d.name(), names.join(", ")))
         .collect::<Vec<_>>()
         .join(", ")
 }

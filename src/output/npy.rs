@@ -4,11 +4,11 @@
 //! A `.npy` file is the magic `\x93NUMPY`, the version bytes `1 0`, a little-endian u16 header
 //! length, then a Python dict literal `{'descr': '<u2', 'fortran_order': False, 'shape': (W, L), }`
 //! padded with spaces and ended by `\n` so that the data starts at a multiple of 64 bytes, then the
-//! array in C order. [`npy_header`] writes exactly the bytes numpy (1.23 and later) writes,
-//! including the spare spaces numpy leaves so that the first dimension can grow in place: the
-//! header's length does not depend on the window count. [`NpyWriter`] uses that to write a
-//! placeholder header first and the real window count once it is known, before the file is renamed
-//! into place.
+//! array in C order. [`npy_header`] writes exactly the bytes `np.save` writes (checked against
+//! numpy 2.4), including the spare spaces numpy leaves so that the first dimension can grow in
+//! place: the header's length does not depend on the window count. [`NpyWriter`] uses that to
+//! write a placeholder header first and the real window count once it is known, before the file
+//! is renamed into place.
 
 use super::array::{decode_at, Dtype, RawArrayWriter};
 use super::dir::OutputDir;
