@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Tokenize, pack and augment documents into training windows of exactly --seq-len tokens.
-    Augment(AugmentArgs),
+    Augment(Box<AugmentArgs>),
     /// Show one window decoded with its structure visible, or the output's summary.
     Inspect(InspectArgs),
     /// Check an output: files, structure, loss mask, provenance, and (with --input) every token.

@@ -10,13 +10,13 @@
 use crate::augment::{arrange, Window, WindowShaper};
 use crate::config::{AugmentConfig, Tail};
 use crate::input::{DocumentReader, Source, TextDoc};
+use crate::output::array::Dtype;
 use crate::output::dir::OutputDir;
 use crate::output::manifest::{
     Counts, InputInfo, Manifest, MaskInfo, TokenizerInfo, FORMAT, FORMAT_VERSION, MASK_SEMANTICS,
 };
-use crate::output::megatron::DType;
 use crate::output::provenance::DocRecord;
-use crate::output::{file_names, WindowWriter};
+use crate::output::{file_names, normalize_formats, Format, WindowWriter};
 use crate::pack::{Packer, TokenizedDoc, WindowPlan};
 use crate::tokenize::{Encoder, SpecialTokens};
 use anyhow::{anyhow, Context, Result};
@@ -45,6 +45,8 @@ pub struct AugmentJob {
     pub add_special_tokens: bool,
     pub specials: SpecialTokens,
     pub output: PathBuf,
+    /// The output formats, each once, in canonical order.
+    pub formats: Vec<Format>,
     pub force: bool,
     pub threads: usize,
     /// The command line, recorded in the manifest.
@@ -57,8 +59,12 @@ impl AugmentJob {
         self.encoder.max_known_id().max(self.specials.max_id()) as u64 + 1
     }
 
-    pub fn token_dtype(&self) -> DType {
-        DType::for_vocab(self.vocab_size())
+    /// The token dtype of each output format.
+    pub fn token_dtypes(&self) -> Vec<(Format, Dtype)> {
+        normalize_formats(&self.formats)
+            .into_iter()
+            .map(|f| (f, f.token_dtype(self.vocab_size())))
+            .collect()
     }
 }
 
@@ -68,7 +74,7 @@ pub struct Summary {
     pub counts: Counts,
     pub windows: u64,
     pub elapsed: Duration,
-    pub token_dtype: DType,
+    pub token_dtypes: Vec<(Format, Dtype)>,
 }
 
 enum ToWriter {
@@ -89,7 +95,7 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         job.force,
         &names.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
-    let writer = WindowWriter::new(dir, cfg.seq_len, job.token_dtype())?;
+    let writer = WindowWriter::new(dir, cfg.seq_len, &job.formats, job.vocab_size())?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(job.threads)
         .thread_name(|i| format!("utk-worker-{i}"))
@@ -155,7 +161,7 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
             counts,
             windows,
             elapsed: start.elapsed(),
-            token_dtype: job.token_dtype(),
+            token_dtypes: job.token_dtypes(),
         })
     })
 }
@@ -342,10 +348,12 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
         },
         special_tokens: job.specials.to_map(),
         vocab_size: job.vocab_size(),
-        token_dtype: serde_json::to_value(job.token_dtype())
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
+        token_dtype: job
+            .token_dtypes()
+            .first()
+            .map(|(_, d)| d.name().to_string())
             .unwrap_or_default(),
+        formats: normalize_formats(&job.formats),
         seq_len: job.config.seq_len,
         windows,
         loss_mask: MaskInfo {

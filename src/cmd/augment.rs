@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
 use utk::input::expand_inputs;
+use utk::output::array::Dtype;
+use utk::output::{normalize_formats, Format};
 use utk::pipeline::{run as run_job, AugmentJob, Summary};
 use utk::tokenize::{sha256_file, Encoder, EncoderOptions, SpecialTokens};
 
@@ -112,6 +114,17 @@ pub struct AugmentArgs {
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
 
+    /// Output formats, comma-separated or repeated: megatron (tokens.bin/.idx, loss_mask.bin/.idx),
+    /// olmo (tokens.olmo.bin, loss_mask.olmo.bin for OLMo-core), npy (tokens.npy, loss_mask.npy).
+    #[arg(
+        long = "format",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "megatron",
+        value_name = "FORMAT"
+    )]
+    pub formats: Vec<Format>,
+
     /// Overwrite an existing output directory.
     #[arg(long)]
     pub force: bool,
@@ -173,6 +186,7 @@ impl AugmentArgs {
             add_special_tokens: self.add_special_tokens,
             specials,
             output: self.output,
+            formats: normalize_formats(&self.formats),
             force: self.force,
             threads,
             command: std::env::args().collect(),
@@ -241,14 +255,10 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         c.pieces,
         chunks.join(", ")
     )?;
-    let dtype = if s.token_dtype == utk::output::megatron::DType::Uint16 {
-        "uint16"
-    } else {
-        "int32"
-    };
     writeln!(
         w,
-        "  token dtype    {dtype} (vocabulary incl. utk's ids: {})",
+        "  token dtype    {} (vocabulary incl. utk's ids: {})",
+        dtypes(&s.token_dtypes),
         job.vocab_size()
     )?;
     writeln!(w, "  special ids    {}", special_map(&job.specials))?;
@@ -261,6 +271,22 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         job.threads
     )?;
     Ok(())
+}
+
+/// `uint16 for megatron, olmo, npy`, or `int32 for megatron, uint32 for olmo, npy`.
+fn dtypes(per_format: &[(Format, Dtype)]) -> String {
+    let mut groups: Vec<(Dtype, Vec<&str>)> = Vec::new();
+    for &(f, d) in per_format {
+        match groups.iter_mut().find(|(g, _)| *g == d) {
+            Some((_, names)) => names.push(f.name()),
+            None => groups.push((d, vec![f.name()])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(d, names)| format!("{} for {}", d.name(), names.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `<CL>=151669 </CL>=151670 … <T1>=… <H1>=…`, eliding the middle of long knot lists.

@@ -9,7 +9,7 @@ use anyhow::Result;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Augment(args) => augment::run(args, cli.quiet),
+        Command::Augment(args) => augment::run(*args, cli.quiet),
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args, cli.quiet),
     }

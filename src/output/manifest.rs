@@ -1,5 +1,7 @@
 //! `manifest.json`: what was run, on what, with which ids, and what came out. Written last.
 
+use super::array::Dtype;
+use super::Format;
 use crate::config::AugmentConfig;
 use crate::input::BadLines;
 use crate::tokenize::EodChoice;
@@ -12,7 +14,8 @@ pub const FORMAT_VERSION: u32 = 1;
 /// What the loss mask means, stated in every manifest.
 pub const MASK_SEMANTICS: &str = "token-is-target: loss_mask[i] = 1 means token i of the window is a training \
 target (the model is trained to predict it from tokens < i); 0 means it is not (chunk labels with <CL> </CL>, \
-knots, <S>, pad). Megatron masks by input position: shift by one (see examples/).";
+knots, <S>, pad). OLMo-core's label_mask means the same. Megatron masks by input position: its loss_mask[i] \
+= loss_mask[i+1] (see examples/megatron_utk_dataset.py).";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -28,7 +31,13 @@ pub struct Manifest {
     pub special_tokens: BTreeMap<String, u32>,
     /// One past the highest id that can appear in the output.
     pub vocab_size: u64,
+    /// The dtype of the token ids in the first format written (megatron, olmo, npy in that order);
+    /// each file's own dtype is in `files`.
     pub token_dtype: String,
+    /// The formats written (`megatron`, `olmo`, `npy`). Absent in manifests of utk before formats
+    /// were selectable, which wrote Megatron only.
+    #[serde(default = "megatron_only")]
+    pub formats: Vec<Format>,
     pub seq_len: usize,
     pub windows: u64,
     pub loss_mask: MaskInfo,
@@ -59,12 +68,35 @@ pub struct MaskInfo {
     pub dtype: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One file of the output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileInfo {
+    /// Relative to the output directory.
     pub path: String,
+    /// `tokens`, `loss_mask`, `provenance-spans` or `provenance-docs`.
     pub role: String,
+    /// `megatron-bin`, `megatron-idx`, `olmo-numpy`, `npy` or `utk-provenance-v1`.
     pub format: String,
+    /// The element type of the array (for a Megatron `.idx`, of its `.bin`); none for records.
+    #[serde(default)]
+    pub dtype: Option<Dtype>,
     pub bytes: u64,
+}
+
+impl FileInfo {
+    pub fn new(path: &str, role: &str, format: &str, dtype: Option<Dtype>, bytes: u64) -> Self {
+        FileInfo {
+            path: path.into(),
+            role: role.into(),
+            format: format.into(),
+            dtype,
+            bytes,
+        }
+    }
+}
+
+fn megatron_only() -> Vec<Format> {
+    vec![Format::Megatron]
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

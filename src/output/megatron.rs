@@ -5,11 +5,22 @@
 //! count D, i32[S] sequence lengths, i64[S] byte pointers into `.bin`, i64[D] document indices
 //! (0, then the running sequence count at each document end; the last equals S). `utk` stores one
 //! window per sequence and one sequence per document, so `GPTDataset` samples line up with windows.
-//! [`encode_idx`]/[`decode_idx`] are pure; [`MegatronWriter`] streams a `.bin` and writes the `.idx`.
+//! [`encode_idx`]/[`decode_idx`] are pure; [`MegatronWriter`] streams a `.bin` and writes the `.idx`;
+//! [`MegatronSink`] is the pair `tokens.bin/.idx` and `loss_mask.bin/.idx` (uint8).
 
+use super::array::{encode_ids, Dtype};
+use super::dir::OutputDir;
+use super::manifest::FileInfo;
+use super::{WindowSink, LOSS_MASK, TOKENS};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+pub const TOKENS_BIN: &str = "tokens.bin";
+pub const TOKENS_IDX: &str = "tokens.idx";
+pub const MASK_BIN: &str = "loss_mask.bin";
+pub const MASK_IDX: &str = "loss_mask.idx";
 
 pub const MAGIC: &[u8; 9] = b"MMIDIDX\x00\x00";
 pub const VERSION: u64 = 1;
@@ -63,6 +74,16 @@ impl DType {
             DType::Int16 | DType::Uint16 => 2,
             DType::Int32 | DType::Float32 => 4,
             DType::Int64 | DType::Float64 => 8,
+        }
+    }
+
+    /// The element type utk writes for this code, if it writes it at all.
+    pub fn elem(self) -> Option<Dtype> {
+        match self {
+            DType::Uint8 => Some(Dtype::Uint8),
+            DType::Uint16 => Some(Dtype::Uint16),
+            DType::Int32 => Some(Dtype::Int32),
+            _ => None,
         }
     }
 
@@ -196,24 +217,11 @@ impl<W: Write> MegatronWriter<W> {
 
     /// Appends one sequence of ids (tokens or mask values).
     pub fn write_seq<T: Copy + Into<u64>>(&mut self, ids: &[T]) -> Result<()> {
-        self.buf.clear();
-        let max = match self.dtype {
-            DType::Uint8 => u8::MAX as u64,
-            DType::Uint16 => u16::MAX as u64,
-            DType::Int32 => i32::MAX as u64,
-            d => bail!("utk does not write {d:?} sequences"),
+        let Some(elem) = self.dtype.elem() else {
+            bail!("utk does not write {:?} sequences", self.dtype);
         };
-        for &id in ids {
-            let v: u64 = id.into();
-            if v > max {
-                bail!("value {v} does not fit the {:?} output", self.dtype);
-            }
-            match self.dtype.size() {
-                1 => self.buf.push(v as u8),
-                2 => self.buf.extend_from_slice(&(v as u16).to_le_bytes()),
-                _ => self.buf.extend_from_slice(&(v as u32).to_le_bytes()),
-            }
-        }
+        self.buf.clear();
+        encode_ids(ids, elem, &mut self.buf)?;
         self.bin.write_all(&self.buf)?;
         self.lengths.push(ids.len() as u32);
         Ok(())
@@ -225,6 +233,59 @@ impl<W: Write> MegatronWriter<W> {
         let docs: Vec<u64> = (0..=self.lengths.len() as u64).collect();
         let idx = encode_idx(self.dtype, &self.lengths, &docs);
         Ok((self.bin, idx))
+    }
+}
+
+/// The token and mask datasets, one sequence (and one document) per window.
+pub struct MegatronSink {
+    tokens: MegatronWriter<BufWriter<File>>,
+    mask: MegatronWriter<BufWriter<File>>,
+}
+
+impl MegatronSink {
+    pub fn create(dir: &mut OutputDir, token_dtype: DType) -> Result<Self> {
+        Ok(MegatronSink {
+            tokens: MegatronWriter::new(dir.create(TOKENS_BIN)?, token_dtype),
+            mask: MegatronWriter::new(dir.create(MASK_BIN)?, DType::Uint8),
+        })
+    }
+}
+
+impl WindowSink for MegatronSink {
+    fn write_window(&mut self, tokens: &[u32], mask: &[u8]) -> Result<()> {
+        self.tokens.write_seq(tokens)?;
+        self.mask.write_seq(mask)
+    }
+
+    fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<Vec<FileInfo>> {
+        let mut files = Vec::new();
+        for (bin_path, idx_path, role, writer) in [
+            (TOKENS_BIN, TOKENS_IDX, TOKENS, self.tokens),
+            (MASK_BIN, MASK_IDX, LOSS_MASK, self.mask),
+        ] {
+            let dtype = writer.dtype.elem();
+            let (bin, idx) = writer.finish()?;
+            let bin_bytes = bin.get_ref().metadata()?.len();
+            drop(bin);
+            let mut idx_file = dir.create(idx_path)?;
+            idx_file.write_all(&idx)?;
+            idx_file.flush()?;
+            files.push(FileInfo::new(
+                bin_path,
+                role,
+                "megatron-bin",
+                dtype,
+                bin_bytes,
+            ));
+            files.push(FileInfo::new(
+                idx_path,
+                role,
+                "megatron-idx",
+                dtype,
+                idx.len() as u64,
+            ));
+        }
+        Ok(files)
     }
 }
 

@@ -1,52 +1,172 @@
-//! Stage 5: write windows in formats trainers read.
+//! Stage 5: write windows in formats trainers read, without a conversion step.
 //!
-//! - [`megatron`]: tokens and loss mask as Megatron indexed datasets (`tokens.bin/.idx`,
-//!   `loss_mask.bin/.idx`), one sequence per window;
-//! - [`provenance`]: the sidecar saying where every span came from;
-//! - [`manifest`]: configuration, ids, files and counts, written last;
-//! - [`dir`]: temporary names, rename on success, `--force`.
+//! Each [`Format`] is one module, a [`WindowSink`] that receives every window's tokens and loss
+//! mask in order and leaves a token file and a mask file:
+//!
+//! - [`megatron`]: Megatron indexed datasets `tokens.bin/.idx`, `loss_mask.bin/.idx` (uint8), one
+//!   sequence per window;
+//! - [`olmo`]: OLMo-core's headerless numpy arrays `tokens.olmo.bin` and `loss_mask.olmo.bin`
+//!   (`np.bool_`), read with `label_mask_paths`;
+//! - [`npy`]: real `.npy` files `tokens.npy` and `loss_mask.npy` of shape `(windows, seq_len)`.
+//!
+//! Beside them: [`provenance`] (where every span came from), [`manifest`] (configuration, ids,
+//! every file with its role, format, dtype and size; written last), [`dir`] (temporary names,
+//! rename on success, `--force`), [`array`] (element types and the shared little-endian encoder)
+//! and [`reader`] (opens a finished output through any of the formats it holds).
 //!
 //! [`WindowWriter`] is the one object the pipeline writes through.
 
+pub mod array;
 pub mod dir;
 pub mod manifest;
 pub mod megatron;
+pub mod npy;
+pub mod olmo;
 pub mod provenance;
 pub mod reader;
 
 use crate::augment::Window;
 use anyhow::{bail, Result};
+use array::Dtype;
 use dir::OutputDir;
 use manifest::FileInfo;
-use megatron::{DType, MegatronWriter};
 use provenance::DocRecord;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
+/// The manifest role of token files.
 pub const TOKENS: &str = "tokens";
+/// The manifest role of loss-mask files.
 pub const LOSS_MASK: &str = "loss_mask";
 pub const SPANS: &str = "provenance.spans";
 pub const DOCS: &str = "provenance.docs";
 
-/// Every file name `augment` writes (besides the manifest).
-pub fn file_names() -> Vec<String> {
-    vec![
-        format!("{TOKENS}.bin"),
-        format!("{TOKENS}.idx"),
-        format!("{LOSS_MASK}.bin"),
-        format!("{LOSS_MASK}.idx"),
-        SPANS.to_string(),
-        DOCS.to_string(),
-    ]
+/// An on-disk layout of the token and mask files.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Megatron-LM / megatron-core indexed datasets: tokens.bin/.idx, loss_mask.bin/.idx.
+    Megatron,
+    /// OLMo-core numpy arrays: tokens.olmo.bin, loss_mask.olmo.bin (label_mask_paths).
+    Olmo,
+    /// numpy .npy files of shape (windows, seq_len): tokens.npy, loss_mask.npy.
+    Npy,
 }
 
-/// Writes windows and document records into an [`OutputDir`].
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Megatron, Format::Olmo, Format::Npy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Megatron => "megatron",
+            Format::Olmo => "olmo",
+            Format::Npy => "npy",
+        }
+    }
+
+    /// The dtype of token ids in this format for ids below `vocab_size`: Megatron's own rule
+    /// (uint16 below 65,500, else int32: it has no uint32), otherwise the narrowest unsigned type.
+    pub fn token_dtype(self, vocab_size: u64) -> Dtype {
+        match self {
+            Format::Megatron => megatron::DType::for_vocab(vocab_size)
+                .elem()
+                .expect("Megatron token dtypes are written by utk"),
+            Format::Olmo | Format::Npy => Dtype::unsigned_for_vocab(vocab_size),
+        }
+    }
+
+    /// The token file and the mask file (Megatron's `.bin` data files; each has an `.idx`).
+    pub fn data_files(self) -> (&'static str, &'static str) {
+        match self {
+            Format::Megatron => (megatron::TOKENS_BIN, megatron::MASK_BIN),
+            Format::Olmo => (olmo::TOKENS_FILE, olmo::MASK_FILE),
+            Format::Npy => (npy::TOKENS_FILE, npy::MASK_FILE),
+        }
+    }
+
+    /// Every file this format writes.
+    pub fn file_names(self) -> Vec<&'static str> {
+        match self {
+            Format::Megatron => vec![
+                megatron::TOKENS_BIN,
+                megatron::TOKENS_IDX,
+                megatron::MASK_BIN,
+                megatron::MASK_IDX,
+            ],
+            f => {
+                let (t, m) = f.data_files();
+                vec![t, m]
+            }
+        }
+    }
+
+    /// Opens this format's files in `dir`.
+    fn sink(
+        self,
+        dir: &mut OutputDir,
+        seq_len: usize,
+        vocab_size: u64,
+    ) -> Result<Box<dyn WindowSink>> {
+        Ok(match self {
+            Format::Megatron => Box::new(megatron::MegatronSink::create(
+                dir,
+                megatron::DType::for_vocab(vocab_size),
+            )?),
+            Format::Olmo => Box::new(olmo::OlmoSink::create(dir, self.token_dtype(vocab_size))?),
+            Format::Npy => Box::new(npy::NpySink::create(
+                dir,
+                seq_len,
+                self.token_dtype(vocab_size),
+            )?),
+        })
+    }
+}
+
+/// The formats in canonical order, each once (`--format npy,megatron,npy` → megatron, npy).
+pub fn normalize_formats(formats: &[Format]) -> Vec<Format> {
+    let mut f = formats.to_vec();
+    f.sort();
+    f.dedup();
+    f
+}
+
+/// One format's token and mask files, receiving windows in order.
+pub trait WindowSink: Send {
+    /// Appends one window: `seq_len` token ids and as many mask values (0 or 1).
+    fn write_window(&mut self, tokens: &[u32], mask: &[u8]) -> Result<()>;
+    /// Completes the files (staged in `dir`, not yet renamed) and describes them for the manifest.
+    fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<Vec<FileInfo>>;
+}
+
+/// Every file name `augment` can write besides the manifest, whatever the formats: `--force`
+/// removes them all, so no file of an earlier run in another format is left beside a new manifest.
+pub fn file_names() -> Vec<String> {
+    Format::ALL
+        .iter()
+        .flat_map(|f| f.file_names())
+        .chain([SPANS, DOCS])
+        .map(String::from)
+        .collect()
+}
+
+/// Writes windows and document records into an [`OutputDir`], in every selected format.
 pub struct WindowWriter {
     dir: OutputDir,
     seq_len: usize,
-    token_dtype: DType,
-    tokens: MegatronWriter<BufWriter<File>>,
-    mask: MegatronWriter<BufWriter<File>>,
+    sinks: Vec<Box<dyn WindowSink>>,
     spans: BufWriter<File>,
     docs: BufWriter<File>,
     buf: Vec<u8>,
@@ -54,17 +174,26 @@ pub struct WindowWriter {
 }
 
 impl WindowWriter {
-    pub fn new(mut dir: OutputDir, seq_len: usize, token_dtype: DType) -> Result<Self> {
-        let tokens = MegatronWriter::new(dir.create(&format!("{TOKENS}.bin"))?, token_dtype);
-        let mask = MegatronWriter::new(dir.create(&format!("{LOSS_MASK}.bin"))?, DType::Uint8);
+    /// `formats` must not be empty; ids must be below `vocab_size`.
+    pub fn new(
+        mut dir: OutputDir,
+        seq_len: usize,
+        formats: &[Format],
+        vocab_size: u64,
+    ) -> Result<Self> {
+        if formats.is_empty() {
+            bail!("no output format selected");
+        }
+        let sinks = normalize_formats(formats)
+            .into_iter()
+            .map(|f| f.sink(&mut dir, seq_len, vocab_size))
+            .collect::<Result<Vec<_>>>()?;
         let spans = dir.create(SPANS)?;
         let docs = dir.create(DOCS)?;
         Ok(WindowWriter {
             dir,
             seq_len,
-            token_dtype,
-            tokens,
-            mask,
+            sinks,
             spans,
             docs,
             buf: Vec::new(),
@@ -84,8 +213,9 @@ impl WindowWriter {
                 self.seq_len
             );
         }
-        self.tokens.write_seq(&w.tokens)?;
-        self.mask.write_seq(&w.mask)?;
+        for sink in &mut self.sinks {
+            sink.write_window(&w.tokens, &w.mask)?;
+        }
         self.buf.clear();
         for s in &w.spans {
             provenance::encode_span(s, &mut self.buf)?;
@@ -106,36 +236,8 @@ impl WindowWriter {
     /// Finishes every file and commits the directory with `manifest` (a function of the file list).
     pub fn finish(mut self, manifest: impl FnOnce(Vec<FileInfo>) -> Result<Vec<u8>>) -> Result<()> {
         let mut files = Vec::new();
-        for (name, writer, dtype) in [
-            (TOKENS, self.tokens, self.token_dtype),
-            (LOSS_MASK, self.mask, DType::Uint8),
-        ] {
-            let (bin, idx) = writer.finish()?;
-            let bin_bytes = bin.get_ref().metadata()?.len();
-            drop(bin);
-            let mut idx_file = self.dir.create(&format!("{name}.idx"))?;
-            idx_file.write_all(&idx)?;
-            idx_file.flush()?;
-            let role = if name == TOKENS {
-                "tokens"
-            } else {
-                "loss_mask"
-            };
-            files.push(FileInfo {
-                path: format!("{name}.bin"),
-                role: role.into(),
-                format: format!(
-                    "megatron-bin ({})",
-                    serde_json::to_value(dtype)?.as_str().unwrap_or("?")
-                ),
-                bytes: bin_bytes,
-            });
-            files.push(FileInfo {
-                path: format!("{name}.idx"),
-                role: role.into(),
-                format: "megatron-idx".into(),
-                bytes: idx.len() as u64,
-            });
+        for sink in self.sinks {
+            files.extend(sink.finish(&mut self.dir)?);
         }
         for (path, mut w, role) in [
             (SPANS, self.spans, "provenance-spans"),
@@ -143,12 +245,7 @@ impl WindowWriter {
         ] {
             w.flush()?;
             let bytes = w.get_ref().metadata()?.len();
-            files.push(FileInfo {
-                path: path.into(),
-                role: role.into(),
-                format: "utk-provenance-v1".into(),
-                bytes,
-            });
+            files.push(FileInfo::new(path, role, "utk-provenance-v1", None, bytes));
         }
         let manifest = manifest(files)?;
         self.dir.commit(&manifest)

@@ -1,11 +1,15 @@
 //! Opens a finished `augment` output for reading (tests, `inspect`, `verify`), refusing one that is
-//! incomplete or whose files do not match its manifest.
+//! incomplete or whose files do not match its manifest. Tokens and mask are read from the first
+//! format the output holds (megatron, olmo, npy), or from a chosen one with
+//! [`OutputReader::open_format`], so every format can be checked the same way.
 
+use super::array::{decode_at, Dtype};
 use super::dir::MANIFEST;
 use super::manifest::Manifest;
-use super::megatron::{decode_idx, DType};
+use super::megatron::decode_idx;
+use super::npy::parse_npy_header;
 use super::provenance::{decode_doc, decode_span, DocRecord, DOC_BYTES, SPAN_BYTES};
-use super::{DOCS, LOSS_MASK, SPANS, TOKENS};
+use super::{Format, DOCS, SPANS};
 use crate::augment::Span;
 use crate::mapped::{map_file, Bytes};
 use anyhow::{bail, Context, Result};
@@ -14,26 +18,64 @@ use std::path::{Path, PathBuf};
 pub struct OutputReader {
     pub dir: PathBuf,
     pub manifest: Manifest,
-    pub token_dtype: DType,
-    tokens: Bytes,
-    mask: Bytes,
+    /// The format tokens and mask are read from.
+    pub format: Format,
+    pub token_dtype: Dtype,
+    tokens: Array,
+    mask: Array,
     spans: Bytes,
     docs: Bytes,
 }
 
+/// A `windows × seq_len` array in a file, from `offset` on.
+struct Array {
+    bytes: Bytes,
+    offset: usize,
+    dtype: Dtype,
+}
+
 impl OutputReader {
+    /// Opens `dir`, reading tokens and mask from the first format it holds.
     pub fn open(dir: &Path) -> Result<OutputReader> {
-        let mpath = dir.join(MANIFEST);
-        if !mpath.is_file() {
+        let manifest = read_manifest(dir)?;
+        let format = *manifest
+            .formats
+            .iter()
+            .min()
+            .with_context(|| format!("{}: the manifest lists no format", dir.display()))?;
+        let reader = Self::with_manifest(dir, manifest, format)?;
+        if reader.token_dtype.name() != reader.manifest.token_dtype {
             bail!(
-                "{} has no {MANIFEST}: it is not a utk output, or the augment run that wrote it did not finish",
-                dir.display()
+                "{}: the {} tokens are {}, the manifest says {}",
+                dir.display(),
+                format.name(),
+                reader.token_dtype.name(),
+                reader.manifest.token_dtype
             );
         }
-        let manifest: Manifest = serde_json::from_slice(
-            &std::fs::read(&mpath).with_context(|| format!("cannot read {}", mpath.display()))?,
-        )
-        .with_context(|| format!("{} is not a utk manifest", mpath.display()))?;
+        Ok(reader)
+    }
+
+    /// Opens `dir`, reading tokens and mask from `format`'s files.
+    pub fn open_format(dir: &Path, format: Format) -> Result<OutputReader> {
+        let manifest = read_manifest(dir)?;
+        if !manifest.formats.contains(&format) {
+            bail!(
+                "{} holds no {} output (it has: {})",
+                dir.display(),
+                format.name(),
+                manifest
+                    .formats
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Self::with_manifest(dir, manifest, format)
+    }
+
+    fn with_manifest(dir: &Path, manifest: Manifest, format: Format) -> Result<OutputReader> {
         for f in &manifest.files {
             let path = dir.join(&f.path);
             let len = std::fs::metadata(&path)
@@ -49,10 +91,105 @@ impl OutputReader {
                 );
             }
         }
-        let (w, l) = (manifest.windows, manifest.seq_len as u64);
-        let mut dtypes = Vec::new();
-        for (name, dtype_expected) in [(TOKENS, None), (LOSS_MASK, Some(DType::Uint8))] {
-            let ipath = dir.join(format!("{name}.idx"));
+        let (tokens_file, mask_file) = format.data_files();
+        let tokens = open_array(dir, &manifest, format, tokens_file)?;
+        let mask = open_array(dir, &manifest, format, mask_file)?;
+        if !matches!(mask.dtype, Dtype::Uint8 | Dtype::Bool) {
+            bail!(
+                "{}: mask dtype {}, expected one byte per token",
+                dir.join(mask_file).display(),
+                mask.dtype.name()
+            );
+        }
+        let spans = map_file(&dir.join(SPANS))?;
+        let docs = map_file(&dir.join(DOCS))?;
+        if spans.len() % SPAN_BYTES != 0 || docs.len() % DOC_BYTES != 0 {
+            bail!("{}: provenance files are truncated", dir.display());
+        }
+        if docs.len() / DOC_BYTES != manifest.counts.documents as usize {
+            bail!(
+                "{}: {} document records, the manifest says {}",
+                dir.display(),
+                docs.len() / DOC_BYTES,
+                manifest.counts.documents
+            );
+        }
+        Ok(OutputReader {
+            dir: dir.to_path_buf(),
+            token_dtype: tokens.dtype,
+            format,
+            tokens,
+            mask,
+            spans,
+            docs,
+            manifest,
+        })
+    }
+
+    pub fn windows(&self) -> u64 {
+        self.manifest.windows
+    }
+
+    /// The token ids of window `w`.
+    pub fn window_tokens(&self, w: u64) -> Vec<u32> {
+        let l = self.manifest.seq_len;
+        let t = &self.tokens;
+        let bytes = &t.bytes[t.offset..];
+        (w as usize * l..(w as usize + 1) * l)
+            .map(|i| decode_at(bytes, t.dtype, i))
+            .collect()
+    }
+
+    /// The loss mask of window `w`.
+    pub fn window_mask(&self, w: u64) -> &[u8] {
+        let l = self.manifest.seq_len;
+        let m = &self.mask;
+        &m.bytes[m.offset + w as usize * l..m.offset + (w as usize + 1) * l]
+    }
+
+    /// Every provenance span, in file order (window, then placement).
+    pub fn spans(&self) -> impl Iterator<Item = Span> + '_ {
+        self.spans
+            .chunks_exact(SPAN_BYTES)
+            .map(|b| decode_span(b.try_into().expect("32 bytes")))
+    }
+
+    /// Every input document's record, in stream order.
+    pub fn docs(&self) -> impl Iterator<Item = DocRecord> + '_ {
+        self.docs
+            .chunks_exact(DOC_BYTES)
+            .map(|b| decode_doc(b.try_into().expect("24 bytes")))
+    }
+}
+
+fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let mpath = dir.join(MANIFEST);
+    if !mpath.is_file() {
+        bail!(
+            "{} has no {MANIFEST}: it is not a utk output, or the augment run that wrote it did not finish",
+            dir.display()
+        );
+    }
+    serde_json::from_slice(
+        &std::fs::read(&mpath).with_context(|| format!("cannot read {}", mpath.display()))?,
+    )
+    .with_context(|| format!("{} is not a utk manifest", mpath.display()))
+}
+
+/// Maps one token or mask file of `format` and checks it holds exactly `windows × seq_len`
+/// elements of the dtype its own header (Megatron `.idx`, `.npy`) or the manifest (OLMo) gives.
+fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Array> {
+    let path = dir.join(name);
+    let (w, l) = (m.windows, m.seq_len as u64);
+    let listed = m
+        .files
+        .iter()
+        .find(|f| f.path == name)
+        .with_context(|| format!("the manifest of {} does not list {name}", dir.display()))?;
+    let bytes = map_file(&path)?;
+    let (dtype, offset) = match format {
+        Format::Megatron => {
+            let ipath = path.with_extension("idx");
             let index = decode_idx(
                 &std::fs::read(&ipath)
                     .with_context(|| format!("cannot read {}", ipath.display()))?,
@@ -72,96 +209,54 @@ impl OutputReader {
                     index.lengths[i]
                 );
             }
-            if dtype_expected.is_some_and(|d| d != index.dtype) {
-                bail!(
-                    "{}: dtype {:?}, expected {:?}",
+            let dtype = index.dtype.elem().with_context(|| {
+                format!(
+                    "{}: dtype {:?} is not one utk writes",
                     ipath.display(),
-                    index.dtype,
-                    dtype_expected
-                );
-            }
-            let bpath = dir.join(format!("{name}.bin"));
-            let blen = std::fs::metadata(&bpath)
-                .with_context(|| format!("{} is missing", bpath.display()))?
-                .len();
-            if blen != index.bin_len() {
+                    index.dtype
+                )
+            })?;
+            (dtype, 0)
+        }
+        Format::Olmo => (
+            listed.dtype.with_context(|| {
+                format!("the manifest gives no dtype for the headerless {name}")
+            })?,
+            0,
+        ),
+        Format::Npy => {
+            let h = parse_npy_header(&bytes)
+                .with_context(|| format!("{} is damaged", path.display()))?;
+            if h.shape != [w, l] {
                 bail!(
-                    "{} is {blen} bytes, its .idx needs {}",
-                    bpath.display(),
-                    index.bin_len()
+                    "{} has shape {:?}, the manifest says ({w}, {l})",
+                    path.display(),
+                    h.shape
                 );
             }
-            dtypes.push(index.dtype);
+            (h.dtype, h.data_offset)
         }
-        let token_dtype = dtypes[0];
-        if serde_json::to_value(token_dtype)?.as_str() != Some(manifest.token_dtype.as_str()) {
-            bail!(
-                "tokens.idx has dtype {token_dtype:?}, the manifest says {}",
-                manifest.token_dtype
-            );
-        }
-        let spans = map_file(&dir.join(SPANS))?;
-        let docs = map_file(&dir.join(DOCS))?;
-        if spans.len() % SPAN_BYTES != 0 || docs.len() % DOC_BYTES != 0 {
-            bail!("{}: provenance files are truncated", dir.display());
-        }
-        if docs.len() / DOC_BYTES != manifest.counts.documents as usize {
-            bail!(
-                "{}: {} document records, the manifest says {}",
-                dir.display(),
-                docs.len() / DOC_BYTES,
-                manifest.counts.documents
-            );
-        }
-        Ok(OutputReader {
-            dir: dir.to_path_buf(),
-            token_dtype,
-            tokens: map_file(&dir.join(format!("{TOKENS}.bin")))?,
-            mask: map_file(&dir.join(format!("{LOSS_MASK}.bin")))?,
-            spans,
-            docs,
-            manifest,
-        })
+    };
+    if listed.dtype.is_some_and(|d| d != dtype) {
+        bail!(
+            "{} holds {}, the manifest says {}",
+            path.display(),
+            dtype.name(),
+            listed.dtype.map_or("?", Dtype::name)
+        );
     }
-
-    pub fn windows(&self) -> u64 {
-        self.manifest.windows
+    let need = offset as u64 + w * l * dtype.size() as u64;
+    if bytes.len() as u64 != need {
+        bail!(
+            "{} is {} bytes; {w} windows of {l} {} need {need}",
+            path.display(),
+            bytes.len(),
+            dtype.name()
+        );
     }
-
-    /// The token ids of window `w`.
-    pub fn window_tokens(&self, w: u64) -> Vec<u32> {
-        let l = self.manifest.seq_len;
-        let size = self.token_dtype.size();
-        let bytes = &self.tokens[w as usize * l * size..(w as usize + 1) * l * size];
-        match size {
-            2 => bytes
-                .chunks_exact(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]) as u32)
-                .collect(),
-            _ => bytes
-                .chunks_exact(4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        }
-    }
-
-    /// The loss mask of window `w`.
-    pub fn window_mask(&self, w: u64) -> &[u8] {
-        let l = self.manifest.seq_len;
-        &self.mask[w as usize * l..(w as usize + 1) * l]
-    }
-
-    /// Every provenance span, in file order (window, then placement).
-    pub fn spans(&self) -> impl Iterator<Item = Span> + '_ {
-        self.spans
-            .chunks_exact(SPAN_BYTES)
-            .map(|b| decode_span(b.try_into().expect("32 bytes")))
-    }
-
-    /// Every input document's record, in stream order.
-    pub fn docs(&self) -> impl Iterator<Item = DocRecord> + '_ {
-        self.docs
-            .chunks_exact(DOC_BYTES)
-            .map(|b| decode_doc(b.try_into().expect("24 bytes")))
-    }
+    Ok(Array {
+        bytes,
+        offset,
+        dtype,
+    })
 }
