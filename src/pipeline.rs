@@ -203,7 +203,8 @@ fn tokenize_batches(
     bar: &ProgressBar,
     raw_bytes: &AtomicU64,
 ) -> Result<()> {
-    let mut documents = 0u64;
+    let (mut documents, mut tokens) = (0u64, 0u64);
+    let start = Instant::now();
     for batch in batches {
         let encoded: Vec<Result<Vec<u32>>> = pool.install(|| {
             batch
@@ -226,11 +227,13 @@ fn tokenize_batches(
             ));
         }
         documents += tokenized.len() as u64;
+        tokens += tokenized.iter().map(|(r, _)| r.tokens).sum::<u64>();
         if out.send(tokenized).is_err() {
             return Ok(()); // the pack stage stopped; its error is reported
         }
         bar.set_position(raw_bytes.load(Ordering::Relaxed));
-        bar.set_message(format!("{documents} docs"));
+        let rate = tokens as f64 / start.elapsed().as_secs_f64().max(1e-9) / 1e6;
+        bar.set_message(format!("{documents} docs, {tokens} tokens ({rate:.2} M tokens/s)"));
     }
     Ok(())
 }
