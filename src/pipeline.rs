@@ -233,7 +233,9 @@ fn tokenize_batches(
         }
         bar.set_position(raw_bytes.load(Ordering::Relaxed));
         let rate = tokens as f64 / start.elapsed().as_secs_f64().max(1e-9) / 1e6;
-        bar.set_message(format!("{documents} docs, {tokens} tokens ({rate:.2} M tokens/s)"));
+        bar.set_message(format!(
+            "{documents} docs, {tokens} tokens ({rate:.2} M tokens/s)"
+        ));
     }
     Ok(())
 }

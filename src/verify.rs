@@ -12,7 +12,6 @@
 use crate::augment::Span;
 use crate::config::{Method, Order, Tail};
 use crate::input::{DocumentReader, Source};
-use crate::output::provenance::DocRecord;
 use crate::output::reader::OutputReader;
 use crate::tokenize::{Encoder, SpecialTokens};
 use crate::untie::{expected_mask, parse_window, untie, Roles};
@@ -263,7 +262,7 @@ impl Reference<'_> {
     fn load_through(
         &mut self,
         doc: u64,
-        records: &[DocRecord],
+        out: &OutputReader,
         report: &mut Report,
         keep: usize,
     ) -> Result<()> {
@@ -294,13 +293,13 @@ impl Reference<'_> {
                     )
                 })?;
                 let ordinal = self.loaded;
-                match records.get(ordinal as usize) {
+                match out.doc(ordinal as usize) {
                     Some(r) if r.source == d.source && r.line == d.line && r.tokens == ids.len() as u64 => {}
                     Some(r) => report.add(
                         Problem { window: None, offset: None, what: format!("document {ordinal}: the input has {} tokens at source {} line {}, the sidecar says {} tokens at source {} line {}", ids.len(), d.source, d.line, r.tokens, r.source, r.line) },
                         keep,
                     ),
-                    None => report.add(Problem { window: None, offset: None, what: format!("the input has more documents than the output ({} recorded)", records.len()) }, keep),
+                    None => report.add(Problem { window: None, offset: None, what: format!("the input has more documents than the output ({} recorded)", out.doc_count()) }, keep),
                 }
                 self.docs.insert(ordinal, ids);
                 self.loaded += 1;
@@ -320,8 +319,8 @@ pub fn verify(
     let m = &out.manifest;
     let roles = Roles::new(SpecialTokens::from_map(&m.special_tokens)?);
     let untie_tokens = m.config.backtrace || m.config.method == Method::Plain;
-    let spans: Vec<Span> = out.spans().collect();
-    let records: Vec<DocRecord> = out.docs().collect();
+    // The sidecar is read through the map, window by window: memory does not grow with it.
+    let doc_count = out.doc_count();
     let mut report = Report {
         windows: out.windows(),
         untied_from_tokens: untie_tokens,
@@ -329,11 +328,13 @@ pub fn verify(
     };
     // Spans are stored window by window: find each window's slice.
     let mut bounds = vec![0usize; out.windows() as usize + 1];
-    for (i, s) in spans.iter().enumerate() {
-        if s.window >= out.windows() || (i > 0 && s.window < spans[i - 1].window) {
+    let mut previous = 0;
+    for (i, s) in out.spans().enumerate() {
+        if s.window >= out.windows() || s.window < previous {
             report.add(Problem { window: Some(s.window), offset: None, what: format!("provenance record {i} is out of order or names a window that does not exist") }, keep);
             return Ok(report);
         }
+        previous = s.window;
         bounds[s.window as usize + 1] = i + 1;
     }
     for w in 1..bounds.len() {
@@ -353,7 +354,7 @@ pub fn verify(
     });
     // Where each started document continues, and which are complete.
     let mut next: HashMap<u64, u64> = HashMap::new();
-    let mut complete = vec![false; records.len()];
+    let mut complete = vec![false; doc_count];
     let windows: Vec<u64> = (0..out.windows()).collect();
     for group in windows.chunks(GROUP) {
         let results: Vec<WindowResult> = group
@@ -363,7 +364,7 @@ pub fn verify(
                     out,
                     &roles,
                     w,
-                    &spans[bounds[w as usize]..bounds[w as usize + 1]],
+                    &out.spans_in(bounds[w as usize]..bounds[w as usize + 1]),
                     untie_tokens,
                 )
             })
@@ -379,7 +380,7 @@ pub fn verify(
             };
             for piece in r.pieces {
                 report.pieces += 1;
-                let Some(rec) = records.get(piece.doc as usize) else {
+                let Some(rec) = out.doc(piece.doc as usize) else {
                     report.add(
                         problem(
                             w,
@@ -414,7 +415,7 @@ pub fn verify(
                     );
                 }
                 if let Some(refs) = reference.as_mut() {
-                    refs.load_through(piece.doc, &records, &mut report, keep)?;
+                    refs.load_through(piece.doc, out, &mut report, keep)?;
                     match refs.docs.get(&piece.doc) {
                         Some(doc) => {
                             let mut at = piece.doc_offset as usize;
@@ -460,8 +461,8 @@ pub fn verify(
         bar.inc(group.len() as u64);
     }
     // Every document complete, except what `--tail drop` dropped at the very end.
-    let missing: u64 = records
-        .iter()
+    let missing: u64 = out
+        .docs()
         .enumerate()
         .filter(|(d, _)| !complete[*d])
         .map(|(d, rec)| rec.tokens - next.get(&(d as u64)).copied().unwrap_or(0))
@@ -482,16 +483,15 @@ pub fn verify(
         );
     }
     if let Some(refs) = reference.as_mut() {
-        refs.load_through(u64::MAX - 1, &records, &mut report, keep)?;
-        if refs.loaded != records.len() as u64 {
+        refs.load_through(u64::MAX - 1, out, &mut report, keep)?;
+        if refs.loaded != doc_count as u64 {
             report.add(
                 Problem {
                     window: None,
                     offset: None,
                     what: format!(
                         "the input has {} documents, the output {}",
-                        refs.loaded,
-                        records.len()
+                        refs.loaded, doc_count
                     ),
                 },
                 keep,

@@ -154,6 +154,26 @@ impl OutputReader {
             .map(|b| decode_span(b.try_into().expect("32 bytes")))
     }
 
+    /// Spans `range` (indices into the sidecar), decoded.
+    pub fn spans_in(&self, range: std::ops::Range<usize>) -> Vec<Span> {
+        self.spans[range.start * SPAN_BYTES..range.end * SPAN_BYTES]
+            .chunks_exact(SPAN_BYTES)
+            .map(|b| decode_span(b.try_into().expect("32 bytes")))
+            .collect()
+    }
+
+    /// Number of input documents recorded.
+    pub fn doc_count(&self) -> usize {
+        self.docs.len() / DOC_BYTES
+    }
+
+    /// Document `i`'s record.
+    pub fn doc(&self, i: usize) -> Option<DocRecord> {
+        self.docs
+            .get(i * DOC_BYTES..(i + 1) * DOC_BYTES)
+            .map(|b| decode_doc(b.try_into().expect("24 bytes")))
+    }
+
     /// Every input document's record, in stream order.
     pub fn docs(&self) -> impl Iterator<Item = DocRecord> + '_ {
         self.docs
