@@ -202,6 +202,18 @@ pub fn build(
     tokenizer: &Tokenizer,
     encode_special_tokens: bool,
 ) -> Result<FastEncoder, Unsupported> {
+    // What the crate loaded first: it names the model of files with other fields.
+    let ModelWrapper::BPE(bpe) = tokenizer.get_model() else {
+        let kind = match tokenizer.get_model() {
+            ModelWrapper::WordPiece(_) => "WordPiece",
+            ModelWrapper::WordLevel(_) => "WordLevel",
+            ModelWrapper::Unigram(_) => "Unigram",
+            ModelWrapper::BPE(_) => "BPE",
+        };
+        return Err(format!(
+            "model {kind} (the fast path supports byte-level BPE)"
+        ));
+    };
     let file: FileJson = serde_json::from_str(json)
         .map_err(|e| format!("the file has a shape the fast path does not know ({e})"))?;
     let normalizer = normalizer(file.normalizer.as_ref())?;
@@ -213,9 +225,6 @@ pub fn build(
     expect(m.kind.as_deref() == Some("BPE"), || {
         format!("model {}", m.kind.as_deref().unwrap_or("without a type"))
     })?;
-    let ModelWrapper::BPE(bpe) = tokenizer.get_model() else {
-        return Err("the crate did not load a BPE model".into());
-    };
     expect(matches!(bpe.dropout, None | Some(0.0)), || {
         "BPE dropout (random ids)".into()
     })?;

@@ -49,6 +49,12 @@ impl Pattern {
     }
 }
 
+/// The class flags of `c` (letter 1, number 2, white space 4, `\r`/`\n` 8), for tests.
+#[doc(hidden)]
+pub fn class_flags(c: char) -> u8 {
+    Classes::default().of(c as u32)
+}
+
 /// Decodes the character starting at `b[i]`; `b` is valid UTF-8 (it comes from a `&str`).
 #[inline(always)]
 fn decode(b: &[u8], i: usize) -> (u32, usize) {
