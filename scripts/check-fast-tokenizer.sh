@@ -20,19 +20,19 @@ MODES=("")
 status=0
 echo "commit $(git -C "$ROOT" rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
 echo
-echo "| tokenizer | mode | corpus | documents | differing | tokens (crate) | tokens (fast) | crate s | fast s |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| tokenizer | mode | corpus | documents | differing | tokens (crate) | tokens (fast) | crate wall s | fast wall s | crate CPU s | fast CPU s |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for tj in "$DATA"/tokenizers/*/tokenizer.json; do
     name=$(basename "$(dirname "$tj")")
     for mode in "${MODES[@]}"; do
         label=${mode:-special-as-text}
         out=$("$BIN" "$tj" $mode "$DATA"/corpus/*.jsonl.zst) || status=1
         if [[ $(head -n1 <<<"$out") == fallback* ]]; then
-            echo "| $name | $label | all | falls back: $(cut -f2- <<<"$(head -n1 <<<"$out")") | | | | | |"
+            echo "| $name | $label | all | falls back: $(cut -f2- <<<"$(head -n1 <<<"$out")") | | | | | | | |"
             continue
         fi
-        tail -n +3 <<<"$out" | while IFS=$'\t' read -r input docs diff ct ft cs fs; do
-            echo "| $name | $label | $(basename "$input" .jsonl.zst) | $docs | $diff | $ct | $ft | $cs | $fs |"
+        tail -n +3 <<<"$out" | while IFS=$'\t' read -r input docs diff ct ft cs fs cc fc; do
+            echo "| $name | $label | $(basename "$input" .jsonl.zst) | $docs | $diff | $ct | $ft | $cs | $fs | $cc | $fc |"
         done
     done
 done

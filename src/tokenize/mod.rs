@@ -96,7 +96,18 @@ impl Encoder {
         }
         let json = std::fs::read_to_string(path)
             .with_context(|| format!("--tokenizer {}: cannot read it", path.display()))?;
-        let mut tokenizer = Tokenizer::from_str(&json).map_err(|e| {
+        // The crate and the fast encoder read the file at the same time.
+        let (tokenizer, parsed) = std::thread::scope(|scope| {
+            let parsed = (opts.backend != Backend::Tokenizers)
+                .then(|| scope.spawn(|| FastEncoder::parse(&json)));
+            let tokenizer = Tokenizer::from_str(&json);
+            let parsed = parsed.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the fast encoder's parser panicked".into()))
+            });
+            (tokenizer, parsed)
+        });
+        let mut tokenizer = tokenizer.map_err(|e| {
             anyhow!(
                 "--tokenizer {}: not a tokenizer.json this version can read: {e}",
                 path.display()
@@ -117,7 +128,7 @@ impl Encoder {
             .chain(tokenizer.get_added_tokens_decoder().keys().copied())
             .max()
             .with_context(|| format!("--tokenizer {}: the vocabulary is empty", path.display()))?;
-        let (fast, backend_detail) = choose_backend(&json, &tokenizer, opts)
+        let (fast, backend_detail) = choose_backend(parsed, &tokenizer, opts)
             .with_context(|| format!("--tokenizer {}", path.display()))?;
         let mut enc = Encoder {
             tokenizer,
@@ -258,14 +269,14 @@ impl Encoder {
 /// The fast encoder if the options allow it and it supports the file, with what it recognised;
 /// otherwise `None` and why (an error if `--tokenizer-backend fast` was asked for).
 fn choose_backend(
-    json: &str,
+    parsed: Option<Result<fast::Parsed, fast::Unsupported>>,
     tokenizer: &Tokenizer,
     opts: &EncoderOptions,
 ) -> Result<(Option<FastEncoder>, String)> {
-    if opts.backend == Backend::Tokenizers {
+    let Some(parsed) = parsed else {
         return Ok((None, "--tokenizer-backend tokenizers".into()));
-    }
-    let fast = FastEncoder::new(json, tokenizer, !opts.parse_special).and_then(|f| {
+    };
+    let fast = FastEncoder::build(parsed, tokenizer, !opts.parse_special).and_then(|f| {
         if opts.add_special_tokens && f.post_processor_adds_tokens() {
             Err("--add-special-tokens with a post-processor that adds tokens".into())
         } else {

@@ -37,23 +37,153 @@ fn pair(a: u32, b: u32) -> u64 {
     ((a as u64) << 32) | b as u64
 }
 
+/// The per-thread cache: pre-token bytes → ids. Keys of up to 15 bytes (most pre-tokens) are
+/// packed with their length into a `u128`, keys of up to 31 bytes into two, so a lookup hashes and
+/// compares integers; longer keys are boxed. A value is one id, or a range of `ids` when the
+/// pre-token has several.
 struct Cache {
     owner: u64,
-    map: FxHashMap<Box<[u8]>, (u32, u32)>,
+    short: FxHashMap<u128, Ids>,
+    medium: FxHashMap<(u128, u128), Ids>,
+    long: FxHashMap<Box<[u8]>, Ids>,
     ids: Vec<u32>,
     /// Scratch space for merging.
     syms: Vec<u32>,
-    ranks: Vec<u32>,
+    ranks: Vec<(u32, u32)>,
+}
+
+#[derive(Clone, Copy)]
+struct Ids {
+    /// The id, or the start of the range in `Cache::ids`.
+    first: u32,
+    len: u32,
+}
+
+/// The `len < 16` bytes at `text[at..]` as a little-endian integer, zero above them: one
+/// unaligned load when the text extends 16 bytes past `at`.
+#[inline(always)]
+fn load(text: &[u8], at: usize, len: usize) -> u128 {
+    debug_assert!(len < 16);
+    let v = match text.get(at..at + 16) {
+        Some(s) => u128::from_le_bytes(s.try_into().expect("16 bytes")),
+        None => {
+            let mut buf = [0u8; 16];
+            buf[..len].copy_from_slice(&text[at..at + len]);
+            u128::from_le_bytes(buf)
+        }
+    };
+    v & ((1u128 << (8 * len)) - 1)
+}
+
+impl Cache {
+    fn clear(&mut self) {
+        self.short.clear();
+        self.medium.clear();
+        self.long.clear();
+        self.ids.clear();
+    }
+
+    #[inline(always)]
+    fn emit(&self, v: Ids, out: &mut Vec<u32>) {
+        if v.len == 1 {
+            out.push(v.first);
+        } else {
+            out.extend_from_slice(&self.ids[v.first as usize..(v.first + v.len) as usize]);
+        }
+    }
+
+    fn store(&mut self, ids: &[u32]) -> Ids {
+        if ids.len() == 1 {
+            return Ids {
+                first: ids[0],
+                len: 1,
+            };
+        }
+        let first = self.ids.len() as u32;
+        self.ids.extend_from_slice(ids);
+        Ids {
+            first,
+            len: ids.len() as u32,
+        }
+    }
 }
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache {
         owner: u64::MAX,
-        map: FxHashMap::default(),
+        short: FxHashMap::default(),
+        medium: FxHashMap::default(),
+        long: FxHashMap::default(),
         ids: Vec::new(),
         syms: Vec::new(),
         ranks: Vec::new(),
     });
+}
+
+/// A model with this thread's cache borrowed: encodes many pre-tokens for one lookup of the
+/// thread-local.
+pub struct Encoding<'a> {
+    bpe: &'a Bpe,
+    cache: &'a mut Cache,
+}
+
+impl Encoding<'_> {
+    /// Appends the ids of the pre-token `text[start..end]` to `out`.
+    #[inline(always)]
+    pub fn encode(&mut self, text: &[u8], start: usize, end: usize, out: &mut Vec<u32>) {
+        let len = end - start;
+        let word = &text[start..end];
+        if len == 1 {
+            out.push(self.bpe.byte_ids[word[0] as usize]);
+        } else if len < 16 {
+            let key = load(text, start, len) | ((len as u128) << 120);
+            match self.cache.short.get(&key) {
+                Some(&v) => self.cache.emit(v, out),
+                None => {
+                    let v = self.compute(word, out);
+                    self.cache.short.insert(key, v);
+                }
+            }
+        } else if len < 32 {
+            let key = (
+                load(text, start, 15) | (u128::from(text[start + 15]) << 120),
+                load(text, start + 16, len - 16) | ((len as u128) << 120),
+            );
+            match self.cache.medium.get(&key) {
+                Some(&v) => self.cache.emit(v, out),
+                None => {
+                    let v = self.compute(word, out);
+                    self.cache.medium.insert(key, v);
+                }
+            }
+        } else if len <= MAX_CACHED_LEN {
+            match self.cache.long.get(word) {
+                Some(&v) => self.cache.emit(v, out),
+                None => {
+                    let v = self.compute(word, out);
+                    self.cache.long.insert(word.into(), v);
+                }
+            }
+        } else {
+            self.bpe.encode_uncached(word, out, self.cache);
+        }
+    }
+
+    /// Merges `word`, appends its ids and returns them for the cache.
+    #[inline(never)]
+    fn compute(&mut self, word: &[u8], out: &mut Vec<u32>) -> Ids {
+        let before = out.len();
+        self.bpe.encode_uncached(word, out, self.cache);
+        self.make_room();
+        self.cache.store(&out[before..])
+    }
+
+    fn make_room(&mut self) {
+        let c = &self.cache;
+        if c.short.len() + c.medium.len() + c.long.len() >= CACHE_ENTRIES {
+            self.cache.clear();
+        }
+    }
 }
 
 impl Bpe {
@@ -78,49 +208,21 @@ impl Bpe {
         }
     }
 
-    /// Appends the ids of one pre-token to `out`.
+    /// Runs `f` with this thread's cache for this model.
     #[inline]
-    pub fn encode(&self, word: &[u8], out: &mut Vec<u32>) {
-        if word.len() == 1 {
-            out.push(self.byte_ids[word[0] as usize]);
-            return;
-        }
+    pub fn with_cache<R>(&self, f: impl FnOnce(&mut Encoding) -> R) -> R {
         CACHE.with(|cache| {
             let cache = &mut *cache.borrow_mut();
             if cache.owner != self.key {
-                cache.map.clear();
-                cache.ids.clear();
+                cache.clear();
                 cache.owner = self.key;
             }
-            if word.len() <= MAX_CACHED_LEN {
-                if let Some(&(start, len)) = cache.map.get(word) {
-                    out.extend_from_slice(&cache.ids[start as usize..(start + len) as usize]);
-                    return;
-                }
-            }
-            let before = out.len();
-            self.encode_uncached(word, out, &mut cache.syms, &mut cache.ranks);
-            if word.len() <= MAX_CACHED_LEN {
-                if cache.map.len() >= CACHE_ENTRIES {
-                    cache.map.clear();
-                    cache.ids.clear();
-                }
-                let start = cache.ids.len() as u32;
-                cache.ids.extend_from_slice(&out[before..]);
-                cache
-                    .map
-                    .insert(word.into(), (start, (out.len() - before) as u32));
-            }
+            f(&mut Encoding { bpe: self, cache })
         })
     }
 
-    fn encode_uncached(
-        &self,
-        word: &[u8],
-        out: &mut Vec<u32>,
-        syms: &mut Vec<u32>,
-        ranks: &mut Vec<u32>,
-    ) {
+    fn encode_uncached(&self, word: &[u8], out: &mut Vec<u32>, cache: &mut Cache) {
+        let (syms, ranks) = (&mut cache.syms, &mut cache.ranks);
         if let Some(whole) = &self.whole {
             if let Some(&id) = whole.get(word) {
                 out.push(id);
@@ -145,15 +247,15 @@ impl Bpe {
             .unwrap_or((u32::MAX, 0))
     }
 
-    /// Repeatedly merges the lowest-ranked, leftmost pair; `ranks[i]` is the rank of
-    /// `(syms[i], syms[i + 1])`.
-    pub(crate) fn merge_scan(&self, syms: &mut Vec<u32>, ranks: &mut Vec<u32>) {
+    /// Repeatedly merges the lowest-ranked, leftmost pair; `ranks[i]` holds the rank and merged
+    /// id of `(syms[i], syms[i + 1])`.
+    pub(crate) fn merge_scan(&self, syms: &mut Vec<u32>, ranks: &mut Vec<(u32, u32)>) {
         ranks.clear();
-        ranks.extend(syms.windows(2).map(|w| self.rank(w[0], w[1]).0));
+        ranks.extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
         loop {
             let mut best = u32::MAX;
             let mut at = 0;
-            for (i, &r) in ranks.iter().enumerate() {
+            for (i, &(r, _)) in ranks.iter().enumerate() {
                 if r < best {
                     best = r;
                     at = i;
@@ -162,14 +264,14 @@ impl Bpe {
             if best == u32::MAX {
                 break;
             }
-            syms[at] = self.rank(syms[at], syms[at + 1]).1;
+            syms[at] = ranks[at].1;
             syms.remove(at + 1);
             ranks.remove(at);
             if at + 1 < syms.len() {
-                ranks[at] = self.rank(syms[at], syms[at + 1]).0;
+                ranks[at] = self.rank(syms[at], syms[at + 1]);
             }
             if at > 0 {
-                ranks[at - 1] = self.rank(syms[at - 1], syms[at]).0;
+                ranks[at - 1] = self.rank(syms[at - 1], syms[at]);
             }
         }
     }

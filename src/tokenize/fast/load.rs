@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashSet;
 use tokenizers::models::ModelWrapper;
-use tokenizers::Tokenizer;
+use tokenizers::{Model, Tokenizer};
 use unicode_normalization_alignments::UnicodeNormalization;
 
 /// Why a tokenizer file is not handled by the fast path.
@@ -58,14 +58,55 @@ struct ModelJson {
     byte_fallback: Option<bool>,
     ignore_merges: Option<bool>,
     vocab: IgnoredAny,
-    merges: Option<MergesJson>,
+    merges: Option<Vec<MergeJson>>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum MergesJson {
-    Pairs(Vec<(String, String)>),
-    Legacy(Vec<String>),
+/// One merge: `["a", "b"]`, or the legacy `"a b"` (`#version` lines are skipped, as by the crate).
+enum MergeJson {
+    Pair(String, String),
+    Line(String),
+}
+
+impl<'de> Deserialize<'de> for MergeJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MergeJson;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a merge: \"a b\" or [\"a\", \"b\"]")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MergeJson, E> {
+                Ok(MergeJson::Line(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<MergeJson, A::Error> {
+                use serde::de::Error;
+                let a: String = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let b: String = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                if seq.next_element::<IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(3, &self));
+                }
+                Ok(MergeJson::Pair(a, b))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What is read from the file alone, before (or while) the crate loads it: see [`parse`].
+pub struct Parsed {
+    normalizer: Normalizer,
+    pattern: Pattern,
+    post_adds: bool,
+    kind: Option<String>,
+    merges: Vec<(String, String)>,
+    added: Vec<AddedJson>,
 }
 
 /// The GPT-2 byte-to-character table of the `ByteLevel` pre-tokenizer.
@@ -196,9 +237,39 @@ fn post_processor_adds(v: Option<&Value>) -> bool {
     !matches!(v, None | Some(Value::Null)) && v.map(type_of) != Some("ByteLevel")
 }
 
-/// Builds the fast encoder for `json` (the file the crate loaded as `tokenizer`), or says why not.
+/// Reads and checks the parts of `json` that do not need the crate: run it while the crate loads
+/// the same file, then pass the result to [`build`].
+pub fn parse(json: &str) -> Result<Parsed, Unsupported> {
+    let file: FileJson = serde_json::from_str(json)
+        .map_err(|e| format!("the file has a shape the fast path does not know ({e})"))?;
+    let merges = match file.model.merges {
+        None => return Err("no merges".into()),
+        Some(list) => list
+            .into_iter()
+            .filter(|m| !matches!(m, MergeJson::Line(l) if l.starts_with("#version")))
+            .map(|m| match m {
+                MergeJson::Pair(a, b) => Ok((a, b)),
+                MergeJson::Line(l) => match l.split(' ').collect::<Vec<_>>()[..] {
+                    [a, b] => Ok((a.to_string(), b.to_string())),
+                    _ => Err(format!("merge {l:?} is not two tokens")),
+                },
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Parsed {
+        normalizer: normalizer(file.normalizer.as_ref())?,
+        pattern: pre_tokenizer(file.pre_tokenizer.as_ref())?,
+        post_adds: post_processor_adds(file.post_processor.as_ref()),
+        kind: file.model.kind,
+        merges,
+        added: file.added_tokens,
+    })
+}
+
+/// Builds the fast encoder from what [`parse`] read and the crate's `tokenizer` loaded from the
+/// same file, or says why not.
 pub fn build(
-    json: &str,
+    parsed: Result<Parsed, Unsupported>,
     tokenizer: &Tokenizer,
     encode_special_tokens: bool,
 ) -> Result<FastEncoder, Unsupported> {
@@ -214,16 +285,16 @@ pub fn build(
             "model {kind} (the fast path supports byte-level BPE)"
         ));
     };
-    let file: FileJson = serde_json::from_str(json)
-        .map_err(|e| format!("the file has a shape the fast path does not know ({e})"))?;
-    let normalizer = normalizer(file.normalizer.as_ref())?;
-    let pattern = pre_tokenizer(file.pre_tokenizer.as_ref())?;
-    let post_adds = post_processor_adds(file.post_processor.as_ref());
-
-    // The model, as the crate loaded it and as the file states it.
-    let m = &file.model;
-    expect(m.kind.as_deref() == Some("BPE"), || {
-        format!("model {}", m.kind.as_deref().unwrap_or("without a type"))
+    let Parsed {
+        normalizer,
+        pattern,
+        post_adds,
+        kind,
+        merges,
+        added,
+    } = parsed?;
+    expect(kind.as_deref() == Some("BPE"), || {
+        format!("model {}", kind.as_deref().unwrap_or("without a type"))
     })?;
     expect(matches!(bpe.dropout, None | Some(0.0)), || {
         "BPE dropout (random ids)".into()
@@ -236,34 +307,30 @@ pub fn build(
             format!("BPE {name} {v:?}")
         })?;
     }
-    let vocab = tokenizer.get_vocab(false);
+    // Look-ups go to the crate's own vocabulary (no copy of it is made unless ignore_merges
+    // needs every entry).
     let chars = byte_level_chars();
     let mut byte_ids = [0u32; 256];
+    let mut buf = String::new();
     for (b, c) in chars.iter().enumerate() {
-        byte_ids[b] = *vocab
-            .get(&c.to_string())
+        buf.clear();
+        buf.push(*c);
+        byte_ids[b] = bpe
+            .token_to_id(&buf)
             .ok_or_else(|| format!("byte {b:#04x} ({c:?}) is not in the vocabulary"))?;
     }
-    let merges: Vec<(String, String)> = match m.merges.as_ref().ok_or("no merges")? {
-        MergesJson::Pairs(p) => p.clone(),
-        MergesJson::Legacy(lines) => lines
-            .iter()
-            .filter(|l| !l.starts_with("#version"))
-            .map(|l| match l.split(' ').collect::<Vec<_>>()[..] {
-                [a, b] => Ok((a.to_string(), b.to_string())),
-                _ => Err(format!("merge {l:?} is not two tokens")),
-            })
-            .collect::<Result<_, _>>()?,
-    };
     let id = |t: &str| {
-        vocab
-            .get(t)
-            .copied()
+        bpe.token_to_id(t)
             .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
     };
     let merges = merges
         .iter()
-        .map(|(a, b)| Ok((id(a)?, id(b)?, id(&format!("{a}{b}"))?)))
+        .map(|(a, b)| {
+            buf.clear();
+            buf.push_str(a);
+            buf.push_str(b);
+            Ok((id(a)?, id(b)?, id(&buf)?))
+        })
         .collect::<Result<Vec<_>, Unsupported>>()?;
     let whole = bpe.ignore_merges.then(|| {
         let mut inverse = [0u8; 512];
@@ -272,7 +339,7 @@ pub fn build(
             inverse[*c as usize] = b as u8;
             known[*c as usize] = true;
         }
-        vocab
+        bpe.get_vocab()
             .iter()
             .filter_map(|(tok, &id)| {
                 let bytes: Option<Vec<u8>> = tok
@@ -287,7 +354,7 @@ pub fn build(
     // Added tokens, with the crate's ids.
     let decoder = tokenizer.get_added_tokens_decoder();
     let mut seen = HashSet::new();
-    for t in &file.added_tokens {
+    for t in &added {
         expect(seen.insert(t.content.as_str()), || {
             format!("added token {:?} is listed twice", t.content)
         })?;
@@ -296,7 +363,7 @@ pub fn build(
             || format!("added token {:?} does not get its id {}", t.content, t.id),
         )?;
     }
-    expect(decoder.len() == file.added_tokens.len(), || {
+    expect(decoder.len() == added.len(), || {
         "the crate loaded other added tokens than the file lists".into()
     })?;
     let mut raw = Vec::new();

@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use tokenizers::Tokenizer;
 use unicode_normalization_alignments::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
-pub use load::Unsupported;
+pub use load::{Parsed, Unsupported};
 use pretok::PreTokenizer;
 
 /// Text longer than this (bytes) is cut into parts encoded in parallel.
@@ -100,7 +100,23 @@ impl FastEncoder {
         tokenizer: &Tokenizer,
         encode_special_tokens: bool,
     ) -> Result<FastEncoder, Unsupported> {
-        load::build(json, tokenizer, encode_special_tokens)
+        load::build(load::parse(json), tokenizer, encode_special_tokens)
+    }
+
+    /// The first half of [`FastEncoder::new`], which needs only the file: run it while the crate
+    /// loads the same file (loading a large tokenizer takes a while), then call
+    /// [`FastEncoder::build`].
+    pub fn parse(json: &str) -> Result<Parsed, Unsupported> {
+        load::parse(json)
+    }
+
+    /// The second half of [`FastEncoder::new`].
+    pub fn build(
+        parsed: Result<Parsed, Unsupported>,
+        tokenizer: &Tokenizer,
+        encode_special_tokens: bool,
+    ) -> Result<FastEncoder, Unsupported> {
+        load::build(parsed, tokenizer, encode_special_tokens)
     }
 
     /// What was recognised, for the summary.
@@ -190,7 +206,11 @@ impl FastEncoder {
 
     #[inline]
     fn encode_normalized(&self, text: &str, out: &mut Vec<u32>) {
-        self.pre.for_each(text, |word| self.bpe.encode(word, out));
+        let bytes = text.as_bytes();
+        self.bpe.with_cache(|bpe| {
+            self.pre
+                .for_each_range(text, |start, end| bpe.encode(bytes, start, end, out))
+        });
     }
 }
 

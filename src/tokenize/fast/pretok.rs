@@ -102,6 +102,13 @@ impl PreTokenizer {
     #[inline]
     pub fn for_each(&self, text: &str, mut f: impl FnMut(&[u8])) {
         let b = text.as_bytes();
+        self.for_each_range(text, |start, end| f(&b[start..end]));
+    }
+
+    /// Calls `f` with the byte range of each pre-token of `text`, in order.
+    #[inline]
+    pub fn for_each_range(&self, text: &str, mut f: impl FnMut(usize, usize)) {
+        let b = text.as_bytes();
         let mut i = 0;
         while i < b.len() {
             let e = match self.pattern {
@@ -110,7 +117,7 @@ impl PreTokenizer {
                 Pattern::Gpt2 => self.next_gpt2(b, i),
             };
             debug_assert!(e > i && e <= b.len());
-            f(&b[i..e]);
+            f(i, e);
             i = e;
         }
     }
