@@ -350,6 +350,8 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
             eod: job.encoder.eod.clone(),
             add_special_tokens: job.add_special_tokens,
             parse_special: job.parse_special,
+            backend: job.encoder.backend().into(),
+            backend_detail: job.encoder.backend_detail().into(),
         },
         special_tokens: job.specials.to_map(),
         vocab_size: job.vocab_size(),

@@ -9,7 +9,7 @@ use utk::input::expand_inputs;
 use utk::output::array::Dtype;
 use utk::output::{normalize_formats, Format};
 use utk::pipeline::{run as run_job, AugmentJob, Summary};
-use utk::tokenize::{sha256_file, Encoder, EncoderOptions, SpecialTokens};
+use utk::tokenize::{sha256_file, Backend, Encoder, EncoderOptions, SpecialTokens};
 
 #[derive(Args, Debug)]
 pub struct AugmentArgs {
@@ -110,6 +110,12 @@ pub struct AugmentArgs {
     #[arg(long)]
     pub parse_special: bool,
 
+    /// Which implementation computes token ids: auto (the fast encoder when it supports the
+    /// tokenizer file, else the tokenizers crate), tokenizers, or fast (an error if unsupported).
+    /// All give the same ids; the summary and manifest say which ran.
+    #[arg(long, value_enum, default_value_t = Backend::Auto, value_name = "BACKEND")]
+    pub tokenizer_backend: Backend,
+
     /// Worker threads for tokenizing and augmenting (default: all cores). Does not change output.
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
@@ -159,6 +165,7 @@ impl AugmentArgs {
             eod_id: self.eod_id,
             add_special_tokens: self.add_special_tokens,
             parse_special: self.parse_special,
+            backend: self.tokenizer_backend,
         };
         let encoder = Encoder::load(&self.tokenizer, &options)?;
         if self.parse_special && !self.special_tokens.is_empty() {
@@ -239,6 +246,12 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         eod.id,
         eod.token.as_deref().unwrap_or("?"),
         eod.rule
+    )?;
+    writeln!(
+        w,
+        "  tokenizer      {} ({})",
+        job.encoder.backend(),
+        job.encoder.backend_detail()
     )?;
     writeln!(
         w,

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use utk::input::expand_inputs;
 use utk::output::reader::OutputReader;
-use utk::tokenize::{sha256_file, Encoder, EncoderOptions};
+use utk::tokenize::{sha256_file, Backend, Encoder, EncoderOptions};
 use utk::verify::{verify, InputCheck};
 
 #[derive(Args, Debug)]
@@ -59,6 +59,8 @@ pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
             eod_id: Some(m.tokenizer.eod.id),
             add_special_tokens: m.tokenizer.add_special_tokens,
             parse_special: m.tokenizer.parse_special,
+            // The reference implementation, whatever backend augment used: an independent check.
+            backend: Backend::Tokenizers,
         };
         Some(InputCheck {
             sources: expand_inputs(&args.input)?,

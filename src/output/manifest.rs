@@ -60,6 +60,12 @@ pub struct TokenizerInfo {
     pub eod: EodChoice,
     pub add_special_tokens: bool,
     pub parse_special: bool,
+    /// The implementation that computed the ids: `fast-bpe` or `tokenizers` (same ids).
+    #[serde(default)]
+    pub backend: String,
+    /// What the fast encoder recognised, or why it was not used.
+    #[serde(default)]
+    pub backend_detail: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

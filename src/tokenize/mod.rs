@@ -6,13 +6,22 @@
 //! as ordinary text (`encode_special_tokens`), so a scraped page cannot inject a document boundary.
 //! Every document gets the end-of-document (EOD) token appended. [`special`] resolves the ids of
 //! the tokens UtK inserts.
+//!
+//! Two backends compute the ids: the `tokenizers` crate itself, and [`fast`], an encoder that
+//! gives exactly the crate's ids for the byte-level BPE families (Qwen2/3, Llama 3, GPT-2 style)
+//! many times faster. The fast one is taken only when it recognises the file and the options;
+//! [`Encoder::backend`] says which one runs, and the manifest records it.
 
+pub mod fast;
 pub mod special;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use tokenizers::Tokenizer;
+
+pub use fast::FastEncoder;
 
 pub use special::SpecialTokens;
 
@@ -40,6 +49,20 @@ pub struct EncoderOptions {
     pub add_special_tokens: bool,
     /// Let text that spells a special token produce that token (unsafe for scraped data).
     pub parse_special: bool,
+    /// Which implementation computes the ids.
+    pub backend: Backend,
+}
+
+/// The implementation that turns text into ids (`--tokenizer-backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The fast encoder when it supports the tokenizer file and options, else the crate.
+    #[default]
+    Auto,
+    /// Always the Hugging Face `tokenizers` crate.
+    Tokenizers,
+    /// The fast encoder; an error if it does not support the tokenizer file or options.
+    Fast,
 }
 
 /// The EOD chosen for a run and why, for the summary and manifest.
@@ -53,6 +76,9 @@ pub struct EodChoice {
 /// A loaded tokenizer plus the choices made about it.
 pub struct Encoder {
     tokenizer: Tokenizer,
+    fast: Option<FastEncoder>,
+    /// What the fast encoder recognised, or why it is not used.
+    backend_detail: String,
     path: PathBuf,
     add_special_tokens: bool,
     max_known_id: u32,
@@ -68,7 +94,20 @@ impl Encoder {
                 path.display()
             );
         }
-        let mut tokenizer = Tokenizer::from_file(path).map_err(|e| {
+        let json = std::fs::read_to_string(path)
+            .with_context(|| format!("--tokenizer {}: cannot read it", path.display()))?;
+        // The crate and the fast encoder read the file at the same time.
+        let (tokenizer, parsed) = std::thread::scope(|scope| {
+            let parsed = (opts.backend != Backend::Tokenizers)
+                .then(|| scope.spawn(|| FastEncoder::parse(&json)));
+            let tokenizer = Tokenizer::from_str(&json);
+            let parsed = parsed.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the fast encoder's parser panicked".into()))
+            });
+            (tokenizer, parsed)
+        });
+        let mut tokenizer = tokenizer.map_err(|e| {
             anyhow!(
                 "--tokenizer {}: not a tokenizer.json this version can read: {e}",
                 path.display()
@@ -89,8 +128,12 @@ impl Encoder {
             .chain(tokenizer.get_added_tokens_decoder().keys().copied())
             .max()
             .with_context(|| format!("--tokenizer {}: the vocabulary is empty", path.display()))?;
+        let (fast, backend_detail) = choose_backend(parsed, &tokenizer, opts)
+            .with_context(|| format!("--tokenizer {}", path.display()))?;
         let mut enc = Encoder {
             tokenizer,
+            fast,
+            backend_detail,
             path: path.to_path_buf(),
             add_special_tokens: opts.add_special_tokens,
             max_known_id,
@@ -177,8 +220,27 @@ impl Encoder {
         &self.tokenizer
     }
 
+    /// The implementation computing the ids: `"fast-bpe"` or `"tokenizers"`.
+    pub fn backend(&self) -> &'static str {
+        if self.fast.is_some() {
+            "fast-bpe"
+        } else {
+            "tokenizers"
+        }
+    }
+
+    /// What the fast encoder recognised in the file, or why the crate is used.
+    pub fn backend_detail(&self) -> &str {
+        &self.backend_detail
+    }
+
     /// The ids of one document, EOD appended.
     pub fn encode_doc(&self, text: &str) -> Result<Vec<u32>> {
+        if let Some(fast) = &self.fast {
+            let mut ids = fast.encode(text);
+            ids.push(self.eod.id);
+            return Ok(ids);
+        }
         let enc = self
             .tokenizer
             .encode_fast(text, self.add_special_tokens)
@@ -191,11 +253,46 @@ impl Encoder {
 
     /// The ids of a short piece of ordinary text (a chunk label): no BOS, EOS or other specials.
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
+        if let Some(fast) = &self.fast {
+            let mut ids = Vec::new();
+            fast.encode_into(text, &mut ids);
+            return Ok(ids);
+        }
         let enc = self
             .tokenizer
             .encode_fast(text, false)
             .map_err(|e| anyhow!("tokenizer failed on {text:?}: {e}"))?;
         Ok(enc.get_ids().to_vec())
+    }
+}
+
+/// The fast encoder if the options allow it and it supports the file, with what it recognised;
+/// otherwise `None` and why (an error if `--tokenizer-backend fast` was asked for).
+fn choose_backend(
+    parsed: Option<Result<fast::Parsed, fast::Unsupported>>,
+    tokenizer: &Tokenizer,
+    opts: &EncoderOptions,
+) -> Result<(Option<FastEncoder>, String)> {
+    let Some(parsed) = parsed else {
+        return Ok((None, "--tokenizer-backend tokenizers".into()));
+    };
+    let fast = FastEncoder::build(parsed, tokenizer, !opts.parse_special).and_then(|f| {
+        if opts.add_special_tokens && f.post_processor_adds_tokens() {
+            Err("--add-special-tokens with a post-processor that adds tokens".into())
+        } else {
+            Ok(f)
+        }
+    });
+    match (fast, opts.backend) {
+        (Ok(f), _) => {
+            let detail = f.description().to_string();
+            Ok((Some(f), detail))
+        }
+        (Err(why), Backend::Fast) => bail!(
+            "--tokenizer-backend fast: the fast encoder does not support this tokenizer: {why} \
+             (use --tokenizer-backend auto or tokenizers)"
+        ),
+        (Err(why), _) => Ok((None, format!("fast encoder not used: {why}"))),
     }
 }
 

@@ -1,0 +1,132 @@
+//! Character classes for the pre-tokenizer patterns, with Oniguruma's Unicode tables.
+//!
+//! Every supported pattern is written in terms of `\p{L}`, `\p{N}`, `\s` and a few literal
+//! characters, so one byte of flags per code point is enough. ASCII is answered from a 128-entry
+//! table; other code points from a two-level table (blocks of 128 code points, shared when equal)
+//! built once from the ranges in [`super::tables`].
+
+use super::tables::{LETTER, NUMBER, SPACE};
+use std::sync::OnceLock;
+
+/// `\p{L}`.
+pub const L: u8 = 1;
+/// `\p{N}`.
+pub const N: u8 = 2;
+/// `\s`.
+pub const S: u8 = 4;
+/// `\r` or `\n`.
+pub const NL: u8 = 8;
+
+const BLOCK_SHIFT: u32 = 7;
+const BLOCK: usize = 1 << BLOCK_SHIFT;
+const CODE_POINTS: usize = 0x110000;
+
+struct Table {
+    /// `index[cp >> 7]` is the block holding `cp`'s flags.
+    index: Vec<u16>,
+    blocks: Vec<[u8; BLOCK]>,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut flat = vec![0u8; CODE_POINTS];
+        for (ranges, flag) in [(LETTER, L), (NUMBER, N), (SPACE, S)] {
+            for &(a, b) in ranges {
+                for f in &mut flat[a as usize..=b as usize] {
+                    *f |= flag;
+                }
+            }
+        }
+        flat[b'\r' as usize] |= NL;
+        flat[b'\n' as usize] |= NL;
+        let mut blocks: Vec<[u8; BLOCK]> = Vec::new();
+        let mut seen = std::collections::HashMap::new();
+        let index = flat
+            .chunks(BLOCK)
+            .map(|chunk| {
+                let block: [u8; BLOCK] = chunk.try_into().expect("whole blocks");
+                *seen.entry(block).or_insert_with(|| {
+                    blocks.push(block);
+                    (blocks.len() - 1) as u16
+                })
+            })
+            .collect();
+        Table { index, blocks }
+    })
+}
+
+/// The flags of ASCII characters, without touching the big table.
+static ASCII: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_alphabetic() {
+            L
+        } else if b.is_ascii_digit() {
+            N
+        } else if b == b'\r' || b == b'\n' {
+            S | NL
+        } else if (b >= 0x09 && b <= 0x0d) || b == b' ' {
+            S
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
+/// A classifier holding a reference to the table, so the hot loop does not touch the `OnceLock`.
+#[derive(Clone, Copy)]
+pub struct Classes {
+    table: &'static Table,
+}
+
+impl Default for Classes {
+    fn default() -> Self {
+        Classes { table: table() }
+    }
+}
+
+impl Classes {
+    /// The flags of code point `cp`.
+    #[inline(always)]
+    pub fn of(&self, cp: u32) -> u8 {
+        if cp < 128 {
+            ASCII[cp as usize]
+        } else {
+            let block = self.table.index[(cp >> BLOCK_SHIFT) as usize] as usize;
+            self.table.blocks[block][cp as usize & (BLOCK - 1)]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_table_agrees_with_oniguruma_ranges() {
+        let t = table();
+        for cp in 0..128u32 {
+            let block = t.index[(cp >> BLOCK_SHIFT) as usize] as usize;
+            assert_eq!(ASCII[cp as usize], t.blocks[block][cp as usize], "{cp:#x}");
+        }
+    }
+
+    #[test]
+    fn some_known_code_points() {
+        let c = Classes::default();
+        assert_eq!(c.of('中' as u32), L);
+        assert_eq!(c.of('é' as u32), L);
+        assert_eq!(c.of('٣' as u32), N);
+        assert_eq!(c.of('Ⅻ' as u32), N);
+        assert_eq!(c.of(0x3000), S);
+        assert_eq!(c.of(0x85), S);
+        assert_eq!(c.of(0x200b), 0); // zero-width space is not \s
+        assert_eq!(c.of('🎉' as u32), 0);
+        assert_eq!(c.of(0x10ffff), 0);
+    }
+}

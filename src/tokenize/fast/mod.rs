@@ -1,0 +1,223 @@
+//! The fast encoder: the same ids as the `tokenizers` crate for the byte-level BPE families
+//! people pretrain with, computed at memory speed.
+//!
+//! The crate is the reference for *what* the ids are; this module computes them with the same
+//! pipeline, specialised: added tokens are split out with the same Aho-Corasick automaton
+//! (leftmost-longest; with `encode_special_tokens`, special tokens are matched and then left as
+//! text, exactly as the crate does), each remaining piece is NFC-normalized only when a quick
+//! check says it may change, pre-tokenized by a matcher written for its exact `Split` pattern
+//! ([`pretok`]), and each pre-token is merged by rank ([`bpe`]) behind a per-thread cache. No
+//! offsets, no per-token strings. Long documents are cut where the pattern provably restarts and
+//! the parts are encoded in parallel on the caller's rayon pool.
+//!
+//! [`FastEncoder::new`] accepts a file only if it can show the file has one of the shapes
+//! implemented here ([`load`]); otherwise it returns the reason and the caller uses the crate.
+
+mod bpe;
+mod classes;
+mod load;
+pub mod pretok;
+#[rustfmt::skip]
+mod tables;
+
+use aho_corasick::AhoCorasick;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use tokenizers::Tokenizer;
+use unicode_normalization_alignments::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+pub use load::{Parsed, Unsupported};
+use pretok::PreTokenizer;
+
+/// Text longer than this (bytes) is cut into parts encoded in parallel.
+const PARALLEL_ABOVE: usize = 256 << 10;
+/// The size of those parts.
+const PART: usize = 64 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Normalizer {
+    None,
+    Nfc,
+}
+
+/// An added-token matcher: the automaton and, per pattern, its id and whether a match is left as
+/// text (a special token under `encode_special_tokens`).
+struct AddedTokens {
+    automaton: AhoCorasick,
+    ids: Vec<(u32, bool)>,
+    /// False when every match would be left as text: then nothing needs scanning.
+    any_kept: bool,
+}
+
+impl AddedTokens {
+    /// Calls `f` on the pieces between kept matches and on the kept matches, in order.
+    fn split<'t>(this: Option<&Self>, text: &'t str, mut f: impl FnMut(Part<'t>)) {
+        let Some(this) = this.filter(|a| a.any_kept) else {
+            f(Part::Text(text));
+            return;
+        };
+        let mut start = 0;
+        for m in this.automaton.find_iter(text) {
+            let (id, skip) = this.ids[m.pattern().as_usize()];
+            if skip {
+                continue;
+            }
+            if start < m.start() {
+                f(Part::Text(&text[start..m.start()]));
+            }
+            f(Part::Id(id));
+            start = m.end();
+        }
+        if start < text.len() {
+            f(Part::Text(&text[start..]));
+        }
+    }
+}
+
+/// A fast, exact encoder for one supported `tokenizer.json`.
+pub struct FastEncoder {
+    pre: PreTokenizer,
+    bpe: bpe::Bpe,
+    normalizer: Normalizer,
+    raw_added: Option<AddedTokens>,
+    normalized_added: Option<AddedTokens>,
+    post_processor_adds_tokens: bool,
+    description: String,
+}
+
+/// A unit of work of one document: a token id, or text to normalize and encode.
+enum Part<'t> {
+    Id(u32),
+    Text(&'t str),
+}
+
+impl FastEncoder {
+    /// The fast encoder for the file `json`, which the crate loaded as `tokenizer`; or why the
+    /// fast path cannot prove it gives the crate's ids for it. `encode_special_tokens` is the
+    /// crate setting: special added tokens spelled in text stay text.
+    pub fn new(
+        json: &str,
+        tokenizer: &Tokenizer,
+        encode_special_tokens: bool,
+    ) -> Result<FastEncoder, Unsupported> {
+        load::build(load::parse(json), tokenizer, encode_special_tokens)
+    }
+
+    /// The first half of [`FastEncoder::new`], which needs only the file: run it while the crate
+    /// loads the same file (loading a large tokenizer takes a while), then call
+    /// [`FastEncoder::build`].
+    pub fn parse(json: &str) -> Result<Parsed, Unsupported> {
+        load::parse(json)
+    }
+
+    /// The second half of [`FastEncoder::new`].
+    pub fn build(
+        parsed: Result<Parsed, Unsupported>,
+        tokenizer: &Tokenizer,
+        encode_special_tokens: bool,
+    ) -> Result<FastEncoder, Unsupported> {
+        load::build(parsed, tokenizer, encode_special_tokens)
+    }
+
+    /// What was recognised, for the summary.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Whether the file's post-processor adds tokens (BOS, CLS, …) when asked to; the fast path
+    /// does not implement post-processors.
+    pub fn post_processor_adds_tokens(&self) -> bool {
+        self.post_processor_adds_tokens
+    }
+
+    /// Appends the ids of `text` to `out` (no special tokens added), on this thread.
+    pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        AddedTokens::split(self.raw_added.as_ref(), text, |part| match part {
+            Part::Text(piece) => self.encode_piece(piece, out),
+            Part::Id(id) => out.push(id),
+        });
+    }
+
+    /// The ids of `text`; long texts are cut at safe places and encoded in parallel on the
+    /// current rayon pool.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        if text.len() <= PARALLEL_ABOVE {
+            let mut out = Vec::with_capacity(text.len() / 3 + 1);
+            self.encode_into(text, &mut out);
+            return out;
+        }
+        self.encode_in_parts(text, PART)
+    }
+
+    /// The ids of `text`, cut into parts of about `part_bytes` encoded in parallel (public for
+    /// the differential tests, which cut small texts into tiny parts).
+    #[doc(hidden)]
+    pub fn encode_in_parts(&self, text: &str, part_bytes: usize) -> Vec<u32> {
+        if self.normalized_added.is_some() {
+            // A normalized added token could span a cut: no proof, so no cutting.
+            let mut out = Vec::with_capacity(text.len() / 3 + 1);
+            self.encode_into(text, &mut out);
+            return out;
+        }
+        let mut parts = Vec::new();
+        AddedTokens::split(self.raw_added.as_ref(), text, |part| match part {
+            Part::Text(piece) => {
+                let mut start = 0;
+                for end in pretok::cut_points(piece, part_bytes) {
+                    parts.push(Part::Text(&piece[start..end]));
+                    start = end;
+                }
+            }
+            id => parts.push(id),
+        });
+        let encoded: Vec<Vec<u32>> = parts
+            .par_iter()
+            .map(|p| match p {
+                Part::Id(id) => vec![*id],
+                Part::Text(t) => {
+                    let mut out = Vec::with_capacity(t.len() / 3 + 1);
+                    self.encode_piece(t, &mut out);
+                    out
+                }
+            })
+            .collect();
+        let mut out = Vec::with_capacity(encoded.iter().map(Vec::len).sum());
+        for e in encoded {
+            out.extend_from_slice(&e);
+        }
+        out
+    }
+
+    /// A piece between raw added tokens: normalize, split out normalized added tokens, encode.
+    fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
+        let normalized: Cow<str> = match self.normalizer {
+            Normalizer::Nfc if !is_nfc(piece) => Cow::Owned(piece.nfc().map(|(c, _)| c).collect()),
+            _ => Cow::Borrowed(piece),
+        };
+        AddedTokens::split(
+            self.normalized_added.as_ref(),
+            &normalized,
+            |part| match part {
+                Part::Text(text) => self.encode_normalized(text, out),
+                Part::Id(id) => out.push(id),
+            },
+        );
+    }
+
+    #[inline]
+    fn encode_normalized(&self, text: &str, out: &mut Vec<u32>) {
+        let bytes = text.as_bytes();
+        self.bpe.with_cache(|bpe| {
+            self.pre
+                .for_each_range(text, |start, end| bpe.encode(bytes, start, end, out))
+        });
+    }
+}
+
+/// True when `s` is certainly NFC (then normalizing it changes nothing).
+fn is_nfc(s: &str) -> bool {
+    s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes
+}
+
+#[cfg(test)]
+mod tests;

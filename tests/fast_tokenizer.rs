@@ -1,0 +1,295 @@
+//! Differential tests: the fast encoder gives exactly the `tokenizers` crate's ids.
+//!
+//! Every committed byte-level test tokenizer (one per supported pattern, see
+//! scripts/make-fast-fixtures.py) × the hand-picked texts of tests/fixtures/tricky-strings.jsonl,
+//! with special tokens encoded as text (utk's default) and parsed (`--parse-special`); texts cut
+//! into tiny parts as long documents are; random Unicode strings (proptest); and the
+//! pre-tokenizers against the crate's on every code point.
+
+use proptest::prelude::*;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, Tokenizer};
+use utk::tokenize::fast::pretok::{self, Pattern};
+use utk::tokenize::FastEncoder;
+
+const BYTE_LEVEL: &[(&str, Pattern)] = &[
+    ("qwen3-mini", Pattern::Qwen2),
+    ("cl100k-mini", Pattern::Cl100k),
+    ("gpt2-mini", Pattern::Gpt2),
+];
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+struct Pair {
+    name: &'static str,
+    crate_tok: Tokenizer,
+    fast: FastEncoder,
+}
+
+/// The crate's tokenizer and the fast encoder for a fixture, with `encode_special_tokens`.
+fn load(name: &'static str, encode_special_tokens: bool) -> Pair {
+    let json = std::fs::read_to_string(fixture(&format!("tokenizers/{name}/tokenizer.json")))
+        .expect("fixture");
+    let mut crate_tok: Tokenizer = json.parse().expect("the crate loads the fixture");
+    crate_tok.set_encode_special_tokens(encode_special_tokens);
+    let fast = FastEncoder::new(&json, &crate_tok, encode_special_tokens)
+        .unwrap_or_else(|why| panic!("{name}: fast encoder refused: {why}"));
+    Pair {
+        name,
+        crate_tok,
+        fast,
+    }
+}
+
+fn pairs() -> &'static [Pair] {
+    static PAIRS: OnceLock<Vec<Pair>> = OnceLock::new();
+    PAIRS.get_or_init(|| {
+        BYTE_LEVEL
+            .iter()
+            .flat_map(|&(name, _)| [load(name, true), load(name, false)])
+            .collect()
+    })
+}
+
+fn crate_ids(tok: &Tokenizer, text: &str) -> Vec<u32> {
+    tok.encode_fast(text, false)
+        .expect("crate encodes")
+        .get_ids()
+        .to_vec()
+}
+
+/// Asserts every way the fast encoder computes ids agrees with the crate on `text`.
+fn check(p: &Pair, case: &str, text: &str) {
+    let want = crate_ids(&p.crate_tok, text);
+    let mut got = Vec::new();
+    p.fast.encode_into(text, &mut got);
+    assert_eq!(got, want, "{}: {case}: {text:?}", p.name);
+    assert_eq!(p.fast.encode(text), want, "{}: {case} (encode)", p.name);
+    for part in [2, 7, 40] {
+        assert_eq!(
+            p.fast.encode_in_parts(text, part),
+            want,
+            "{}: {case}: cut into parts of {part} bytes",
+            p.name
+        );
+    }
+}
+
+fn tricky() -> Vec<(String, String)> {
+    std::fs::read_to_string(fixture("tricky-strings.jsonl"))
+        .expect("fixture")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            (
+                v["case"].as_str().unwrap().to_string(),
+                v["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tricky_strings_give_the_crates_ids() {
+    let cases = tricky();
+    assert!(cases.len() > 40);
+    for p in pairs() {
+        for (case, text) in &cases {
+            check(p, case, text);
+        }
+        // All cases in one document, joined by lines: exercises cuts between them.
+        let all: Vec<&str> = cases.iter().map(|(_, t)| t.as_str()).collect();
+        check(p, "all cases joined", &all.join("\nA"));
+    }
+}
+
+#[test]
+fn long_documents_are_cut_and_encoded_in_parallel_exactly() {
+    let docs = std::fs::read_to_string(fixture("docs.jsonl")).expect("fixture");
+    let mut text = String::new();
+    for l in docs.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        text.push_str(v["text"].as_str().unwrap());
+        text.push_str("\n<think>\n");
+    }
+    while text.len() < 600 << 10 {
+        text = text.repeat(2);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for p in pairs().iter().step_by(2) {
+        let want = crate_ids(&p.crate_tok, &text);
+        assert_eq!(pool.install(|| p.fast.encode(&text)), want, "{}", p.name);
+    }
+}
+
+#[test]
+fn text_spelling_added_tokens() {
+    let qwen = &pairs()[0];
+    let think = qwen.crate_tok.token_to_id("<think>").unwrap();
+    let eot = qwen.crate_tok.token_to_id("<|endoftext|>").unwrap();
+    let ids = qwen.fast.encode("<think>x<|endoftext|>");
+    assert_eq!(ids[0], think, "a non-special added token is split out");
+    assert!(
+        !ids.contains(&eot),
+        "a special token spelled in text stays text"
+    );
+    let parsing = &pairs()[1];
+    assert!(parsing.fast.encode("<|endoftext|>").contains(&eot));
+}
+
+#[test]
+fn other_tokenizers_are_refused_with_a_reason() {
+    let json = std::fs::read_to_string(fixture("tokenizers/minilm/tokenizer.json")).unwrap();
+    let tok: Tokenizer = json.parse().unwrap();
+    let why = FastEncoder::new(&json, &tok, true)
+        .err()
+        .expect("WordPiece is refused");
+    assert!(why.contains("WordPiece"), "{why}");
+
+    let qwen = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
+    for (from, to, expect) in [
+        (r#"\p{N}|"#, r#"\p{N}{1,2}|"#, "no fast matcher"),
+        (r#""type":"NFC""#, r#""type":"NFKC""#, "normalizer NFKC"),
+        (
+            r#""behavior":"Isolated""#,
+            r#""behavior":"Removed""#,
+            "behavior",
+        ),
+        (r#""dropout":null"#, r#""dropout":0.5"#, "dropout"),
+        (
+            r#""ignore_merges":false"#,
+            r#""ignore_merges":false,"foo":1"#,
+            "foo",
+        ),
+    ] {
+        assert!(qwen.contains(from), "{from}");
+        let edited = qwen.replacen(from, to, 1);
+        let tok: Tokenizer = edited.parse().unwrap();
+        let why = FastEncoder::new(&edited, &tok, true)
+            .err()
+            .unwrap_or_else(|| panic!("{to} accepted"));
+        assert!(why.contains(expect), "{to}: {why}");
+    }
+}
+
+/// The pre-token byte ranges the crate's pre-tokenizer gives.
+fn crate_pretokens(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
+    let mut pts = PreTokenizedString::from(text);
+    tok.get_pre_tokenizer()
+        .unwrap()
+        .pre_tokenize(&mut pts)
+        .unwrap();
+    pts.get_splits(OffsetReferential::Original, OffsetType::Byte)
+        .into_iter()
+        .map(|(_, o, _)| o)
+        .collect()
+}
+
+fn fast_pretokens(pattern: Pattern, text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    pretok::PreTokenizer::new(pattern).for_each(text, |w| {
+        out.push((at, at + w.len()));
+        at += w.len();
+    });
+    out
+}
+
+/// Oniguruma's `\p{L}`, `\p{N}` and `\s`, as the crate compiles them, on every code point.
+#[test]
+fn character_classes_agree_with_oniguruma_on_every_code_point() {
+    let chars: String = (0..=0x10ffffu32).filter_map(char::from_u32).collect();
+    for (regex, flag) in [(r"\p{L}", 1u8), (r"\p{N}", 2), (r"\s", 4)] {
+        let re = tokenizers::utils::SysRegex::new(regex).unwrap();
+        let mut onig = vec![false; 0x110000];
+        for (start, _) in re.find_iter(&chars) {
+            onig[chars[start..].chars().next().unwrap() as usize] = true;
+        }
+        for c in chars.chars() {
+            let ours = pretok::class_flags(c) & flag != 0;
+            assert_eq!(ours, onig[c as usize], "{regex} on U+{:04X}", c as u32);
+        }
+    }
+}
+
+/// Code points of every class in contexts that exercise each alternative of each pattern.
+#[test]
+fn pre_tokenizers_agree_with_the_crate_in_context() {
+    let sample: Vec<char> = (0..0x800u32)
+        .chain((0x800..=0x10ffff).step_by(61))
+        .filter_map(char::from_u32)
+        .collect();
+    for (i, &(name, pattern)) in BYTE_LEVEL.iter().enumerate() {
+        let tok = &pairs()[2 * i].crate_tok;
+        for block in sample.chunks(1024) {
+            let mut text = String::new();
+            for &c in block {
+                for t in ["a", "1", " ", "'", ".", "\n", "  "] {
+                    text.push(c);
+                    text.push_str(t);
+                }
+                text.push(c);
+                text.push(c);
+            }
+            assert_eq!(
+                fast_pretokens(pattern, &text),
+                crate_pretokens(tok, &text),
+                "{name}: block from {:?}",
+                block[0]
+            );
+        }
+    }
+}
+
+/// Characters that stress the patterns, and any character at all.
+fn tricky_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        4 => prop::sample::select(vec![
+            ' ', ' ', '\n', '\r', '\t', '\u{b}', '\u{c}', '\u{85}', '\u{a0}', '\u{3000}', '\u{2028}',
+            '\'', 's', 'S', 't', 'r', 'e', 'v', 'm', 'l', 'L', 'd', '\u{17f}', 'a', 'Z', '0', '7',
+            '٣', '²', '.', ',', '!', '<', '>', '|', '/', '_', '中', '文', 'é', '\u{301}', '\u{308}',
+            'A', '\u{212b}', '\u{1100}', '\u{1161}', '\u{11a8}', '🎉', '\u{200d}', '\u{fe0f}',
+        ]),
+        2 => proptest::char::range('\u{0}', '\u{7f}'),
+        1 => any::<char>(),
+    ]
+}
+
+fn tricky_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        8 => prop::collection::vec(tricky_char(), 1..12).prop_map(|v| v.into_iter().collect::<String>()),
+        1 => prop::sample::select(vec![
+            "<|endoftext|>", "<think>", "</think>", "<|im_start|>", "<|fim_pad|>", "ΩΩ", "été",
+            "e\u{301}té", "<sp>", "\nA", "'ll", "'VE", " 123", "\r\n",
+        ]).prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn random_unicode_strings_give_the_crates_ids(text in tricky_text()) {
+        for p in pairs() {
+            let want = crate_ids(&p.crate_tok, &text);
+            prop_assert_eq!(&p.fast.encode(&text), &want, "{}", p.name);
+            prop_assert_eq!(&p.fast.encode_in_parts(&text, 3), &want, "{} (cut)", p.name);
+        }
+    }
+
+    #[test]
+    fn any_string_gives_the_crates_ids(text in ".{0,64}") {
+        for p in pairs().iter().step_by(2) {
+            prop_assert_eq!(&p.fast.encode(&text), &crate_ids(&p.crate_tok, &text), "{}", p.name);
+        }
+    }
+}
