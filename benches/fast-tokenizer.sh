@@ -83,7 +83,7 @@ run() {
     others=$(awk -v d=$((b - a)) -v hz="$HZ" -v c="$cpu" -v w="$wall" 'BEGIN{o=(d/hz-c)/w; if(o<0)o=0; printf "%.2f", o}')
     if [[ $cfg == utk-* ]]; then
         run_s=$(awk '/throughput/{print $2}' "$OUT/logs/$cfg-$rep.out")
-        tokens=$(awk '/tokens in/{print $3}' "$OUT/logs/$cfg-$rep.out")
+        tokens=$(awk '/^  tokens in/{print $3}' "$OUT/logs/$cfg-$rep.out")
     else
         run_s=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["seconds"])' "$OUT/logs/$cfg-$rep.out" 2>/dev/null || echo)
         tokens=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["input_tokens"])' "$OUT/logs/$cfg-$rep.out")
