@@ -6,7 +6,7 @@
 #          uses DATA/corpus/*.jsonl.zst and DATA/tokenizers/qwen3/tokenizer.json
 #   OUT    scratch folder (default: mktemp -d)
 #
-# 1. Builds the release binary once and copies it to OUT/utk.
+# 1. Builds the release binary once (BUILD=0 skips it) and copies it to OUT/utk.
 # 2. The corpus is every DATA/corpus/*.jsonl.zst, listed COPIES times (default 4) so that fixed
 #    costs (loading the tokenizer) do not dominate; `utk tokenize` turns it into OUT/corpus.bin/.idx.
 # 3. Times, best of REPEATS (default 3), same THREADS (default 2), -L 128k:
@@ -22,7 +22,7 @@ COPIES=${COPIES:-4}
 REPEATS=${REPEATS:-3}
 TOK=$DATA/tokenizers/qwen3/tokenizer.json
 mkdir -p "$OUT"
-(cd "$ROOT" && cargo build --release -q)
+if [ "${BUILD:-1}" = 1 ]; then (cd "$ROOT" && cargo build --release -q); fi
 cp "${CARGO_TARGET_DIR:-$ROOT/target}/release/utk" "$OUT/utk"
 UTK=$OUT/utk
 
@@ -38,7 +38,7 @@ best() {
     local l; l=$(load)
     local t0; t0=$(now)
     "$@" >/dev/null
-    local t; t=$(echo "$(now) - $t0" | bc)
+    local t; t=$(printf '%.2f' "$(echo "$(now) - $t0" | bc)")
     loads="$loads $l"
     if [ -z "$b" ] || [ "$(echo "$t < $b" | bc)" = 1 ]; then b=$t; fi
   done
@@ -47,7 +47,7 @@ best() {
 
 t0=$(now)
 "$UTK" -q tokenize "${inputs[@]}" -o "$OUT/corpus" -t "$TOK" -j "$THREADS" --force
-tok_s=$(echo "$(now) - $t0" | bc)
+tok_s=$(printf '%.2f' "$(echo "$(now) - $t0" | bc)")
 
 text=$(best "$UTK" -q augment "${inputs[@]}" -o "$OUT/text" -t "$TOK" -L 128k -j "$THREADS" --force)
 shard=$(best "$UTK" -q augment "$OUT/corpus" -o "$OUT/shard" -t "$TOK" -L 128k -j "$THREADS" --force)
@@ -60,7 +60,7 @@ set -- $text; text_s=$1; shift; text_load="$*"
 set -- $shard; shard_s=$1; shift; shard_load="$*"
 set -- $copy; copy_s=$1; shift; copy_load="$*"
 ratio() { echo "scale=2; $1 / $2" | bc; }
-mtok() { echo "scale=1; $tokens / $1 / 1000000" | bc; }
+mtok() { printf '%.3f' "$(echo "scale=6; $tokens / $1 / 1000000" | bc)"; }
 
 cat <<MD
 ## Token shards
