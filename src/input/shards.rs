@@ -359,8 +359,7 @@ impl OpenShard {
                 (0, elem, Layout::Separated)
             }
             ShardKind::Npy => {
-                let (offset, elem, n) =
-                    parse_npy_header(&data).with_context(|| format!("{name}"))?;
+                let (offset, elem, n) = parse_npy_header(&data).with_context(|| name.clone())?;
                 let need = offset as u64 + n as u64 * elem.size() as u64;
                 if data.len() as u64 != need {
                     bail!(
