@@ -2,6 +2,7 @@
 
 use crate::cmd::augment::AugmentArgs;
 use crate::cmd::inspect::InspectArgs;
+use crate::cmd::tokenize::TokenizeArgs;
 use crate::cmd::verify::VerifyArgs;
 use clap::{Parser, Subcommand};
 
@@ -25,4 +26,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Check an output: files, structure, loss mask, provenance, and (with --input) every token.
     Verify(VerifyArgs),
+    /// Tokenize documents once into a Megatron indexed dataset (PREFIX.bin/.idx), one sequence
+    /// per document, EOD appended; `utk augment PREFIX` reads it back.
+    Tokenize(Box<TokenizeArgs>),
 }

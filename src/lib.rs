@@ -2,7 +2,8 @@
 //!
 //! The pipeline has five stages, one module each, and data flows one way through them:
 //!
-//! 1. [`input`] streams documents from JSONL files (plain, gzip or zstd) or standard input;
+//! 1. [`input`] streams documents from JSONL files (plain, gzip or zstd) or standard input, or
+//!    reads already-tokenized token shards (Megatron, datatrove, `.npy`, raw), which skip stage 2;
 //! 2. [`tokenize`] turns each document into token ids with a Hugging Face `tokenizer.json`,
 //!    appends the end-of-document token, and resolves the special-token ids UtK inserts;
 //! 3. [`pack`] fills windows of exactly `seq_len` tokens in stream order, asking a [`pack::Shaper`]
@@ -14,7 +15,8 @@
 //!    temporary names that are renamed only once everything is complete.
 //!
 //! [`pipeline`] wires the stages together (a reader thread, rayon for the parallel stages, a
-//! writer thread) and [`rng`] derives every random generator from `(seed, window, purpose)`, so
+//! writer thread; [`pipeline::tokenize`] is `utk tokenize`, stages 1–2 into a Megatron dataset)
+//! and [`rng`] derives every random generator from `(seed, window, purpose)`, so
 //! the output bytes never depend on the thread count.
 
 pub mod augment;

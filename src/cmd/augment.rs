@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
 use utk::input::expand_inputs;
+use utk::input::shards::{classify, InputFormat, Inputs};
 use utk::output::array::Dtype;
 use utk::output::{normalize_formats, Format};
 use utk::pipeline::{run as run_job, AugmentJob, Summary};
@@ -14,9 +15,15 @@ use utk::tokenize::{sha256_file, Backend, Encoder, EncoderOptions, SpecialTokens
 #[derive(Args, Debug)]
 pub struct AugmentArgs {
     /// JSONL inputs (plain, .gz or .zst, detected by content): files, directories (read
-    /// recursively in sorted order), glob patterns, or - for standard input.
+    /// recursively in sorted order), glob patterns, or - for standard input. Or token shards:
+    /// Megatron PREFIX (or PREFIX.bin with PREFIX.idx), datatrove X.ds, .npy, raw u16/u32.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
+
+    /// Input layout: auto (detect shards by name and content, JSONL otherwise), jsonl, megatron,
+    /// npy, datatrove, u16, u32 (raw little-endian ids, documents separated by the EOD id).
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
 
     /// Output directory (created; refused if not empty unless --force).
     #[arg(short, long, value_name = "DIR")]
@@ -159,7 +166,16 @@ impl AugmentArgs {
     /// Everything that can fail before work starts fails here.
     fn resolve(self) -> Result<AugmentJob> {
         let config = self.config()?;
-        let sources = expand_inputs(&self.inputs)?;
+        let (sources, shards) = match classify(&self.inputs, self.input_format)? {
+            Inputs::Text => (expand_inputs(&self.inputs)?, Vec::new()),
+            Inputs::Shards(shards) => (
+                shards
+                    .iter()
+                    .map(|s| utk::input::Source::File(s.path.clone()))
+                    .collect(),
+                shards,
+            ),
+        };
         let options = EncoderOptions {
             eod_token: self.eod_token.clone(),
             eod_id: self.eod_id,
@@ -185,6 +201,7 @@ impl AugmentArgs {
         Ok(AugmentJob {
             config,
             sources,
+            shards,
             text_key: self.text_key,
             skip_bad_lines: self.skip_bad_lines,
             tokenizer_sha256: sha256_file(&self.tokenizer)?,

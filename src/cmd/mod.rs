@@ -2,6 +2,7 @@
 
 pub mod augment;
 pub mod inspect;
+pub mod tokenize;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -12,5 +13,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Augment(args) => augment::run(*args, cli.quiet),
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args, cli.quiet),
+        Command::Tokenize(args) => tokenize::run(*args, cli.quiet),
     }
 }

@@ -3,10 +3,12 @@
 //! [`sources`] turns the user's paths, globs, directories and `-` into an ordered list of
 //! [`Source`]s; [`open`] opens one with transparent gzip/zstd decompression (detected from the
 //! content's magic bytes, not the file name); [`jsonl`] streams documents out of JSONL text with
-//! errors that name the file and line.
+//! errors that name the file and line; [`shards`] reads already-tokenized inputs (Megatron,
+//! datatrove, raw, `.npy`) as token ids.
 
 pub mod jsonl;
 pub mod open;
+pub mod shards;
 pub mod sources;
 
 pub use jsonl::{BadLines, DocumentReader};

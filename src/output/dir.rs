@@ -62,6 +62,30 @@ impl OutputDir {
         })
     }
 
+    /// Like [`OutputDir::prepare`] for outputs that share a directory with other files (`utk
+    /// tokenize`'s `PREFIX.*`): only `names` are checked, refused when present unless `force`.
+    pub fn prepare_files(root: &Path, force: bool, names: &[&str]) -> Result<OutputDir> {
+        fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+        for name in names {
+            let path = root.join(name);
+            if path.exists() {
+                if !force {
+                    bail!(
+                        "{} exists; choose another output prefix or pass --force to overwrite",
+                        path.display()
+                    );
+                }
+                fs::remove_file(&path)
+                    .with_context(|| format!("--force: cannot remove {}", path.display()))?;
+            }
+        }
+        Ok(OutputDir {
+            root: root.to_path_buf(),
+            staged: Vec::new(),
+            committed: false,
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -76,7 +100,12 @@ impl OutputDir {
     }
 
     /// Renames every staged file into place, then writes the manifest (also via a temporary name).
-    pub fn commit(mut self, manifest: &[u8]) -> Result<()> {
+    pub fn commit(self, manifest: &[u8]) -> Result<()> {
+        self.commit_as(MANIFEST, manifest)
+    }
+
+    /// [`OutputDir::commit`] with the manifest under another name.
+    pub fn commit_as(mut self, manifest_name: &str, manifest: &[u8]) -> Result<()> {
         for (tmp, fin) in &self.staged {
             File::open(tmp)
                 .and_then(|f| f.sync_all())
@@ -84,12 +113,13 @@ impl OutputDir {
             fs::rename(tmp, fin)
                 .with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
         }
-        let tmp = self.root.join(partial_name(MANIFEST));
+        let tmp = self.root.join(partial_name(manifest_name));
         let mut f =
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(manifest)?;
         f.sync_all()?;
-        fs::rename(&tmp, self.root.join(MANIFEST)).context("cannot write manifest.json")?;
+        fs::rename(&tmp, self.root.join(manifest_name))
+            .with_context(|| format!("cannot write {manifest_name}"))?;
         self.committed = true;
         Ok(())
     }

@@ -47,6 +47,9 @@ pub struct Manifest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InputInfo {
+    /// `jsonl`, or the token-shard layout(s): `megatron`, `datatrove`, `npy`, `u16`, `u32`.
+    #[serde(default = "jsonl")]
+    pub format: String,
     pub sources: Vec<String>,
     pub text_key: String,
     pub skip_bad_lines: bool,
@@ -134,4 +137,8 @@ impl Counts {
             100.0 * self.inserted_tokens as f64 / self.input_tokens as f64
         }
     }
+}
+
+fn jsonl() -> String {
+    "jsonl".into()
 }

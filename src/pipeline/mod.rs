@@ -4,11 +4,15 @@
 //! reader thread ──batches──▶ main: tokenize (rayon) → pack (sequential) → augment (rayon) ──▶ writer thread
 //! ```
 //! Batches are bounded in bytes and the queues in batches, so memory does not grow with the corpus.
+//! `utk tokenize` (text → a Megatron dataset, no augmentation) is in [`tokenize`].
 //! Packing is the only sequential decision-making stage; it draws from per-window generators, so
 //! the thread count changes how fast the output is produced, never what it is.
 
+pub mod tokenize;
+
 use crate::augment::{arrange, Window, WindowShaper};
 use crate::config::{AugmentConfig, Tail};
+use crate::input::shards::{OpenShard, Shard};
 use crate::input::{DocumentReader, Source, TextDoc};
 use crate::output::array::Dtype;
 use crate::output::dir::OutputDir;
@@ -29,14 +33,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Text read per batch before it is tokenized in parallel.
-const BATCH_BYTES: usize = 8 << 20;
+pub(crate) const BATCH_BYTES: usize = 8 << 20;
 /// Batches in flight between stages.
-const QUEUE: usize = 2;
+pub(crate) const QUEUE: usize = 2;
+/// Token ids read from shards per batch.
+const BATCH_TOKENS: usize = 4 << 20;
 
 /// A fully resolved `augment` run: inputs checked, tokenizer loaded, ids assigned.
 pub struct AugmentJob {
     pub config: AugmentConfig,
     pub sources: Vec<Source>,
+    /// Token shards read instead of text (then `sources` names their data files).
+    pub shards: Vec<Shard>,
     pub text_key: String,
     pub skip_bad_lines: bool,
     pub encoder: Encoder,
@@ -102,8 +110,13 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         .build()
         .context("cannot start worker threads")?;
     let raw_bytes = Arc::new(AtomicU64::new(0));
+    let shard_mode = !job.shards.is_empty();
     let mut reader = DocumentReader::new(
-        job.sources.clone(),
+        if shard_mode {
+            Vec::new()
+        } else {
+            job.sources.clone()
+        },
         &job.text_key,
         job.skip_bad_lines,
         raw_bytes.clone(),
@@ -115,8 +128,15 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         let (text_tx, text_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
         let (tok_tx, tok_rx) = sync_channel::<Tokenized>(QUEUE);
         let (write_tx, write_rx) = sync_channel::<ToWriter>(QUEUE);
+        // Shards skip tokenization: their reader feeds the pack stage directly, and the
+        // tokenize stage sees a closed queue at once.
+        let shard_tx = shard_mode.then(|| tok_tx.clone());
+        let (shard_bytes, shard_bar) = (raw_bytes.clone(), bar.clone());
         let read_thread = scope.spawn(move || -> Result<DocumentReader> {
-            read_batches(&mut reader, &text_tx)?;
+            match shard_tx {
+                Some(tx) => read_shards(job, &tx, &shard_bytes, &shard_bar)?,
+                None => read_batches(&mut reader, &text_tx)?,
+            }
             Ok(reader)
         });
         let pool = &pool;
@@ -135,7 +155,11 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         let windows = writer.windows;
         counts.blank_lines = reader.blank_lines;
         counts.bad_lines = reader.bad_lines.clone();
-        counts.input_bytes = reader.bytes;
+        counts.input_bytes = if shard_mode {
+            raw_bytes.load(Ordering::Relaxed)
+        } else {
+            reader.bytes
+        };
         counts.output_tokens = windows * cfg.seq_len as u64;
         let balance = counts.input_tokens - counts.dropped_tokens
             + counts.inserted_tokens
@@ -167,11 +191,14 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
 }
 
 /// A stage thread's result; a panic becomes an error.
-fn joined<T>(r: std::thread::Result<Result<T>>, what: &str) -> Result<T> {
+pub(crate) fn joined<T>(r: std::thread::Result<Result<T>>, what: &str) -> Result<T> {
     r.map_err(|_| anyhow!("the {what} thread panicked"))?
 }
 
-fn read_batches(reader: &mut DocumentReader, tx: &SyncSender<Vec<TextDoc>>) -> Result<()> {
+pub(crate) fn read_batches(
+    reader: &mut DocumentReader,
+    tx: &SyncSender<Vec<TextDoc>>,
+) -> Result<()> {
     loop {
         let mut batch = Vec::new();
         let mut bytes = 0;
@@ -192,6 +219,51 @@ fn read_batches(reader: &mut DocumentReader, tx: &SyncSender<Vec<TextDoc>>) -> R
             return Ok(());
         }
     }
+}
+
+/// Stage 1 for token shards: documents as ids, in shard order, batched for the pack stage.
+/// Provenance `line` is the document's 0-based index inside its shard.
+fn read_shards(
+    job: &AugmentJob,
+    tx: &SyncSender<Tokenized>,
+    raw_bytes: &AtomicU64,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let eod = job.encoder.eod.id;
+    let max_id = job.encoder.max_known_id();
+    let mut batch: Tokenized = Vec::new();
+    let mut batch_tokens = 0;
+    let mut documents = 0u64;
+    let mut ids = Vec::new();
+    for (index, shard) in job.shards.iter().enumerate() {
+        let open = OpenShard::open(shard)?;
+        let mut docs = open.docs(eod, max_id);
+        while let Some(doc) = docs.next_doc(&mut ids)? {
+            raw_bytes.fetch_add((ids.len() * open.elem_size()) as u64, Ordering::Relaxed);
+            batch_tokens += ids.len();
+            batch.push((
+                DocRecord {
+                    source: index as u32,
+                    line: doc,
+                    tokens: ids.len() as u64,
+                },
+                std::mem::take(&mut ids),
+            ));
+            if batch_tokens >= BATCH_TOKENS {
+                documents += batch.len() as u64;
+                if tx.send(std::mem::take(&mut batch)).is_err() {
+                    return Ok(()); // the pack stage stopped; its error is reported
+                }
+                batch_tokens = 0;
+                bar.set_position(raw_bytes.load(Ordering::Relaxed));
+                bar.set_message(format!("{documents} docs"));
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(())
 }
 
 /// Stage 2: tokenize each batch in parallel, keeping document order.
@@ -336,6 +408,7 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
         command: job.command.clone(),
         config: job.config.clone(),
         input: InputInfo {
+            format: input_format(&job.shards),
             sources: job.sources.iter().map(Source::name).collect(),
             text_key: job.text_key.clone(),
             skip_bad_lines: job.skip_bad_lines,
@@ -369,5 +442,20 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
         },
         files: Vec::new(),
         counts: counts.clone(),
+    }
+}
+
+/// `jsonl`, or the shard layouts in first-seen order joined by `,`.
+pub fn input_format(shards: &[Shard]) -> String {
+    let mut kinds: Vec<&str> = Vec::new();
+    for s in shards {
+        if !kinds.contains(&s.kind.name()) {
+            kinds.push(s.kind.name());
+        }
+    }
+    if kinds.is_empty() {
+        "jsonl".into()
+    } else {
+        kinds.join(",")
     }
 }

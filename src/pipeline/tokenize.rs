@@ -1,0 +1,193 @@
+//! The `tokenize` run: text documents → a Megatron indexed dataset, tokenized once.
+//!
+//! ```text
+//! reader thread ──batches──▶ main: tokenize (rayon, order kept) → write PREFIX.bin in order
+//! ```
+//! One sequence (and one document) per input document, EOD appended, so `utk augment PREFIX`
+//! later gives the same windows as augmenting the text. Token dtype follows Megatron's rule
+//! (uint16 below 65,500 ids, else int32). `PREFIX.bin` and `PREFIX.idx` are written under
+//! temporary names and renamed when complete; the `PREFIX.json` sidecar comes last.
+
+use super::{joined, read_batches, QUEUE};
+use crate::input::{BadLines, DocumentReader, Source, TextDoc};
+use crate::output::dir::OutputDir;
+use crate::output::megatron::{DType, MegatronWriter};
+use crate::tokenize::{Encoder, EodChoice};
+use anyhow::{anyhow, Context, Result};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A resolved `tokenize` run.
+pub struct TokenizeJob {
+    pub sources: Vec<Source>,
+    pub text_key: String,
+    pub skip_bad_lines: bool,
+    pub encoder: Encoder,
+    pub tokenizer_sha256: String,
+    /// Output prefix: writes `PREFIX.bin`, `PREFIX.idx`, `PREFIX.json`.
+    pub prefix: PathBuf,
+    pub force: bool,
+    pub threads: usize,
+    pub command: Vec<String>,
+}
+
+impl TokenizeJob {
+    /// The token dtype, by Megatron's rule over every id the tokenizer (and the EOD) can produce.
+    pub fn dtype(&self) -> DType {
+        let top = self.encoder.max_known_id().max(self.encoder.eod.id) as u64;
+        DType::for_vocab(top + 1)
+    }
+
+    /// `PREFIX.ext` as a path.
+    pub fn path(&self, ext: &str) -> PathBuf {
+        let mut s = self.prefix.as_os_str().to_owned();
+        s.push(format!(".{ext}"));
+        PathBuf::from(s)
+    }
+}
+
+/// What the run did; also the body of `PREFIX.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenizeSummary {
+    pub format: String,
+    pub tool_version: String,
+    pub command: Vec<String>,
+    pub sources: Vec<String>,
+    pub text_key: String,
+    pub tokenizer: String,
+    pub tokenizer_sha256: String,
+    pub eod: EodChoice,
+    pub dtype: DType,
+    pub documents: u64,
+    /// Tokens written, EOD included.
+    pub tokens: u64,
+    pub input_bytes: u64,
+    pub blank_lines: u64,
+    pub bad_lines: BadLines,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// Runs the job; on success `PREFIX.bin`, `PREFIX.idx` and `PREFIX.json` exist and agree.
+pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
+    let start = Instant::now();
+    let root = match job.prefix.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file = |ext: &str| -> String {
+        job.path(ext)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let (bin_name, idx_name, json_name) = (file("bin"), file("idx"), file("json"));
+    let mut dir = OutputDir::prepare_files(&root, job.force, &[&json_name, &bin_name, &idx_name])?;
+    let dtype = job.dtype();
+    let mut writer = MegatronWriter::new(dir.create(&bin_name)?, dtype);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(job.threads)
+        .thread_name(|i| format!("utk-worker-{i}"))
+        .build()
+        .context("cannot start worker threads")?;
+    let raw_bytes = Arc::new(AtomicU64::new(0));
+    let mut reader = DocumentReader::new(
+        job.sources.clone(),
+        &job.text_key,
+        job.skip_bad_lines,
+        raw_bytes.clone(),
+    );
+    let (documents, tokens, reader) = std::thread::scope(|scope| -> Result<_> {
+        let (tx, rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
+        let read_thread = scope.spawn(move || -> Result<DocumentReader> {
+            read_batches(&mut reader, &tx)?;
+            Ok(reader)
+        });
+        let written = write_batches(job, &pool, rx, &mut writer, bar, &raw_bytes);
+        let reader = joined(read_thread.join(), "reader");
+        // The reader's failure explains the writer's (it only sees a closed queue).
+        let reader = reader?;
+        let (documents, tokens) = written?;
+        Ok((documents, tokens, reader))
+    })?;
+    let (bin, idx) = writer.finish()?;
+    drop(bin);
+    let mut idx_file = dir.create(&idx_name)?;
+    idx_file.write_all(&idx)?;
+    idx_file.flush()?;
+    drop(idx_file);
+    let summary = TokenizeSummary {
+        format: "utk-tokenized-v1".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        command: job.command.clone(),
+        sources: job.sources.iter().map(Source::name).collect(),
+        text_key: job.text_key.clone(),
+        tokenizer: canonical(job.encoder.path()),
+        tokenizer_sha256: job.tokenizer_sha256.clone(),
+        eod: job.encoder.eod.clone(),
+        dtype,
+        documents,
+        tokens,
+        input_bytes: reader.bytes,
+        blank_lines: reader.blank_lines,
+        bad_lines: reader.bad_lines.clone(),
+        elapsed: start.elapsed(),
+    };
+    dir.commit_as(&json_name, &serde_json::to_vec_pretty(&summary)?)?;
+    bar.set_position(raw_bytes.load(Ordering::Relaxed));
+    Ok(summary)
+}
+
+fn canonical(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Tokenizes each batch in parallel and writes its documents in order. Consumes the queue so the
+/// reader is released (its sends fail) if this stage stops early.
+fn write_batches<W: Write>(
+    job: &TokenizeJob,
+    pool: &rayon::ThreadPool,
+    batches: Receiver<Vec<TextDoc>>,
+    writer: &mut MegatronWriter<W>,
+    bar: &ProgressBar,
+    raw_bytes: &AtomicU64,
+) -> Result<(u64, u64)> {
+    let (mut documents, mut tokens) = (0u64, 0u64);
+    for batch in batches {
+        let encoded: Vec<Result<Vec<u32>>> = pool.install(|| {
+            batch
+                .par_iter()
+                .map(|d| job.encoder.encode_doc(&d.text))
+                .collect()
+        });
+        for (doc, ids) in batch.iter().zip(encoded) {
+            let ids = ids.with_context(|| {
+                format!("{}:{}", job.sources[doc.source as usize].name(), doc.line)
+            })?;
+            if ids.len() > i32::MAX as usize {
+                return Err(anyhow!(
+                    "{}:{}: {} tokens do not fit a Megatron sequence (at most 2^31-1)",
+                    job.sources[doc.source as usize].name(),
+                    doc.line,
+                    ids.len()
+                ));
+            }
+            writer.write_seq(&ids)?;
+            tokens += ids.len() as u64;
+        }
+        documents += batch.len() as u64;
+        bar.set_position(raw_bytes.load(Ordering::Relaxed));
+        bar.set_message(format!("{documents} docs"));
+    }
+    Ok((documents, tokens))
+}
