@@ -22,9 +22,10 @@
 #      Checks that Python's token counts equal utk's input_tokens (in total and per document,
 #      against provenance.docs) and that Python's packed ids equal utk --method plain's tokens.bin.
 #   5. Hardware ceiling (CEILING=1): two independent `utk augment --threads 1` processes on 1x at
-#      the same time; 2 x (1-thread time) / (time of the pair) is the most any 2-thread speedup
-#      can reach on this machine (below 2 when the two vCPUs share a physical core, or the
-#      memory system saturates).
+#      the same time; 2 x (1-thread time) / (time of the pair) bounds the 2-thread speedup when
+#      a 1-thread run keeps one core busy (below 2 if the vCPUs share a physical core or memory
+#      saturates; also below 2 when one "1-thread" run already uses more than a core, as with
+#      the fast tokenizer backend, whose reader and writer threads run beside the worker).
 #   6. Prints a markdown report (machine, commit, commands, tables, targets) on stdout;
 #      progress goes to stderr. Raw numbers: OUT/results.tsv, logs in OUT/logs/.
 #
@@ -41,10 +42,10 @@
 #   PIP_ARGS=        extra arguments for pip install
 #   DISTURBED_CORES=0.3  a run during which other processes used more CPU than this is
 #                    "disturbed" and repeated ...
-#   CEILING=1        0 skips the hardware ceiling run
 #   RETRY_DISTURBED=1    ... at most this many times (all attempts are kept in results.tsv)
-# (nice does not help against other users' compiles here: with sched_autogroup each session
-# gets a fair share of the CPUs whatever the nice value, so the script waits instead.)
+#   CEILING=1        0 skips the hardware ceiling run
+#   UTK_ARGS=        extra arguments for every `utk augment` run, e.g.
+#                    UTK_ARGS="--tokenizer-backend tokenizers" (word-split)
 #   RESUME=0         1: keep OUT/results.tsv and add repetitions REP_START..REPEATS to it (e.g.
 #                    REP_START=4 REPEATS=5 REPEATS_4X=5 after a run disturbed by other load);
 #                    the report then uses all rows
@@ -54,6 +55,9 @@
 #
 # Needs: cargo, python3 (with venv), zstd, /usr/bin/time (Debian package `time`; installed with
 # apt-get when missing, as are zstd and python3-venv).
+#
+# `nice` does not shield the runs from other users' compiles here: with sched_autogroup each
+# session gets a fair share of the CPUs whatever the nice value, so the script waits instead.
 
 set -euo pipefail
 
@@ -70,6 +74,7 @@ RESUME=${RESUME:-0}
 DISTURBED_CORES=${DISTURBED_CORES:-0.3}
 RETRY_DISTURBED=${RETRY_DISTURBED:-1}
 CEILING=${CEILING:-1}
+UTK_ARGS=${UTK_ARGS:-}
 ONLY=${ONLY:-}
 REP_START=${REP_START:-1}
 SEQ_LEN=128k
@@ -158,7 +163,7 @@ wait_quiet() { # until other processes use < QUIET_CORES cores, or QUIET_WAIT se
 }
 
 [[ $RESUME == 1 && -s $RESULTS ]] ||
-    printf 'label\ttool\tcorpus\tthreads\trep\twall_s\tmax_rss_kb\tuser_s\tsys_s\tothers_cores\tload1\tinput_tokens\tinserted_tokens\tdocuments\twindows\toutput_sha256\n' >"$RESULTS"
+    printf 'label\ttool\tcorpus\tthreads\trep\twall_s\tmax_rss_kb\tuser_s\tsys_s\tothers_cores\tload1\tinput_tokens\tinserted_tokens\tdocuments\twindows\toutput_sha256\tbackend\n' >"$RESULTS"
 
 # time_run LABEL TOOL CORPUS THREADS REP -- CMD...: runs CMD under /usr/bin/time -v, appends a row
 # to results.tsv. When other processes used more than DISTURBED_CORES cores during the run, the run
@@ -193,7 +198,7 @@ time_once() {
     if ! /usr/bin/time -v -o "$tf" "$@" >"$LOGS/$run.stdout" 2>"$LOGS/$run.stderr"; then
         log "FAILED: $run (exit status in $tf; stderr $LOGS/$run.stderr):"
         tail -n 20 "$LOGS/$run.stderr" >&2
-        printf '%s\t%s\t%s\t%s\t%s\tFAILED\t\t\t\t\t%s\t\t\t\t\t\n' "$run" "$tool" "$corpus" "$threads" "$rep" "$load1" >>"$RESULTS"
+        printf '%s\t%s\t%s\t%s\t%s\tFAILED\t\t\t\t\t%s\t\t\t\t\t\t\n' "$run" "$tool" "$corpus" "$threads" "$rep" "$load1" >>"$RESULTS"
         return 0
     fi
     b=$(busy_jiffies)
@@ -205,13 +210,14 @@ time_once() {
     others=$(awk -v d=$((b - a)) -v hz="$HZ" -v u="$user" -v s="$sys" -v w="$wall" \
         'BEGIN{o=(d/hz-u-s)/w; if(o<0)o=0; printf "%.2f", o}')
     LAST_OTHERS=$others
-    local input='' inserted='' docs='' windows='' sha=''
+    local input='' inserted='' docs='' windows='' sha='' backend=''
     if [[ $tool == utk* ]]; then
         local dir=$OUT/runs/$label
         cp "$dir/manifest.json" "$LOGS/$run.manifest.json"
-        read -r input inserted docs windows < <(python3 -c '
+        read -r input inserted docs windows backend < <(python3 -c '
 import json,sys; m=json.load(open(sys.argv[1])); c=m["counts"]
-print(c["input_tokens"], c["inserted_tokens"], c["documents"], m["windows"])' "$dir/manifest.json")
+print(c["input_tokens"], c["inserted_tokens"], c["documents"], m["windows"],
+      m["tokenizer"].get("backend", "tokenizers"))' "$dir/manifest.json")
         sha=$(cat "$dir/tokens.bin" "$dir/loss_mask.bin" | sha256sum | cut -c1-16)
         [[ ${KEEP_OUTPUT:-0} == 1 ]] || rm -f "$dir"/*.bin "$dir"/provenance.*
     elif [[ $tool == pair ]]; then
@@ -225,9 +231,9 @@ print(c["input_tokens"], c["documents"], m["windows"])' "$dir-a/manifest.json")
 import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 print(r["input_tokens"], r["documents"], r["windows"])' "$LOGS/$run.stdout")
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$run" "$tool" "$corpus" "$threads" "$rep" "$wall" "$rss" "$user" "$sys" "$others" \
-        "$load1" "$input" "$inserted" "$docs" "$windows" "$sha" >>"$RESULTS"
+        "$load1" "$input" "$inserted" "$docs" "$windows" "$sha" "$backend" >>"$RESULTS"
     log "  $run: ${wall}s, $((rss / 1024)) MiB, others ${others} cores, input_tokens ${input}"
 }
 
@@ -236,6 +242,8 @@ utk_cmd() { # CORPUS THREADS LABEL [extra args]: sets the array CMD
     shift 3
     CMD=("$UTK" augment "$corpus" --tokenizer "$TOKENIZER" --seq-len "$SEQ_LEN"
         -o "$OUT/runs/$label" --force --threads "$threads" "$@")
+    # shellcheck disable=SC2206
+    [[ -z $UTK_ARGS ]] || CMD+=($UTK_ARGS)
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -286,9 +294,10 @@ for rep in $(seq "$REP_START" "$REPEATS"); do
         label=pair-1x-t1-r$rep
         # shellcheck disable=SC2016
         time_run "$label" pair 1x 1 "$rep" -- bash -c '
-            "$1" augment "$2" --tokenizer "$3" --seq-len "$4" -o "$5-a" --force --threads 1 & p=$!
-            "$1" augment "$2" --tokenizer "$3" --seq-len "$4" -o "$5-b" --force --threads 1
-            wait $p' pair "$UTK" "$C1" "$TOKENIZER" "$SEQ_LEN" "$OUT/runs/$label"
+            u=$1 c=$2 t=$3 l=$4 o=$5; shift 5
+            "$u" augment "$c" --tokenizer "$t" --seq-len "$l" -o "$o-a" --force --threads 1 "$@" & p=$!
+            "$u" augment "$c" --tokenizer "$t" --seq-len "$l" -o "$o-b" --force --threads 1 "$@"
+            wait $p' pair "$UTK" "$C1" "$TOKENIZER" "$SEQ_LEN" "$OUT/runs/$label" $UTK_ARGS
     fi
 done
 UPTIME_AFTER=$(uptime)
@@ -349,12 +358,13 @@ json.dump({
     "rustc": "$(rustc --version)",
     "py_versions": "$PY_VERSIONS",
     "utk": "$UTK",
+    "utk_args": "$UTK_ARGS",
     "tokenizer": "$TOKENIZER",
     "data": "$DATA",
     "out": "$OUT",
     "corpora": "$(for f in "${CORPORA[@]}"; do basename "$f"; done | tr '\n' ' ')",
-    "c1_bytes": $(stat -c %s "$C1"),
-    "c4_bytes": $(stat -c %s "$C4"),
+    "c1_bytes": $(stat -L -c %s "$C1"),
+    "c4_bytes": $(stat -L -c %s "$C4"),
     "repeats": $REPEATS,
     "repeats_4x": $REPEATS_4X,
     "baseline": $BASELINE,

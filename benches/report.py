@@ -72,16 +72,17 @@ def main():
         p(f"**FAILED runs: {', '.join(failed)}** (see logs/)\n")
 
     p("## utk augment (Qwen3 tokenizer, --seq-len 128k)\n")
-    p("| corpus | threads | input tokens | wall s (best) | all runs s | tokens/s | peak RSS MiB "
-      "| inserted overhead % | others' CPU |")
-    p("|---|---|---|---|---|---|---|---|---|")
+    p("| corpus | threads | backend | input tokens | wall s (best) | all runs s | tokens/s "
+      "| peak RSS MiB | inserted overhead % | others' CPU |")
+    p("|---|---|---|---|---|---|---|---|---|---|")
     for c in ("1x", "4x"):
         for t in (1, 2):
             b = best(("utk", c, t))
             if not b:
                 continue
             ov = 100 * int(b["inserted_tokens"]) / b["input_tokens"]
-            p(f"| {c} | {t} | {b['input_tokens']:,} | {b['wall_s']:.2f} | "
+            p(f"| {c} | {t} | {b.get('backend') or 'tokenizers'} | {b['input_tokens']:,} | "
+              f"{b['wall_s']:.2f} | "
               f"{', '.join(b['walls'])} | "
               f"{b['input_tokens'] / b['wall_s'] / 1e6:.3f} M | {b['rss_max']:.0f} | {ov:.2f} "
               f"| {b['others_cores']:.2f} |")
@@ -108,8 +109,10 @@ def main():
         ceil = 2 * solo["wall_s"] / pair["wall_s"]
         p(f"Hardware ceiling: two independent `--threads 1` runs on 1x at the same time took "
           f"{pair['wall_s']:.2f} s (runs: {', '.join(pair['walls'])}) against {solo['wall_s']:.2f} s "
-          f"for one alone: the machine delivers **{ceil:.2f}x** the throughput of one thread when "
-          f"both CPUs work, the upper bound for any 2-thread speedup here.\n")
+          f"for one alone: **{ceil:.2f}x** the throughput of one run. This bounds the 2-thread "
+          f"speedup when a 1-thread run keeps one core busy; this one used "
+          f"{(solo['user_s'] + solo['sys_s']) / solo['wall_s']:.2f} cores (reader and writer "
+          f"threads run beside the worker).\n")
     p("| threads | peak RSS 1x MiB | peak RSS 4x MiB | 4x / 1x |")
     p("|---|---|---|---|")
     for t in (1, 2):
@@ -174,16 +177,17 @@ def main():
 
     p("## Commands\n")
     p("```sh")
-    p(f"REPEATS={meta['repeats']} REPEATS_4X={meta['repeats_4x']} "
+    p((f"UTK_ARGS='{meta['utk_args']}' " if meta.get("utk_args") else "")
+      + f"REPEATS={meta['repeats']} REPEATS_4X={meta['repeats_4x']} "
       f"BASELINE={meta['baseline']} benches/augment.sh {meta['data']} {meta['out']}")
     p("# each timed run:")
     p(f"/usr/bin/time -v {meta['utk']} augment {meta['out']}/corpus/all{{1x,4x}}.jsonl.zst "
       f"--tokenizer {meta['tokenizer']} --seq-len 128k -o {meta['out']}/runs/LABEL --force "
-      "--threads {1,2}")
+      "--threads {1,2}" + (f" {meta['utk_args']}" if meta.get("utk_args") else ""))
     if meta.get("baseline"):
         p(f"/usr/bin/time -v {meta['utk']} augment {meta['out']}/corpus/all1x.jsonl.zst "
           f"--tokenizer {meta['tokenizer']} --seq-len 128k -o {meta['out']}/runs/LABEL --force "
-          "--threads 2 --method plain")
+          "--threads 2 --method plain" + (f" {meta['utk_args']}" if meta.get("utk_args") else ""))
         p(f"/usr/bin/time -v {meta['out']}/venv/bin/python benches/baseline_python.py "
           f"--tokenizer {meta['tokenizer']} --seq-len 131072 --threads 2 --out RUN.bin "
           f"--doc-tokens RUN.doctokens {meta['out']}/corpus/all1x.jsonl.zst")
