@@ -267,20 +267,8 @@ impl Reference<'_> {
         keep: usize,
     ) -> Result<()> {
         while self.loaded <= doc && !self.done {
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            while bytes < BATCH_BYTES {
-                match self.reader.next_doc()? {
-                    Some(d) => {
-                        bytes += d.text.len() + 64;
-                        batch.push(d);
-                    }
-                    None => {
-                        self.done = true;
-                        break;
-                    }
-                }
-            }
+            let batch = self.reader.next_batch(BATCH_BYTES)?;
+            self.done = batch.is_empty();
             let enc = &self.check.encoder;
             let ids: Vec<Result<Vec<u32>>> =
                 batch.par_iter().map(|d| enc.encode_doc(&d.text)).collect();

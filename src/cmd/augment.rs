@@ -1,5 +1,6 @@
 //! `utk augment`: arguments → a validated [`AugmentJob`] → run → summary.
 
+use super::shared::{threads, EncodeArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -10,7 +11,7 @@ use utk::input::shards::{classify, InputFormat, Inputs};
 use utk::output::array::Dtype;
 use utk::output::{normalize_formats, Format};
 use utk::pipeline::{run as run_job, AugmentJob, Summary};
-use utk::tokenize::{sha256_file, Backend, Encoder, EncoderOptions, SpecialTokens};
+use utk::tokenize::{sha256_file, Encoder, SpecialTokens};
 
 #[derive(Args, Debug)]
 pub struct AugmentArgs {
@@ -82,23 +83,6 @@ pub struct AugmentArgs {
     #[arg(long, value_enum, default_value_t = Tail::Pad)]
     pub tail: Tail,
 
-    /// JSON field holding the document text.
-    #[arg(long, default_value = "text")]
-    pub text_key: String,
-
-    /// Skip malformed lines, counting them (first examples kept in the manifest) instead of failing.
-    #[arg(long)]
-    pub skip_bad_lines: bool,
-
-    /// End-of-document token appended to every document (default: the first special token of
-    /// <|endoftext|> <|end_of_text|> <|end▁of▁sentence|> </s> <eos> <|eos|> [SEP]).
-    #[arg(long, value_name = "TOKEN", conflicts_with = "eod_id")]
-    pub eod_token: Option<String>,
-
-    /// End-of-document token id.
-    #[arg(long, value_name = "ID")]
-    pub eod_id: Option<u32>,
-
     /// Map a role to an existing special token or id: ROLE=TOKEN or ROLE=ID (roles: pad, cl,
     /// cl_end, bt, bt_sep, bt_end, tail1…, head1…). Repeatable.
     #[arg(long = "special-token", value_name = "ROLE=TOKEN")]
@@ -107,21 +91,8 @@ pub struct AugmentArgs {
     /// First id for utk's new special tokens (default: one past the highest id the tokenizer knows).
     #[arg(long, value_name = "ID")]
     pub special_base: Option<u32>,
-
-    /// Let the tokenizer's post-processor add its special tokens (e.g. BOS) to every document.
-    #[arg(long)]
-    pub add_special_tokens: bool,
-
-    /// Let text that spells a special token (e.g. <|endoftext|>) become that token. Unsafe for
-    /// scraped data: by default such text is ordinary text.
-    #[arg(long)]
-    pub parse_special: bool,
-
-    /// Which implementation computes token ids: auto (the fast encoder when it supports the
-    /// tokenizer file, else the tokenizers crate), tokenizers, or fast (an error if unsupported).
-    /// All give the same ids; the summary and manifest say which ran.
-    #[arg(long, value_enum, default_value_t = Backend::Auto, value_name = "BACKEND")]
-    pub tokenizer_backend: Backend,
+    #[command(flatten)]
+    pub encode: EncodeArgs,
 
     /// Worker threads for tokenizing and augmenting (default: all cores). Does not change output.
     #[arg(long, short = 'j')]
@@ -176,15 +147,9 @@ impl AugmentArgs {
                 shards,
             ),
         };
-        let options = EncoderOptions {
-            eod_token: self.eod_token.clone(),
-            eod_id: self.eod_id,
-            add_special_tokens: self.add_special_tokens,
-            parse_special: self.parse_special,
-            backend: self.tokenizer_backend,
-        };
+        let options = self.encode.options();
         let encoder = Encoder::load(&self.tokenizer, &options)?;
-        if self.parse_special && !self.special_tokens.is_empty() {
+        if self.encode.parse_special && !self.special_tokens.is_empty() {
             bail!("--parse-special with --special-token would let text forge utk's markup; use one or the other");
         }
         let specials = SpecialTokens::resolve(
@@ -193,21 +158,17 @@ impl AugmentArgs {
             &self.special_tokens,
             self.special_base,
         )?;
-        let threads = match self.threads {
-            Some(0) => bail!("--threads must be at least 1"),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
+        let threads = threads(self.threads)?;
         Ok(AugmentJob {
             config,
             sources,
             shards,
-            text_key: self.text_key,
-            skip_bad_lines: self.skip_bad_lines,
+            text_key: self.encode.text_key,
+            skip_bad_lines: self.encode.skip_bad_lines,
             tokenizer_sha256: sha256_file(&self.tokenizer)?,
             encoder,
-            parse_special: self.parse_special,
-            add_special_tokens: self.add_special_tokens,
+            parse_special: self.encode.parse_special,
+            add_special_tokens: self.encode.add_special_tokens,
             specials,
             output: self.output,
             formats: normalize_formats(&self.formats),

@@ -2,6 +2,7 @@
 
 pub mod augment;
 pub mod inspect;
+pub mod shared;
 pub mod tokenize;
 pub mod verify;
 

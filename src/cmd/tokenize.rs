@@ -1,12 +1,13 @@
 //! `utk tokenize`: text → a Megatron indexed dataset (`PREFIX.bin`/`.idx` + `PREFIX.json`), so a
 //! corpus is tokenized once and augmented many times (`utk augment PREFIX`).
 
+use super::shared::{threads, EncodeArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use utk::input::expand_inputs;
 use utk::pipeline::tokenize::{run as run_job, TokenizeJob};
-use utk::tokenize::{sha256_file, Backend, Encoder, EncoderOptions};
+use utk::tokenize::{sha256_file, Encoder};
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
@@ -21,30 +22,8 @@ pub struct TokenizeArgs {
     /// The model's Hugging Face tokenizer.json.
     #[arg(short, long, value_name = "FILE")]
     pub tokenizer: PathBuf,
-
-    /// JSON field holding the document text.
-    #[arg(long, default_value = "text")]
-    pub text_key: String,
-
-    /// Skip malformed lines, counting them, instead of failing.
-    #[arg(long)]
-    pub skip_bad_lines: bool,
-
-    /// End-of-document token appended to every document (default as in `utk augment`).
-    #[arg(long, value_name = "TOKEN", conflicts_with = "eod_id")]
-    pub eod_token: Option<String>,
-
-    /// End-of-document token id.
-    #[arg(long, value_name = "ID")]
-    pub eod_id: Option<u32>,
-
-    /// Let the tokenizer's post-processor add its special tokens (e.g. BOS) to every document.
-    #[arg(long)]
-    pub add_special_tokens: bool,
-
-    /// Let text that spells a special token become that token (unsafe for scraped data).
-    #[arg(long)]
-    pub parse_special: bool,
+    #[command(flatten)]
+    pub encode: EncodeArgs,
 
     /// Worker threads for tokenizing (default: all cores). Does not change output.
     #[arg(long, short = 'j')]
@@ -53,29 +32,14 @@ pub struct TokenizeArgs {
     /// Overwrite existing PREFIX.bin/.idx/.json.
     #[arg(long)]
     pub force: bool,
-
-    /// Which implementation computes the ids: auto (the fast encoder when it supports the
-    /// tokenizer file, else the tokenizers crate), tokenizers, or fast. Same ids either way.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    pub tokenizer_backend: Backend,
 }
 
 impl TokenizeArgs {
     fn resolve(self) -> Result<TokenizeJob> {
         let sources = expand_inputs(&self.inputs)?;
-        let options = EncoderOptions {
-            eod_token: self.eod_token.clone(),
-            eod_id: self.eod_id,
-            add_special_tokens: self.add_special_tokens,
-            parse_special: self.parse_special,
-            backend: self.tokenizer_backend,
-        };
+        let options = self.encode.options();
         let encoder = Encoder::load(&self.tokenizer, &options)?;
-        let threads = match self.threads {
-            Some(0) => bail!("--threads must be at least 1"),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
+        let threads = threads(self.threads)?;
         if self.output.as_os_str().is_empty() || self.output.is_dir() {
             bail!(
                 "--output {} must be a prefix (PREFIX.bin and PREFIX.idx are written), not a directory",
@@ -84,8 +48,8 @@ impl TokenizeArgs {
         }
         Ok(TokenizeJob {
             sources,
-            text_key: self.text_key,
-            skip_bad_lines: self.skip_bad_lines,
+            text_key: self.encode.text_key,
+            skip_bad_lines: self.encode.skip_bad_lines,
             tokenizer_sha256: sha256_file(&self.tokenizer)?,
             encoder,
             prefix: self.output,

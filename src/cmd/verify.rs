@@ -69,14 +69,8 @@ pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
             skip_bad_lines: m.input.skip_bad_lines,
         })
     };
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("cannot start worker threads")?;
+    let threads = super::shared::threads(args.threads)?;
+    let pool = utk::pipeline::worker_pool(threads)?;
     let bar = utk::progress::count_bar(out.windows(), "windows", quiet);
     let report = pool.install(|| verify(&out, input.as_ref(), args.max_problems, &bar))?;
     bar.finish_and_clear();

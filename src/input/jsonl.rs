@@ -148,6 +148,24 @@ impl DocumentReader {
     }
 }
 
+impl DocumentReader {
+    /// The next documents up to about `max_bytes` of text; fewer (possibly none) at the end.
+    pub fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<TextDoc>> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while bytes < max_bytes {
+            match self.next_doc()? {
+                Some(doc) => {
+                    bytes += doc.text.len() + 64;
+                    batch.push(doc);
+                }
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+}
+
 /// Extracts the text field from one JSONL line; the error is a reason for a person.
 pub fn parse_line(line: &[u8], key: &str) -> std::result::Result<String, String> {
     let s = std::str::from_utf8(line)

@@ -104,11 +104,7 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         &names.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
     let writer = WindowWriter::new(dir, cfg.seq_len, &job.formats, job.vocab_size())?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(job.threads)
-        .thread_name(|i| format!("utk-worker-{i}"))
-        .build()
-        .context("cannot start worker threads")?;
+    let pool = worker_pool(job.threads)?;
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let shard_mode = !job.shards.is_empty();
     let mut reader = DocumentReader::new(
@@ -190,6 +186,15 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     })
 }
 
+/// The rayon pool every parallel stage runs in.
+pub fn worker_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("utk-worker-{i}"))
+        .build()
+        .context("cannot start worker threads")
+}
+
 /// A stage thread's result; a panic becomes an error.
 pub(crate) fn joined<T>(r: std::thread::Result<Result<T>>, what: &str) -> Result<T> {
     r.map_err(|_| anyhow!("the {what} thread panicked"))?
@@ -200,23 +205,9 @@ pub(crate) fn read_batches(
     tx: &SyncSender<Vec<TextDoc>>,
 ) -> Result<()> {
     loop {
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        while bytes < BATCH_BYTES {
-            match reader.next_doc()? {
-                Some(doc) => {
-                    bytes += doc.text.len() + 64;
-                    batch.push(doc);
-                }
-                None => break,
-            }
-        }
-        let last = bytes < BATCH_BYTES;
-        if !batch.is_empty() && tx.send(batch).is_err() {
-            return Ok(()); // a later stage stopped; its error is reported
-        }
-        if last {
-            return Ok(());
+        let batch = reader.next_batch(BATCH_BYTES)?;
+        if batch.is_empty() || tx.send(batch).is_err() {
+            return Ok(()); // the end, or a later stage stopped (its error is reported)
         }
     }
 }

@@ -92,11 +92,7 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
     let mut dir = OutputDir::prepare_files(&root, job.force, &[&json_name, &bin_name, &idx_name])?;
     let dtype = job.dtype();
     let mut writer = MegatronWriter::new(dir.create(&bin_name)?, dtype);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(job.threads)
-        .thread_name(|i| format!("utk-worker-{i}"))
-        .build()
-        .context("cannot start worker threads")?;
+    let pool = super::worker_pool(job.threads)?;
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let mut reader = DocumentReader::new(
         job.sources.clone(),

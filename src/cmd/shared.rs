@@ -1,0 +1,62 @@
+//! Flags and resolution steps that more than one subcommand shares.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use utk::tokenize::{Backend, EncoderOptions};
+
+/// How text is read and turned into ids: shared by `augment` and `tokenize`.
+#[derive(Args, Debug)]
+pub struct EncodeArgs {
+    /// JSON field holding the document text.
+    #[arg(long, default_value = "text")]
+    pub text_key: String,
+
+    /// Skip malformed lines, counting them (first examples kept in the manifest) instead of failing.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+
+    /// End-of-document token appended to every document (default: the first special token of
+    /// <|endoftext|> <|end_of_text|> <|end▁of▁sentence|> </s> <eos> <|eos|> [SEP]).
+    #[arg(long, value_name = "TOKEN", conflicts_with = "eod_id")]
+    pub eod_token: Option<String>,
+
+    /// End-of-document token id.
+    #[arg(long, value_name = "ID")]
+    pub eod_id: Option<u32>,
+
+    /// Let the tokenizer's post-processor add its special tokens (e.g. BOS) to every document.
+    #[arg(long)]
+    pub add_special_tokens: bool,
+
+    /// Let text that spells a special token (e.g. <|endoftext|>) become that token. Unsafe for
+    /// scraped data: by default such text is ordinary text.
+    #[arg(long)]
+    pub parse_special: bool,
+
+    /// Which implementation computes token ids: auto (the fast encoder when it supports the
+    /// tokenizer file, else the tokenizers crate), tokenizers, or fast (an error if unsupported).
+    /// All give the same ids; the summary and manifest say which ran.
+    #[arg(long, value_enum, default_value_t = Backend::Auto, value_name = "BACKEND")]
+    pub tokenizer_backend: Backend,
+}
+
+impl EncodeArgs {
+    pub fn options(&self) -> EncoderOptions {
+        EncoderOptions {
+            eod_token: self.eod_token.clone(),
+            eod_id: self.eod_id,
+            add_special_tokens: self.add_special_tokens,
+            parse_special: self.parse_special,
+            backend: self.tokenizer_backend,
+        }
+    }
+}
+
+/// `--threads`: at least 1; all cores when not given.
+pub fn threads(given: Option<usize>) -> Result<usize> {
+    match given {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
