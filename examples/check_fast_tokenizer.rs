@@ -53,8 +53,8 @@ fn main() -> Result<()> {
     tok.with_padding(None);
     tok.with_truncation(None).map_err(|e| anyhow!("{e}"))?;
     tok.set_encode_special_tokens(!parse_special);
-    let fast = match FastEncoder::new(&json, &tok, !parse_special) {
-        Ok(f) => f,
+    let fast = match FastEncoder::new(&json, !parse_special) {
+        Ok((f, _)) => f,
         Err(why) => {
             println!("fallback\t{why}");
             return Ok(());

@@ -37,7 +37,7 @@ fn load(name: &'static str, encode_special_tokens: bool) -> Pair {
         .expect("fixture");
     let mut crate_tok: Tokenizer = json.parse().expect("the crate loads the fixture");
     crate_tok.set_encode_special_tokens(encode_special_tokens);
-    let fast = FastEncoder::new(&json, &crate_tok, encode_special_tokens)
+    let (fast, _) = FastEncoder::new(&json, encode_special_tokens)
         .unwrap_or_else(|why| panic!("{name}: fast encoder refused: {why}"));
     Pair {
         name,
@@ -145,11 +145,96 @@ fn text_spelling_added_tokens() {
     assert!(parsing.fast.encode("<|endoftext|>").contains(&eot));
 }
 
+/// The token table read from the file (no crate) is the crate's: every model and added token's
+/// id, every special flag and matching option, the highest id; and an `Encoder` on the fast path
+/// resolves EOD and the UtK special tokens exactly as one on the crate.
+#[test]
+fn the_token_table_read_from_the_file_is_the_crates() {
+    use utk::tokenize::{Backend, Encoder, EncoderOptions, SpecialTokens};
+    for &(name, _) in BYTE_LEVEL {
+        let path = fixture(&format!("tokenizers/{name}/tokenizer.json"));
+        let json = std::fs::read_to_string(&path).unwrap();
+        let tok: Tokenizer = json.parse().unwrap();
+        let (_, vocab) = FastEncoder::new(&json, true).unwrap();
+        let model = tok.get_vocab(false);
+        assert_eq!(vocab.model().len(), model.len(), "{name}");
+        for (t, id) in &model {
+            assert_eq!(vocab.model().get(t), Some(id), "{name}: {t:?}");
+        }
+        let decoder = tok.get_added_tokens_decoder();
+        assert_eq!(vocab.added().len(), decoder.len(), "{name}");
+        for a in vocab.added() {
+            let c = &decoder[&a.id];
+            assert_eq!(
+                (
+                    &c.content,
+                    c.special,
+                    c.single_word,
+                    c.lstrip,
+                    c.rstrip,
+                    c.normalized
+                ),
+                (
+                    &a.content,
+                    a.special,
+                    a.single_word,
+                    a.lstrip,
+                    a.rstrip,
+                    a.normalized
+                ),
+                "{name}: added {}",
+                a.id
+            );
+            assert_eq!(vocab.token_to_id(&a.content), tok.token_to_id(&a.content));
+        }
+        let max = *model.values().chain(decoder.keys()).max().unwrap();
+        assert_eq!(vocab.max_known_id(), max, "{name}");
+        for id in 0..=max + 1 {
+            let special = decoder.get(&id).is_some_and(|t| t.special);
+            assert_eq!(vocab.is_special(id), special, "{name}: id {id}");
+            assert_eq!(
+                vocab.id_to_token(id),
+                tok.id_to_token(id),
+                "{name}: id {id}"
+            );
+        }
+
+        let load = |backend| {
+            let opts = EncoderOptions {
+                backend,
+                ..EncoderOptions::default()
+            };
+            Encoder::load(&path, &opts).unwrap()
+        };
+        let (fast, crate_enc) = (load(Backend::Auto), load(Backend::Tokenizers));
+        assert_eq!(fast.backend(), "fast-bpe", "{name}");
+        assert_eq!(crate_enc.backend(), "tokenizers", "{name}");
+        assert_eq!(fast.max_known_id(), crate_enc.max_known_id(), "{name}");
+        assert_eq!(
+            (fast.eod.id, &fast.eod.token),
+            (crate_enc.eod.id, &crate_enc.eod.token),
+            "{name}"
+        );
+        let overrides = ["cl=<|endoftext|>".to_string()];
+        let specials =
+            |e: &Encoder| SpecialTokens::resolve(e, 4, &overrides, None).map(|s| s.to_map());
+        match (specials(&fast), specials(&crate_enc)) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{name}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{name}"),
+            (a, b) => panic!("{name}: {a:?} vs {b:?}"),
+        }
+        // The crate is still there when asked for, with the same vocabulary.
+        assert_eq!(
+            fast.tokenizer().unwrap().get_vocab_size(true),
+            tok.get_vocab_size(true)
+        );
+    }
+}
+
 #[test]
 fn other_tokenizers_are_refused_with_a_reason() {
     let json = std::fs::read_to_string(fixture("tokenizers/minilm/tokenizer.json")).unwrap();
-    let tok: Tokenizer = json.parse().unwrap();
-    let why = FastEncoder::new(&json, &tok, true)
+    let why = FastEncoder::new(&json, true)
         .err()
         .expect("WordPiece is refused");
     assert!(why.contains("WordPiece"), "{why}");
@@ -164,6 +249,8 @@ fn other_tokenizers_are_refused_with_a_reason() {
             "behavior",
         ),
         (r#""dropout":null"#, r#""dropout":0.5"#, "dropout"),
+        // An added token whose listed id is not the one the crate gives it.
+        (r#""id":6256,"#, r#""id":9999,"#, "gives it 6256"),
         (
             r#""ignore_merges":false"#,
             r#""ignore_merges":false,"foo":1"#,
@@ -172,8 +259,7 @@ fn other_tokenizers_are_refused_with_a_reason() {
     ] {
         assert!(qwen.contains(from), "{from}");
         let edited = qwen.replacen(from, to, 1);
-        let tok: Tokenizer = edited.parse().unwrap();
-        let why = FastEncoder::new(&edited, &tok, true)
+        let why = FastEncoder::new(&edited, true)
             .err()
             .unwrap_or_else(|| panic!("{to} accepted"));
         assert!(why.contains(expect), "{to}: {why}");

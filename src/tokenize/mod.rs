@@ -10,16 +10,21 @@
 //! Two backends compute the ids: the `tokenizers` crate itself, and [`fast`], an encoder that
 //! gives exactly the crate's ids for the byte-level BPE families (Qwen2/3, Llama 3, GPT-2 style)
 //! many times faster. The fast one is taken only when it recognises the file and the options;
-//! [`Encoder::backend`] says which one runs, and the manifest records it.
+//! [`Encoder::backend`] says which one runs, and the manifest records it. On the fast path the
+//! crate's tokenizer is not loaded at all (the token table comes from [`vocab`]): that halves the
+//! start-up of a run, which is most of the time of a run on token shards.
 
 pub mod fast;
 pub mod special;
+pub mod vocab;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::OnceLock;
 use tokenizers::Tokenizer;
+use vocab::Vocab;
 
 pub use fast::FastEncoder;
 
@@ -75,18 +80,32 @@ pub struct EodChoice {
 
 /// A loaded tokenizer plus the choices made about it.
 pub struct Encoder {
-    tokenizer: Tokenizer,
-    fast: Option<FastEncoder>,
+    backing: Backing,
     /// What the fast encoder recognised, or why it is not used.
     backend_detail: String,
     path: PathBuf,
     add_special_tokens: bool,
+    parse_special: bool,
     max_known_id: u32,
     pub eod: EodChoice,
 }
 
+/// What computes the ids and answers questions about tokens.
+enum Backing {
+    /// The fast encoder with the token table read from the file; the crate is loaded only if
+    /// [`Encoder::tokenizer`] is called.
+    Fast {
+        fast: Box<FastEncoder>,
+        vocab: Vocab,
+        crate_tokenizer: OnceLock<std::result::Result<Tokenizer, String>>,
+    },
+    /// The `tokenizers` crate for everything.
+    Crate(Tokenizer),
+}
+
 impl Encoder {
-    /// Loads `path` and resolves the EOD token.
+    /// Loads `path` and resolves the EOD token. On the fast path only the file is read (the
+    /// crate's tokenizer, half a second to load for a large vocabulary, is not needed).
     pub fn load(path: &Path, opts: &EncoderOptions) -> Result<Encoder> {
         if !path.is_file() {
             bail!(
@@ -96,46 +115,57 @@ impl Encoder {
         }
         let json = std::fs::read_to_string(path)
             .with_context(|| format!("--tokenizer {}: cannot read it", path.display()))?;
-        // The crate and the fast encoder read the file at the same time.
-        let (tokenizer, parsed) = std::thread::scope(|scope| {
-            let parsed = (opts.backend != Backend::Tokenizers)
-                .then(|| scope.spawn(|| FastEncoder::parse(&json)));
-            let tokenizer = Tokenizer::from_str(&json);
-            let parsed = parsed.map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("the fast encoder's parser panicked".into()))
-            });
-            (tokenizer, parsed)
-        });
-        let mut tokenizer = tokenizer.map_err(|e| {
-            anyhow!(
-                "--tokenizer {}: not a tokenizer.json this version can read: {e}",
+        let fast = match opts.backend {
+            Backend::Tokenizers => Err("--tokenizer-backend tokenizers".to_string()),
+            _ => FastEncoder::new(&json, !opts.parse_special).and_then(|(f, v)| {
+                if opts.add_special_tokens && f.post_processor_adds_tokens() {
+                    Err("--add-special-tokens with a post-processor that adds tokens".into())
+                } else {
+                    Ok((f, v))
+                }
+            }),
+        };
+        let (backing, backend_detail, max_known_id) = match (fast, opts.backend) {
+            (Ok((fast, vocab)), _) => {
+                let detail = fast.description().to_string();
+                let max = vocab.max_known_id();
+                let backing = Backing::Fast {
+                    fast: Box::new(fast),
+                    vocab,
+                    crate_tokenizer: OnceLock::new(),
+                };
+                (backing, detail, max)
+            }
+            (Err(why), Backend::Fast) => bail!(
+                "--tokenizer {}: --tokenizer-backend fast: the fast encoder does not support this \
+                 tokenizer: {why} (use --tokenizer-backend auto or tokenizers)",
                 path.display()
-            )
-        })?;
-        tokenizer.with_padding(None);
-        tokenizer.with_truncation(None).map_err(|e| {
-            anyhow!(
-                "--tokenizer {}: cannot turn truncation off: {e}",
-                path.display()
-            )
-        })?;
-        tokenizer.set_encode_special_tokens(!opts.parse_special);
-        let max_known_id = tokenizer
-            .get_vocab(true)
-            .values()
-            .copied()
-            .chain(tokenizer.get_added_tokens_decoder().keys().copied())
-            .max()
-            .with_context(|| format!("--tokenizer {}: the vocabulary is empty", path.display()))?;
-        let (fast, backend_detail) = choose_backend(parsed, &tokenizer, opts)
-            .with_context(|| format!("--tokenizer {}", path.display()))?;
+            ),
+            (Err(why), backend) => {
+                let tokenizer = load_crate(path, &json, opts.parse_special)?;
+                let max = tokenizer
+                    .get_vocab(true)
+                    .values()
+                    .copied()
+                    .chain(tokenizer.get_added_tokens_decoder().keys().copied())
+                    .max()
+                    .with_context(|| {
+                        format!("--tokenizer {}: the vocabulary is empty", path.display())
+                    })?;
+                let detail = if backend == Backend::Tokenizers {
+                    why
+                } else {
+                    format!("fast encoder not used: {why}")
+                };
+                (Backing::Crate(tokenizer), detail, max)
+            }
+        };
         let mut enc = Encoder {
-            tokenizer,
-            fast,
+            backing,
             backend_detail,
             path: path.to_path_buf(),
             add_special_tokens: opts.add_special_tokens,
+            parse_special: opts.parse_special,
             max_known_id,
             eod: EodChoice {
                 id: 0,
@@ -154,19 +184,18 @@ impl Encoder {
                 bail!(
                     "--eod-id {id} is the ordinary token {:?}: text can produce it, so it cannot mark \
                      document ends; choose a token the tokenizer marks special, or an id above {}",
-                    self.tokenizer.id_to_token(id).unwrap_or_default(),
+                    self.id_to_token(id).unwrap_or_default(),
                     self.max_known_id
                 );
             }
             return Ok(EodChoice {
                 id,
-                token: self.tokenizer.id_to_token(id),
+                token: self.id_to_token(id),
                 rule: "--eod-id".into(),
             });
         }
         if let Some(tok) = &opts.eod_token {
             let id = self
-                .tokenizer
                 .token_to_id(tok)
                 .with_context(|| format!("--eod-token {tok:?} is not a token of {path}"))?;
             if !self.is_special(id) {
@@ -179,7 +208,7 @@ impl Encoder {
             });
         }
         for cand in EOD_CANDIDATES {
-            if let Some(id) = self.tokenizer.token_to_id(cand) {
+            if let Some(id) = self.token_to_id(cand) {
                 if self.is_special(id) {
                     return Ok(EodChoice {
                         id,
@@ -201,10 +230,29 @@ impl Encoder {
 
     /// True when `id` is an added token marked special: tokenizing text never produces it.
     pub fn is_special(&self, id: u32) -> bool {
-        self.tokenizer
-            .get_added_tokens_decoder()
-            .get(&id)
-            .is_some_and(|t| t.special)
+        match &self.backing {
+            Backing::Fast { vocab, .. } => vocab.is_special(id),
+            Backing::Crate(t) => t
+                .get_added_tokens_decoder()
+                .get(&id)
+                .is_some_and(|t| t.special),
+        }
+    }
+
+    /// The id of a token given by its text (an added token's, else the model's).
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        match &self.backing {
+            Backing::Fast { vocab, .. } => vocab.token_to_id(token),
+            Backing::Crate(t) => t.token_to_id(token),
+        }
+    }
+
+    /// The text of a token id.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        match &self.backing {
+            Backing::Fast { vocab, .. } => vocab.id_to_token(id),
+            Backing::Crate(t) => t.id_to_token(id),
+        }
     }
 
     /// The highest id the tokenizer knows, added tokens included.
@@ -216,16 +264,30 @@ impl Encoder {
         &self.path
     }
 
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
+    /// The `tokenizers` crate's tokenizer for this file, with this encoder's settings; on the
+    /// fast path it is loaded on the first call.
+    pub fn tokenizer(&self) -> Result<&Tokenizer> {
+        match &self.backing {
+            Backing::Crate(t) => Ok(t),
+            Backing::Fast {
+                crate_tokenizer, ..
+            } => crate_tokenizer
+                .get_or_init(|| {
+                    std::fs::read_to_string(&self.path)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|json| load_crate(&self.path, &json, self.parse_special))
+                        .map_err(|e| format!("{e:#}"))
+                })
+                .as_ref()
+                .map_err(|e| anyhow!("{e}")),
+        }
     }
 
     /// The implementation computing the ids: `"fast-bpe"` or `"tokenizers"`.
     pub fn backend(&self) -> &'static str {
-        if self.fast.is_some() {
-            "fast-bpe"
-        } else {
-            "tokenizers"
+        match self.backing {
+            Backing::Fast { .. } => "fast-bpe",
+            Backing::Crate(_) => "tokenizers",
         }
     }
 
@@ -236,64 +298,56 @@ impl Encoder {
 
     /// The ids of one document, EOD appended.
     pub fn encode_doc(&self, text: &str) -> Result<Vec<u32>> {
-        if let Some(fast) = &self.fast {
-            let mut ids = fast.encode(text);
-            ids.push(self.eod.id);
-            return Ok(ids);
-        }
-        let enc = self
-            .tokenizer
-            .encode_fast(text, self.add_special_tokens)
-            .map_err(|e| anyhow!("tokenizer failed: {e}"))?;
-        let mut ids = Vec::with_capacity(enc.len() + 1);
-        ids.extend_from_slice(enc.get_ids());
+        let mut ids = match &self.backing {
+            Backing::Fast { fast, .. } => fast.encode(text),
+            Backing::Crate(t) => {
+                let enc = t
+                    .encode_fast(text, self.add_special_tokens)
+                    .map_err(|e| anyhow!("tokenizer failed: {e}"))?;
+                let mut ids = Vec::with_capacity(enc.len() + 1);
+                ids.extend_from_slice(enc.get_ids());
+                ids
+            }
+        };
         ids.push(self.eod.id);
         Ok(ids)
     }
 
     /// The ids of a short piece of ordinary text (a chunk label): no BOS, EOS or other specials.
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
-        if let Some(fast) = &self.fast {
-            let mut ids = Vec::new();
-            fast.encode_into(text, &mut ids);
-            return Ok(ids);
+        match &self.backing {
+            Backing::Fast { fast, .. } => {
+                let mut ids = Vec::new();
+                fast.encode_into(text, &mut ids);
+                Ok(ids)
+            }
+            Backing::Crate(t) => {
+                let enc = t
+                    .encode_fast(text, false)
+                    .map_err(|e| anyhow!("tokenizer failed on {text:?}: {e}"))?;
+                Ok(enc.get_ids().to_vec())
+            }
         }
-        let enc = self
-            .tokenizer
-            .encode_fast(text, false)
-            .map_err(|e| anyhow!("tokenizer failed on {text:?}: {e}"))?;
-        Ok(enc.get_ids().to_vec())
     }
 }
 
-/// The fast encoder if the options allow it and it supports the file, with what it recognised;
-/// otherwise `None` and why (an error if `--tokenizer-backend fast` was asked for).
-fn choose_backend(
-    parsed: Option<Result<fast::Parsed, fast::Unsupported>>,
-    tokenizer: &Tokenizer,
-    opts: &EncoderOptions,
-) -> Result<(Option<FastEncoder>, String)> {
-    let Some(parsed) = parsed else {
-        return Ok((None, "--tokenizer-backend tokenizers".into()));
-    };
-    let fast = FastEncoder::build(parsed, tokenizer, !opts.parse_special).and_then(|f| {
-        if opts.add_special_tokens && f.post_processor_adds_tokens() {
-            Err("--add-special-tokens with a post-processor that adds tokens".into())
-        } else {
-            Ok(f)
-        }
-    });
-    match (fast, opts.backend) {
-        (Ok(f), _) => {
-            let detail = f.description().to_string();
-            Ok((Some(f), detail))
-        }
-        (Err(why), Backend::Fast) => bail!(
-            "--tokenizer-backend fast: the fast encoder does not support this tokenizer: {why} \
-             (use --tokenizer-backend auto or tokenizers)"
-        ),
-        (Err(why), _) => Ok((None, format!("fast encoder not used: {why}"))),
-    }
+/// Loads `json` (the file at `path`) with the `tokenizers` crate, set up as utk uses it.
+fn load_crate(path: &Path, json: &str, parse_special: bool) -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_str(json).map_err(|e| {
+        anyhow!(
+            "--tokenizer {}: not a tokenizer.json this version can read: {e}",
+            path.display()
+        )
+    })?;
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).map_err(|e| {
+        anyhow!(
+            "--tokenizer {}: cannot turn truncation off: {e}",
+            path.display()
+        )
+    })?;
+    tokenizer.set_encode_special_tokens(!parse_special);
+    Ok(tokenizer)
 }
 
 /// The sha256 of a file, hex-encoded (recorded in the manifest).

@@ -205,7 +205,7 @@ impl SpecialTokens {
             }
             let id = match value.trim().parse::<u32>() {
                 Ok(id) => id,
-                Err(_) => enc.tokenizer().token_to_id(value).with_context(|| {
+                Err(_) => enc.token_to_id(value).with_context(|| {
                     format!(
                         "--special-token {spec:?}: {value:?} is not a token of {}",
                         enc.path().display()
@@ -216,7 +216,7 @@ impl SpecialTokens {
                 bail!(
                     "--special-token {spec:?}: id {id} ({:?}) is an ordinary token that text can produce; \
                      map roles only to tokens the tokenizer marks special, or to ids above {max_known}",
-                    enc.tokenizer().id_to_token(id).unwrap_or_default()
+                    enc.id_to_token(id).unwrap_or_default()
                 );
             }
             if let Some(other) = used.insert(id, role) {

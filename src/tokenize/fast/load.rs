@@ -3,24 +3,21 @@
 //! The rule is "prove it or refuse": every field that can change the ids is checked against the
 //! shapes implemented here, and anything else (an unknown field, normalizer, pattern, flag or
 //! model) makes [`build`] return the reason, so the caller falls back to the `tokenizers` crate.
-//! The vocabulary and the added tokens are read from the crate's loaded [`Tokenizer`] (so their
-//! ids are the crate's, whatever its id-assignment rules), the rest from the file.
+//! Everything is read from the file: the token table through [`Vocab`], which applies (and checks
+//! the file against) the crate's id rules, so a run on the fast path never loads the crate.
 
 use super::bpe::Bpe;
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer};
+use crate::tokenize::vocab::{AddedToken, Vocab};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustc_hash::FxHashMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashSet;
-use tokenizers::models::ModelWrapper;
-use tokenizers::{Model, Tokenizer};
 use unicode_normalization_alignments::UnicodeNormalization;
 
-/// Why a tokenizer file is not handled by the fast path.
-pub type Unsupported = String;
+pub use crate::tokenize::vocab::Unsupported;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,10 +35,16 @@ struct FileJson {
     model: ModelJson,
 }
 
+/// An added token; every field is required (the crate's defaults are not guessed).
 #[derive(Deserialize)]
 struct AddedJson {
     id: u32,
     content: String,
+    single_word: bool,
+    lstrip: bool,
+    rstrip: bool,
+    normalized: bool,
+    special: bool,
 }
 
 #[derive(Deserialize)]
@@ -57,8 +60,20 @@ struct ModelJson {
     fuse_unk: Option<bool>,
     byte_fallback: Option<bool>,
     ignore_merges: Option<bool>,
-    vocab: IgnoredAny,
+    vocab: FxHashMap<String, u32>,
     merges: Option<Vec<MergeJson>>,
+}
+
+/// Just the model's type, read when the full shape is refused, to say which model it is.
+#[derive(Deserialize)]
+struct KindJson {
+    model: KindOnly,
+}
+
+#[derive(Deserialize)]
+struct KindOnly {
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 /// One merge: `["a", "b"]`, or the legacy `"a b"` (`#version` lines are skipped, as by the crate).
@@ -99,12 +114,12 @@ impl<'de> Deserialize<'de> for MergeJson {
     }
 }
 
-/// What is read from the file alone, before (or while) the crate loads it: see [`parse`].
+/// What [`parse`] read from the file, for [`build`].
 pub struct Parsed {
     normalizer: Normalizer,
     pattern: Pattern,
     post_adds: bool,
-    kind: Option<String>,
+    model: ModelJson,
     merges: Vec<(String, String)>,
     added: Vec<AddedJson>,
 }
@@ -237,12 +252,18 @@ fn post_processor_adds(v: Option<&Value>) -> bool {
     !matches!(v, None | Some(Value::Null)) && v.map(type_of) != Some("ByteLevel")
 }
 
-/// Reads and checks the parts of `json` that do not need the crate: run it while the crate loads
-/// the same file, then pass the result to [`build`].
+/// Reads `json` and checks its shape; [`build`] makes the encoder from the result.
 pub fn parse(json: &str) -> Result<Parsed, Unsupported> {
-    let file: FileJson = serde_json::from_str(json)
-        .map_err(|e| format!("the file has a shape the fast path does not know ({e})"))?;
-    let merges = match file.model.merges {
+    let mut file: FileJson =
+        serde_json::from_str(json).map_err(|e| {
+            match serde_json::from_str::<KindJson>(json).map(|k| k.model.kind) {
+                Ok(Some(kind)) if kind != "BPE" => {
+                    format!("model {kind} (the fast path supports byte-level BPE)")
+                }
+                _ => format!("the file has a shape the fast path does not know ({e})"),
+            }
+        })?;
+    let merges = match file.model.merges.take() {
         None => return Err("no merges".into()),
         Some(list) => list
             .into_iter()
@@ -260,69 +281,74 @@ pub fn parse(json: &str) -> Result<Parsed, Unsupported> {
         normalizer: normalizer(file.normalizer.as_ref())?,
         pattern: pre_tokenizer(file.pre_tokenizer.as_ref())?,
         post_adds: post_processor_adds(file.post_processor.as_ref()),
-        kind: file.model.kind,
+        model: file.model,
         merges,
         added: file.added_tokens,
     })
 }
 
-/// Builds the fast encoder from what [`parse`] read and the crate's `tokenizer` loaded from the
-/// same file, or says why not.
+/// Builds the fast encoder and the token table from what [`parse`] read, or says why not.
 pub fn build(
-    parsed: Result<Parsed, Unsupported>,
-    tokenizer: &Tokenizer,
+    parsed: Parsed,
     encode_special_tokens: bool,
-) -> Result<FastEncoder, Unsupported> {
-    // What the crate loaded first: it names the model of files with other fields.
-    let ModelWrapper::BPE(bpe) = tokenizer.get_model() else {
-        let kind = match tokenizer.get_model() {
-            ModelWrapper::WordPiece(_) => "WordPiece",
-            ModelWrapper::WordLevel(_) => "WordLevel",
-            ModelWrapper::Unigram(_) => "Unigram",
-            ModelWrapper::BPE(_) => "BPE",
-        };
-        return Err(format!(
-            "model {kind} (the fast path supports byte-level BPE)"
-        ));
-    };
+) -> Result<(FastEncoder, Vocab), Unsupported> {
     let Parsed {
         normalizer,
         pattern,
         post_adds,
-        kind,
+        model,
         merges,
         added,
-    } = parsed?;
-    expect(kind.as_deref() == Some("BPE"), || {
-        format!("model {}", kind.as_deref().unwrap_or("without a type"))
+    } = parsed;
+    let kind = model.kind.as_deref();
+    expect(kind == Some("BPE"), || {
+        format!(
+            "model {} (the fast path supports byte-level BPE)",
+            kind.unwrap_or("without a type")
+        )
     })?;
-    expect(matches!(bpe.dropout, None | Some(0.0)), || {
+    expect(matches!(model.dropout, None | Some(0.0)), || {
         "BPE dropout (random ids)".into()
     })?;
     for (name, v) in [
-        ("continuing_subword_prefix", &bpe.continuing_subword_prefix),
-        ("end_of_word_suffix", &bpe.end_of_word_suffix),
+        (
+            "continuing_subword_prefix",
+            &model.continuing_subword_prefix,
+        ),
+        ("end_of_word_suffix", &model.end_of_word_suffix),
     ] {
         expect(v.as_deref().unwrap_or("").is_empty(), || {
             format!("BPE {name} {v:?}")
         })?;
     }
-    // Look-ups go to the crate's own vocabulary (no copy of it is made unless ignore_merges
-    // needs every entry).
+    let ignore_merges = model.ignore_merges.unwrap_or(false);
+    let vocab = Vocab::new(
+        model.vocab,
+        added
+            .into_iter()
+            .map(|a| AddedToken {
+                id: a.id,
+                content: a.content,
+                special: a.special,
+                single_word: a.single_word,
+                lstrip: a.lstrip,
+                rstrip: a.rstrip,
+                normalized: a.normalized,
+            })
+            .collect(),
+    )?;
+    let model_id = |t: &str| vocab.model().get(t).copied();
     let chars = byte_level_chars();
     let mut byte_ids = [0u32; 256];
     let mut buf = String::new();
     for (b, c) in chars.iter().enumerate() {
         buf.clear();
         buf.push(*c);
-        byte_ids[b] = bpe
-            .token_to_id(&buf)
+        byte_ids[b] = model_id(&buf)
             .ok_or_else(|| format!("byte {b:#04x} ({c:?}) is not in the vocabulary"))?;
     }
-    let id = |t: &str| {
-        bpe.token_to_id(t)
-            .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
-    };
+    let id =
+        |t: &str| model_id(t).ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"));
     let merges = merges
         .iter()
         .map(|(a, b)| {
@@ -332,14 +358,15 @@ pub fn build(
             Ok((id(a)?, id(b)?, id(&buf)?))
         })
         .collect::<Result<Vec<_>, Unsupported>>()?;
-    let whole = bpe.ignore_merges.then(|| {
+    let whole = ignore_merges.then(|| {
         let mut inverse = [0u8; 512];
         let mut known = [false; 512];
         for (b, c) in chars.iter().enumerate() {
             inverse[*c as usize] = b as u8;
             known[*c as usize] = true;
         }
-        bpe.get_vocab()
+        vocab
+            .model()
             .iter()
             .filter_map(|(tok, &id)| {
                 let bytes: Option<Vec<u8>> = tok
@@ -351,30 +378,9 @@ pub fn build(
             .collect::<FxHashMap<_, _>>()
     });
 
-    // Added tokens, with the crate's ids.
-    let decoder = tokenizer.get_added_tokens_decoder();
-    let mut seen = HashSet::new();
-    for t in &added {
-        expect(seen.insert(t.content.as_str()), || {
-            format!("added token {:?} is listed twice", t.content)
-        })?;
-        expect(
-            decoder.get(&t.id).map(|a| a.content.as_str()) == Some(t.content.as_str()),
-            || format!("added token {:?} does not get its id {}", t.content, t.id),
-        )?;
-    }
-    expect(decoder.len() == added.len(), || {
-        "the crate loaded other added tokens than the file lists".into()
-    })?;
     let mut raw = Vec::new();
     let mut normalized = Vec::new();
-    let mut ids: Vec<&u32> = decoder.keys().collect();
-    ids.sort();
-    for id in ids {
-        let t = &decoder[id];
-        if t.content.is_empty() {
-            continue;
-        }
+    for t in vocab.added() {
         let skip = t.special && encode_special_tokens;
         expect(skip || !(t.single_word || t.lstrip || t.rstrip), || {
             format!(
@@ -387,9 +393,9 @@ pub fn build(
                 Normalizer::None => t.content.clone(),
                 Normalizer::Nfc => t.content.nfc().map(|(c, _)| c).collect(),
             };
-            normalized.push((content, *id, skip));
+            normalized.push((content, t.id, skip));
         } else {
-            raw.push((t.content.clone(), *id, skip));
+            raw.push((t.content.clone(), t.id, skip));
         }
     }
 
@@ -401,14 +407,14 @@ pub fn build(
             Normalizer::Nfc => "NFC",
         },
         merges.len(),
-        if bpe.ignore_merges {
+        if ignore_merges {
             " (ignore_merges)"
         } else {
             ""
         },
-        decoder.len()
+        vocab.added().len()
     );
-    Ok(FastEncoder {
+    let fast = FastEncoder {
         pre: PreTokenizer::new(pattern),
         bpe: Bpe::new(byte_ids, merges, whole),
         normalizer,
@@ -416,7 +422,8 @@ pub fn build(
         normalized_added: added_tokens(normalized)?,
         post_processor_adds_tokens: post_adds,
         description,
-    })
+    };
+    Ok((fast, vocab))
 }
 
 fn added_tokens(list: Vec<(String, u32, bool)>) -> Result<Option<AddedTokens>, Unsupported> {

@@ -12,6 +12,8 @@
 //!
 //! [`FastEncoder::new`] accepts a file only if it can show the file has one of the shapes
 //! implemented here ([`load`]); otherwise it returns the reason and the caller uses the crate.
+//! It reads everything from the file (the token table through [`crate::tokenize::vocab`]), so a
+//! run on the fast path never loads the crate's tokenizer.
 
 mod bpe;
 mod classes;
@@ -20,13 +22,13 @@ pub mod pretok;
 #[rustfmt::skip]
 mod tables;
 
+use crate::tokenize::vocab::Vocab;
 use aho_corasick::AhoCorasick;
 use rayon::prelude::*;
 use std::borrow::Cow;
-use tokenizers::Tokenizer;
 use unicode_normalization_alignments::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
-pub use load::{Parsed, Unsupported};
+pub use load::Unsupported;
 use pretok::PreTokenizer;
 
 /// Text longer than this (bytes) is cut into parts encoded in parallel.
@@ -92,31 +94,14 @@ enum Part<'t> {
 }
 
 impl FastEncoder {
-    /// The fast encoder for the file `json`, which the crate loaded as `tokenizer`; or why the
-    /// fast path cannot prove it gives the crate's ids for it. `encode_special_tokens` is the
-    /// crate setting: special added tokens spelled in text stay text.
+    /// The fast encoder and the token table for the file `json`; or why the fast path cannot
+    /// prove it gives the `tokenizers` crate's ids for it. `encode_special_tokens` is the crate
+    /// setting: special added tokens spelled in text stay text.
     pub fn new(
         json: &str,
-        tokenizer: &Tokenizer,
         encode_special_tokens: bool,
-    ) -> Result<FastEncoder, Unsupported> {
-        load::build(load::parse(json), tokenizer, encode_special_tokens)
-    }
-
-    /// The first half of [`FastEncoder::new`], which needs only the file: run it while the crate
-    /// loads the same file (loading a large tokenizer takes a while), then call
-    /// [`FastEncoder::build`].
-    pub fn parse(json: &str) -> Result<Parsed, Unsupported> {
-        load::parse(json)
-    }
-
-    /// The second half of [`FastEncoder::new`].
-    pub fn build(
-        parsed: Result<Parsed, Unsupported>,
-        tokenizer: &Tokenizer,
-        encode_special_tokens: bool,
-    ) -> Result<FastEncoder, Unsupported> {
-        load::build(parsed, tokenizer, encode_special_tokens)
+    ) -> Result<(FastEncoder, Vocab), Unsupported> {
+        load::build(load::parse(json)?, encode_special_tokens)
     }
 
     /// What was recognised, for the summary.
