@@ -85,6 +85,8 @@ pub struct Packer<S> {
     shaper: S,
     current: Option<WindowPlan>,
     next_index: u64,
+    /// Token buffers of finished plans, reused for new windows.
+    spare: Vec<Vec<u32>>,
 }
 
 impl<S: Shaper> Packer<S> {
@@ -94,19 +96,41 @@ impl<S: Shaper> Packer<S> {
             shaper,
             current: None,
             next_index: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back a plan that has been augmented, to reuse its buffer for a later window.
+    pub fn recycle(&mut self, plan: WindowPlan) {
+        if self.spare.len() < 64 {
+            self.spare.push(plan.tokens);
         }
     }
 
     /// Adds a document; every window it completes is appended to `out`.
     pub fn push(&mut self, doc: &TokenizedDoc, out: &mut Vec<WindowPlan>) -> Result<()> {
-        let len = doc.tokens.len();
+        self.push_ids(doc.ordinal, &doc.tokens, out)
+    }
+
+    /// Adds document number `ordinal` given by its ids (EOD last); every window it completes is
+    /// appended to `out`.
+    pub fn push_ids(
+        &mut self,
+        ordinal: u64,
+        tokens: &[u32],
+        out: &mut Vec<WindowPlan>,
+    ) -> Result<()> {
+        let len = tokens.len();
         let mut offset = 0;
         while offset < len {
             if self.current.is_none() {
                 self.shaper.begin_window(self.next_index);
+                let mut tokens = self.spare.pop().unwrap_or_default();
+                tokens.clear();
+                tokens.reserve(self.seq_len);
                 self.current = Some(WindowPlan {
                     index: self.next_index,
-                    tokens: Vec::with_capacity(self.seq_len),
+                    tokens,
                     pieces: Vec::new(),
                     used: 0,
                 });
@@ -125,7 +149,7 @@ impl<S: Shaper> Packer<S> {
                 );
             }
             window.pieces.push(Piece {
-                doc: doc.ordinal,
+                doc: ordinal,
                 doc_offset: offset as u64,
                 start: window.tokens.len(),
                 len: take,
@@ -134,7 +158,7 @@ impl<S: Shaper> Packer<S> {
             });
             window
                 .tokens
-                .extend_from_slice(&doc.tokens[offset..offset + take]);
+                .extend_from_slice(&tokens[offset..offset + take]);
             window.used += take + window.pieces.last().map_or(0, |p| p.shape.overhead);
             offset += take;
             if window.used == self.seq_len {

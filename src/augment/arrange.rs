@@ -106,6 +106,21 @@ fn placement(
 
 /// Augments one window. The result holds exactly `plan.used` tokens.
 pub fn arrange(plan: &WindowPlan, cfg: &AugmentConfig, sp: &SpecialTokens) -> Result<Window> {
+    arrange_into(plan, cfg, sp, Vec::new(), Vec::new())
+}
+
+/// [`arrange`] into the given (emptied) token and mask buffers, which are reused.
+pub fn arrange_into(
+    plan: &WindowPlan,
+    cfg: &AugmentConfig,
+    sp: &SpecialTokens,
+    mut tokens: Vec<u32>,
+    mut mask: Vec<u8>,
+) -> Result<Window> {
+    tokens.clear();
+    mask.clear();
+    tokens.reserve(plan.used);
+    mask.reserve(plan.used);
     let mut rng = window_rng(cfg.seed, plan.index, Purpose::Arrange);
     let bounds: Vec<Vec<usize>> = plan
         .pieces
@@ -123,8 +138,6 @@ pub fn arrange(plan: &WindowPlan, cfg: &AugmentConfig, sp: &SpecialTokens) -> Re
         .collect();
     let order = placement(plan, cfg, &mut rng);
     let mut remaining: Vec<u32> = plan.pieces.iter().map(|p| p.shape.chunks).collect();
-    let mut tokens = Vec::with_capacity(plan.used);
-    let mut mask = Vec::with_capacity(plan.used);
     let mut spans = Vec::with_capacity(order.len());
     let mut emit = |tokens: &mut Vec<u32>, ids: &[u32], target: u8| {
         tokens.extend_from_slice(ids);

@@ -14,5 +14,5 @@ pub mod chunks;
 pub mod labels;
 pub mod shape;
 
-pub use arrange::{arrange, Span, Window};
+pub use arrange::{arrange, arrange_into, Span, Window};
 pub use shape::WindowShaper;

@@ -294,19 +294,36 @@ fn decode(
     }
     match elem {
         Elem::U8 => out.extend(bytes.iter().map(|&b| b as u32)),
-        Elem::U16 => out.extend(
-            bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]) as u32),
-        ),
-        Elem::U32 => out.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))),
-        ),
+        Elem::U16 => {
+            let at = out.len();
+            out.resize(at + (end - start), 0);
+            out[at..]
+                .iter_mut()
+                .zip(bytes.chunks_exact(2))
+                .for_each(|(d, c)| *d = u16::from_le_bytes([c[0], c[1]]) as u32);
+        }
+        // 32-bit ids (Megatron writes int32 for vocabularies above 65,500): one copy, then for
+        // int32 one vectorised pass for negative values (the sign bit).
+        Elem::U32 | Elem::I32 => {
+            let at = out.len();
+            match bytemuck::try_cast_slice::<u8, u32>(bytes) {
+                Ok(ids) if cfg!(target_endian = "little") => out.extend_from_slice(ids),
+                _ => {
+                    out.resize(at + (end - start), 0);
+                    out[at..]
+                        .iter_mut()
+                        .zip(bytes.chunks_exact(4))
+                        .for_each(|(d, c)| *d = u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                }
+            }
+            let new = &out[at..];
+            if elem == Elem::I32 && new.iter().fold(0, |a, &v| a | v) >> 31 != 0 {
+                let k = new.iter().position(|&v| v >> 31 != 0).unwrap_or(0);
+                return Err(start + k);
+            }
+        }
         Elem::I8 => ints!(i8),
         Elem::I16 => ints!(i16),
-        Elem::I32 => ints!(i32),
         Elem::I64 => ints!(i64),
         Elem::U64 => ints!(u64),
         Elem::F32 => floats!(f32),
@@ -499,10 +516,11 @@ pub struct ShardDocs<'a> {
 const SCAN: usize = 1 << 16;
 
 impl ShardDocs<'_> {
-    /// The next document, or `None` after the last.
+    /// Appends the next document's ids (EOD last) to `out` and returns its index in the shard, or
+    /// `None` after the last document.
     pub fn next_doc(&mut self, out: &mut Vec<u32>) -> Result<Option<u64>> {
-        out.clear();
         let s = self.shard;
+        let before = out.len();
         let start;
         match &s.layout {
             Layout::Indexed(docs) => {
@@ -511,7 +529,7 @@ impl ShardDocs<'_> {
                 };
                 start = a;
                 s.decode(a, b, out)?;
-                if out.last() != Some(&self.eod) {
+                if out.len() == before || out.last() != Some(&self.eod) {
                     out.push(self.eod);
                 }
             }
@@ -522,10 +540,10 @@ impl ShardDocs<'_> {
                 start = self.pos;
                 loop {
                     let end = (self.pos + SCAN).min(s.len);
-                    let before = out.len();
+                    let scanned = out.len();
                     s.decode(self.pos, end, out)?;
-                    if let Some(k) = out[before..].iter().position(|&t| t == self.eod) {
-                        out.truncate(before + k + 1);
+                    if let Some(k) = out[scanned..].iter().position(|&t| t == self.eod) {
+                        out.truncate(scanned + k + 1);
                         self.pos += k + 1;
                         break;
                     }
@@ -537,22 +555,23 @@ impl ShardDocs<'_> {
                 }
             }
         }
-        if out.iter().copied().max().unwrap_or(0) > self.max_id {
-            if let Some(k) = out.iter().position(|&t| t > self.max_id && t != self.eod) {
+        let doc = &out[before..];
+        if doc.iter().copied().max().unwrap_or(0) > self.max_id {
+            if let Some(k) = doc.iter().position(|&t| t > self.max_id && t != self.eod) {
                 bail!(
                     "{}: token {} (document {}) has id {}, outside the tokenizer's vocabulary \
                      (highest id {}); is this shard from another tokenizer?",
                     s.name,
                     start + k,
                     self.next,
-                    out[k],
+                    doc[k],
                     self.max_id
                 );
             }
         }
-        let doc = self.next;
+        let index = self.next;
         self.next += 1;
-        Ok(Some(doc))
+        Ok(Some(index))
     }
 }
 

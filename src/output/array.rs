@@ -84,22 +84,60 @@ impl Dtype {
     }
 }
 
-/// Appends `ids` to `out` as little-endian elements of `dtype`.
-pub fn encode_ids<T: Copy + Into<u64>>(ids: &[T], dtype: Dtype, out: &mut Vec<u8>) -> Result<()> {
+/// An id type utk writes: `u32` token ids or `u8` mask values.
+pub trait Id: Copy + Into<u64> + bytemuck::Pod {}
+impl Id for u32 {}
+impl Id for u8 {}
+
+/// Refuses `ids` if one does not fit `dtype` (one vectorised pass; this runs on every token).
+fn check_fits<T: Id>(ids: &[T], dtype: Dtype) -> Result<()> {
     let max = dtype.max();
-    out.reserve(ids.len() * dtype.size());
-    for &id in ids {
-        let v: u64 = id.into();
-        if v > max {
-            bail!("value {v} does not fit the {} output", dtype.name());
-        }
-        match dtype.size() {
-            1 => out.push(v as u8),
-            2 => out.extend_from_slice(&(v as u16).to_le_bytes()),
-            _ => out.extend_from_slice(&(v as u32).to_le_bytes()),
-        }
+    if ids.iter().map(|&id| id.into()).max().unwrap_or(0) > max {
+        let v = ids.iter().map(|&id| id.into()).find(|&v| v > max);
+        bail!(
+            "value {} does not fit the {} output",
+            v.unwrap_or_default(),
+            dtype.name()
+        );
     }
     Ok(())
+}
+
+/// Appends `ids` to `out` as little-endian elements of `dtype`.
+pub fn encode_ids<T: Id>(ids: &[T], dtype: Dtype, out: &mut Vec<u8>) -> Result<()> {
+    out.extend_from_slice(as_le_bytes(ids, dtype, &mut Vec::new())?);
+    Ok(())
+}
+
+/// `ids` as little-endian elements of `dtype`: the ids' own bytes when they already have that
+/// layout (a `u32` id in a 32-bit file, a mask byte in a byte file, on a little-endian machine),
+/// else converted into `buf`.
+pub fn as_le_bytes<'a, T: Id>(
+    ids: &'a [T],
+    dtype: Dtype,
+    buf: &'a mut Vec<u8>,
+) -> Result<&'a [u8]> {
+    check_fits(ids, dtype)?;
+    if cfg!(target_endian = "little") && std::mem::size_of::<T>() == dtype.size() {
+        return Ok(bytemuck::cast_slice(ids));
+    }
+    buf.clear();
+    buf.resize(ids.len() * dtype.size(), 0);
+    match dtype.size() {
+        1 => buf
+            .iter_mut()
+            .zip(ids)
+            .for_each(|(d, &id)| *d = id.into() as u8),
+        2 => buf
+            .chunks_exact_mut(2)
+            .zip(ids)
+            .for_each(|(d, &id)| d.copy_from_slice(&(id.into() as u16).to_le_bytes())),
+        _ => buf
+            .chunks_exact_mut(4)
+            .zip(ids)
+            .for_each(|(d, &id)| d.copy_from_slice(&(id.into() as u32).to_le_bytes())),
+    }
+    Ok(buf)
 }
 
 /// Reads element `i` of a little-endian array of `dtype` as a `u32` (every utk dtype fits).
@@ -140,10 +178,9 @@ impl<W: Write> RawArrayWriter<W> {
     }
 
     /// Appends `ids`, refusing any that does not fit the dtype.
-    pub fn append<T: Copy + Into<u64>>(&mut self, ids: &[T]) -> Result<()> {
-        self.buf.clear();
-        encode_ids(ids, self.dtype, &mut self.buf)?;
-        self.out.write_all(&self.buf)?;
+    pub fn append<T: Id>(&mut self, ids: &[T]) -> Result<()> {
+        self.out
+            .write_all(as_le_bytes(ids, self.dtype, &mut self.buf)?)?;
         self.elements += ids.len() as u64;
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! [`encode_idx`]/[`decode_idx`] are pure; [`MegatronWriter`] streams a `.bin` and writes the `.idx`;
 //! [`MegatronSink`] is the pair `tokens.bin/.idx` and `loss_mask.bin/.idx` (uint8).
 
-use super::array::{encode_ids, Dtype};
+use super::array::{as_le_bytes, Dtype, Id};
 use super::dir::OutputDir;
 use super::manifest::FileInfo;
 use super::{WindowSink, LOSS_MASK, TOKENS};
@@ -216,13 +216,11 @@ impl<W: Write> MegatronWriter<W> {
     }
 
     /// Appends one sequence of ids (tokens or mask values).
-    pub fn write_seq<T: Copy + Into<u64>>(&mut self, ids: &[T]) -> Result<()> {
+    pub fn write_seq<T: Id>(&mut self, ids: &[T]) -> Result<()> {
         let Some(elem) = self.dtype.elem() else {
             bail!("utk does not write {:?} sequences", self.dtype);
         };
-        self.buf.clear();
-        encode_ids(ids, elem, &mut self.buf)?;
-        self.bin.write_all(&self.buf)?;
+        self.bin.write_all(as_le_bytes(ids, elem, &mut self.buf)?)?;
         self.lengths.push(ids.len() as u32);
         Ok(())
     }

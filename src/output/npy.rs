@@ -10,7 +10,7 @@
 //! write a placeholder header first and the real window count once it is known, before the file
 //! is renamed into place.
 
-use super::array::{decode_at, Dtype, RawArrayWriter};
+use super::array::{decode_at, Dtype, Id, RawArrayWriter};
 use super::dir::OutputDir;
 use super::manifest::FileInfo;
 use super::{WindowSink, LOSS_MASK, TOKENS};
@@ -144,7 +144,7 @@ impl<W: Write + Seek> NpyWriter<W> {
         })
     }
 
-    pub fn append_row<T: Copy + Into<u64>>(&mut self, row: &[T]) -> Result<()> {
+    pub fn append_row<T: Id>(&mut self, row: &[T]) -> Result<()> {
         if row.len() as u64 != self.row_len {
             bail!(
                 "internal error: a row of {} elements in a .npy of rows of {}",

@@ -8,9 +8,10 @@
 //! Packing is the only sequential decision-making stage; it draws from per-window generators, so
 //! the thread count changes how fast the output is produced, never what it is.
 
+mod recycle;
 pub mod tokenize;
 
-use crate::augment::{arrange, Window, WindowShaper};
+use crate::augment::{arrange_into, Window, WindowShaper};
 use crate::config::{AugmentConfig, Tail};
 use crate::input::shards::{OpenShard, Shard};
 use crate::input::{DocumentReader, Source, TextDoc};
@@ -21,11 +22,12 @@ use crate::output::manifest::{
 };
 use crate::output::provenance::DocRecord;
 use crate::output::{file_names, normalize_formats, Format, WindowWriter};
-use crate::pack::{Packer, TokenizedDoc, WindowPlan};
+use crate::pack::{Packer, WindowPlan};
 use crate::tokenize::{Encoder, SpecialTokens};
 use anyhow::{anyhow, Context, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
+use recycle::Recycle;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -85,13 +87,49 @@ pub struct Summary {
     pub token_dtypes: Vec<(Format, Dtype)>,
 }
 
+/// Buffers the stages hand back for reuse (see [`recycle`]).
+struct Buffers {
+    batches: Recycle<u32>,
+    tokens: Recycle<u32>,
+    masks: Recycle<u8>,
+}
+
+impl Buffers {
+    fn new(seq_len: usize) -> Self {
+        // About as many windows as the queues hold.
+        let windows = ((QUEUE + 1) * BATCH_TOKENS / seq_len.max(1)).clamp(4, 256);
+        Buffers {
+            batches: Recycle::new(QUEUE + 1),
+            tokens: Recycle::new(windows),
+            masks: Recycle::new(windows),
+        }
+    }
+}
+
 enum ToWriter {
     Docs(Vec<DocRecord>),
     Windows(Vec<Window>),
 }
 
-/// A batch after tokenization: each document's origin and ids, in stream order.
-type Tokenized = Vec<(DocRecord, Vec<u32>)>;
+/// A batch of documents as ids, in stream order: document `i`'s ids are the `docs[i].tokens`
+/// ids following those of document `i - 1` in `ids` (one buffer, not one allocation per document).
+#[derive(Default)]
+struct Tokenized {
+    ids: Vec<u32>,
+    docs: Vec<DocRecord>,
+}
+
+impl Tokenized {
+    /// Each document's origin and ids.
+    fn iter(&self) -> impl Iterator<Item = (&DocRecord, &[u32])> {
+        let mut at = 0;
+        self.docs.iter().map(move |d| {
+            let ids = &self.ids[at..at + d.tokens as usize];
+            at += d.tokens as usize;
+            (d, ids)
+        })
+    }
+}
 
 /// Runs the job; on success the output directory is complete and its manifest written.
 pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
@@ -105,6 +143,7 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     )?;
     let writer = WindowWriter::new(dir, cfg.seq_len, &job.formats, job.vocab_size())?;
     let pool = worker_pool(job.threads)?;
+    let buffers = Buffers::new(cfg.seq_len);
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let shard_mode = !job.shards.is_empty();
     let mut reader = DocumentReader::new(
@@ -128,17 +167,19 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         // tokenize stage sees a closed queue at once.
         let shard_tx = shard_mode.then(|| tok_tx.clone());
         let (shard_bytes, shard_bar) = (raw_bytes.clone(), bar.clone());
+        let buffers = &buffers;
         let read_thread = scope.spawn(move || -> Result<DocumentReader> {
             match shard_tx {
-                Some(tx) => read_shards(job, &tx, &shard_bytes, &shard_bar)?,
+                Some(tx) => read_shards(job, &tx, buffers, &shard_bytes, &shard_bar)?,
                 None => read_batches(&mut reader, &text_tx)?,
             }
             Ok(reader)
         });
         let pool = &pool;
-        let pack_thread = scope.spawn(move || pack_and_augment(job, pool, tok_rx, write_tx));
-        let write_thread = scope.spawn(move || write_all(writer, write_rx));
-        let tokenized = tokenize_batches(job, pool, text_rx, tok_tx, bar, &raw_bytes);
+        let pack_thread =
+            scope.spawn(move || pack_and_augment(job, pool, buffers, tok_rx, write_tx));
+        let write_thread = scope.spawn(move || write_all(writer, buffers, write_rx));
+        let tokenized = tokenize_batches(job, pool, buffers, text_rx, tok_tx, bar, &raw_bytes);
 
         let reader = joined(read_thread.join(), "reader");
         let counts = joined(pack_thread.join(), "pack");
@@ -217,41 +258,43 @@ pub(crate) fn read_batches(
 fn read_shards(
     job: &AugmentJob,
     tx: &SyncSender<Tokenized>,
+    buffers: &Buffers,
     raw_bytes: &AtomicU64,
     bar: &ProgressBar,
 ) -> Result<()> {
     let eod = job.encoder.eod.id;
     let max_id = job.encoder.max_known_id();
-    let mut batch: Tokenized = Vec::new();
-    let mut batch_tokens = 0;
+    let new_batch = || Tokenized {
+        ids: buffers.batches.take(BATCH_TOKENS),
+        docs: Vec::new(),
+    };
+    let mut batch = new_batch();
     let mut documents = 0u64;
-    let mut ids = Vec::new();
     for (index, shard) in job.shards.iter().enumerate() {
         let open = OpenShard::open(shard)?;
         let mut docs = open.docs(eod, max_id);
-        while let Some(doc) = docs.next_doc(&mut ids)? {
-            raw_bytes.fetch_add((ids.len() * open.elem_size()) as u64, Ordering::Relaxed);
-            batch_tokens += ids.len();
-            batch.push((
-                DocRecord {
-                    source: index as u32,
-                    line: doc,
-                    tokens: ids.len() as u64,
-                },
-                std::mem::take(&mut ids),
-            ));
-            if batch_tokens >= BATCH_TOKENS {
-                documents += batch.len() as u64;
-                if tx.send(std::mem::take(&mut batch)).is_err() {
+        let mut before = batch.ids.len();
+        while let Some(doc) = docs.next_doc(&mut batch.ids)? {
+            let tokens = batch.ids.len() - before;
+            raw_bytes.fetch_add((tokens * open.elem_size()) as u64, Ordering::Relaxed);
+            batch.docs.push(DocRecord {
+                source: index as u32,
+                line: doc,
+                tokens: tokens as u64,
+            });
+            if batch.ids.len() >= BATCH_TOKENS {
+                documents += batch.docs.len() as u64;
+                let full = std::mem::replace(&mut batch, new_batch());
+                if tx.send(full).is_err() {
                     return Ok(()); // the pack stage stopped; its error is reported
                 }
-                batch_tokens = 0;
                 bar.set_position(raw_bytes.load(Ordering::Relaxed));
                 bar.set_message(format!("{documents} docs"));
             }
+            before = batch.ids.len();
         }
     }
-    if !batch.is_empty() {
+    if !batch.docs.is_empty() {
         let _ = tx.send(batch);
     }
     Ok(())
@@ -261,6 +304,7 @@ fn read_shards(
 fn tokenize_batches(
     job: &AugmentJob,
     pool: &rayon::ThreadPool,
+    buffers: &Buffers,
     batches: Receiver<Vec<TextDoc>>,
     out: SyncSender<Tokenized>,
     bar: &ProgressBar,
@@ -275,22 +319,24 @@ fn tokenize_batches(
                 .map(|d| job.encoder.encode_doc(&d.text))
                 .collect()
         });
-        let mut tokenized = Vec::with_capacity(batch.len());
-        for (doc, tokens) in batch.iter().zip(encoded) {
-            let tokens = tokens.with_context(|| {
+        let total = encoded.iter().flatten().map(Vec::len).sum();
+        let mut tokenized = Tokenized {
+            ids: buffers.batches.take(total),
+            docs: Vec::with_capacity(batch.len()),
+        };
+        for (doc, ids) in batch.iter().zip(encoded) {
+            let ids = ids.with_context(|| {
                 format!("{}:{}", job.sources[doc.source as usize].name(), doc.line)
             })?;
-            tokenized.push((
-                DocRecord {
-                    source: doc.source,
-                    line: doc.line,
-                    tokens: tokens.len() as u64,
-                },
-                tokens,
-            ));
+            tokenized.docs.push(DocRecord {
+                source: doc.source,
+                line: doc.line,
+                tokens: ids.len() as u64,
+            });
+            tokenized.ids.extend_from_slice(&ids);
         }
-        documents += tokenized.len() as u64;
-        tokens += tokenized.iter().map(|(r, _)| r.tokens).sum::<u64>();
+        documents += tokenized.docs.len() as u64;
+        tokens += tokenized.ids.len() as u64;
         if out.send(tokenized).is_err() {
             return Ok(()); // the pack stage stopped; its error is reported
         }
@@ -307,11 +353,13 @@ fn tokenize_batches(
 fn pack_and_augment(
     job: &AugmentJob,
     pool: &rayon::ThreadPool,
+    buffers: &Buffers,
     batches: Receiver<Tokenized>,
     to_writer: SyncSender<ToWriter>,
 ) -> Result<Counts> {
     let cfg = &job.config;
     let mut counts = Counts::default();
+    let mut by_chunks: Vec<u64> = Vec::new();
     let shaper = WindowShaper::new(cfg, &job.encoder)?;
     let mut packer = Packer::new(cfg.seq_len, shaper);
     let send = |msg| {
@@ -323,33 +371,33 @@ fn pack_and_augment(
         pool.install(|| {
             plans
                 .par_iter()
-                .map(|p| arrange(p, cfg, &job.specials))
+                .map(|p| {
+                    let tokens = buffers.tokens.take(p.used);
+                    let mask = buffers.masks.take(p.used);
+                    arrange_into(p, cfg, &job.specials, tokens, mask)
+                })
                 .collect()
         })
     };
     for batch in batches {
         let mut plans = Vec::new();
-        let mut records = Vec::with_capacity(batch.len());
-        for (record, tokens) in batch {
-            counts.input_tokens += tokens.len() as u64;
-            packer.push(
-                &TokenizedDoc {
-                    ordinal: counts.documents,
-                    tokens,
-                },
-                &mut plans,
-            )?;
+        for (_, ids) in batch.iter() {
+            packer.push_ids(counts.documents, ids, &mut plans)?;
             counts.documents += 1;
-            records.push(record);
         }
-        send(ToWriter::Docs(records))?;
-        tally(&plans, &mut counts);
+        counts.input_tokens += batch.ids.len() as u64;
+        buffers.batches.give(batch.ids);
+        send(ToWriter::Docs(batch.docs))?;
+        tally(&plans, &mut counts, &mut by_chunks);
         send(ToWriter::Windows(augment(&plans)?))?;
+        for plan in plans {
+            packer.recycle(plan);
+        }
     }
     if let Some(last) = packer.finish() {
         match cfg.tail {
             Tail::Pad => {
-                tally(std::slice::from_ref(&last), &mut counts);
+                tally(std::slice::from_ref(&last), &mut counts, &mut by_chunks);
                 let mut w = augment(std::slice::from_ref(&last))?
                     .pop()
                     .expect("one window");
@@ -360,32 +408,48 @@ fn pack_and_augment(
             Tail::Drop => counts.dropped_tokens = last.tokens.len() as u64,
         }
     }
+    counts.pieces_by_chunks = by_chunks
+        .iter()
+        .enumerate()
+        .filter(|&(_, &k)| k > 0)
+        .map(|(n, &k)| (n.to_string(), k))
+        .collect();
     Ok(counts)
 }
 
 /// Stage 5: write in order. Returns the writer for `finish` once everything upstream succeeded.
-fn write_all(mut writer: WindowWriter, rx: Receiver<ToWriter>) -> Result<WindowWriter> {
+fn write_all(
+    mut writer: WindowWriter,
+    buffers: &Buffers,
+    rx: Receiver<ToWriter>,
+) -> Result<WindowWriter> {
     for msg in rx {
         match msg {
             ToWriter::Docs(docs) => docs.iter().try_for_each(|d| writer.write_doc(d))?,
             ToWriter::Windows(windows) => {
-                windows.iter().try_for_each(|w| writer.write_window(w))?
+                for w in windows {
+                    writer.write_window(&w)?;
+                    buffers.tokens.give(w.tokens);
+                    buffers.masks.give(w.mask);
+                }
             }
         }
     }
     Ok(writer)
 }
 
-/// Adds the pieces and markup of written windows to the counts.
-fn tally(plans: &[WindowPlan], counts: &mut Counts) {
+/// Adds the pieces and markup of written windows to the counts; `by_chunks[n]` counts the
+/// pieces of `n` chunks (turned into the manifest's map once, at the end).
+fn tally(plans: &[WindowPlan], counts: &mut Counts, by_chunks: &mut Vec<u64>) {
     for plan in plans {
         counts.pieces += plan.pieces.len() as u64;
         for p in &plan.pieces {
             counts.inserted_tokens += p.shape.overhead as u64;
-            *counts
-                .pieces_by_chunks
-                .entry(p.shape.chunks.to_string())
-                .or_insert(0) += 1;
+            let n = p.shape.chunks as usize;
+            if by_chunks.len() <= n {
+                by_chunks.resize(n + 1, 0);
+            }
+            by_chunks[n] += 1;
         }
     }
 }
