@@ -22,7 +22,8 @@
 #              megatron.core.datasets.indexed_dataset.IndexedDataset, builds the example
 #              examples/megatron_utk_dataset.py through megatron-core's
 #              BlendedMegatronDatasetBuilder, checks every sample and that Megatron's loss formula
-#              counts exactly utk's targets, and runs the npy example through a torch DataLoader.
+#              counts exactly utk's targets, runs the npy example through a torch DataLoader, and
+#              reads every tokenized prefix with IndexedDataset, sequence by sequence.
 #              PyPI's torch is the CUDA build: about 4 GB with its nvidia-* packages, which it needs
 #              even to import on a CPU. Expect several minutes and that much disk.
 # --olmo-core  also installs ai2-olmo-core (and torch) and reads every instance through

@@ -23,7 +23,8 @@ and checked against its PREFIX.json sidecar (dtype, document count, token count,
 sequence) and against the Python `tokenizers` library: document i of the sidecar's JSONL sources
 encoded as utk encodes (no post-processor specials, special-token text as ordinary text:
 encode_special_tokens=True), plus the sidecar's EOD id. `utk augment PREFIX` must give the same
-windows, byte for byte, as `utk augment` on the text with the same flags.
+windows, byte for byte, as `utk augment` on the text with the same flags. With --megatron,
+megatron-core's IndexedDataset reads the prefix and every sequence is compared.
 
 Prints one line per check and ends with `N passed, M failed`; exits 1 on any failure.
 """
@@ -524,6 +525,29 @@ def check_npy_torch(o):
     return f"{len(batches)} batches, loss {got:.4f} == {want:.4f}"
 
 
+def check_tokenized_indexed_dataset(t):
+    """megatron-core's IndexedDataset reads the prefix as the independent reader does, whole
+    sequences and the partial reads GPTDataset makes; its dtype is megatron-core's own choice."""
+    from megatron.core.datasets.indexed_dataset import DType, IndexedDataset
+
+    ds = IndexedDataset(t.prefix, multimodal=False, mmap=True)
+    n = len(t.seqs)
+    assert len(ds) == n, f"{len(ds)} sequences, reference {n}"
+    assert list(ds.sequence_lengths) == [len(s) for s in t.seqs], "sequence lengths"
+    assert list(ds.document_indices) == list(range(n + 1)), "document indices"
+    assert np.dtype(ds.index.dtype) == t.dtype, f"dtype {ds.index.dtype}, reference {t.dtype}"
+    optimal = np.dtype(DType.optimal_dtype(t.max_id() + 1))
+    assert t.dtype == optimal, f"{t.dtype}, megatron-core's optimal_dtype gives {optimal}"
+    for i, ref in enumerate(t.seqs):
+        got = ds[i]
+        if got.dtype != t.dtype or not np.array_equal(got, ref):
+            raise AssertionError(f"sequence {i} ({got.dtype}): {first_difference(got, ref)}")
+        if len(ref) > 2:
+            part = ds.get(i, offset=1, length=len(ref) - 2)
+            assert np.array_equal(part, ref[1:-1]), f"sequence {i}: get(offset=1, length={len(ref) - 2})"
+    return f"{n} sequences, {ds.index.dtype.__name__}"
+
+
 # ---- OLMo-core (torch) -----------------------------------------------------------------------
 
 
@@ -597,6 +621,8 @@ def main():
         r.check(f"{t.name}: ids == Python tokenizers (encode_special_tokens) + EOD", check_tokenized_ids, t)
         for config, flags in AUGMENT_CONFIGS.items():
             r.check(f"{t.name}: utk augment PREFIX == utk augment text ({config})", check_tokenized_augment, t, config, flags)
+        if args.megatron:
+            r.check(f"{t.name}: megatron-core IndexedDataset(PREFIX)", check_tokenized_indexed_dataset, t)
     print(f"{r.passed} passed, {r.failed} failed")
     sys.exit(1 if r.failed else 0)
 
