@@ -7,7 +7,8 @@
 #    qwen3-mini tokenizer, --format megatron,olmo,npy, at several window lengths and settings,
 #    including --special-base 70000 (32-bit token files) and a run without Megatron output.
 #    Runs `utk tokenize` on the same documents and tokenizer: with the tokenizer's EOD (uint16),
-#    with --eod-id 70000 (int32), and with --tokenizer-backend tokenizers.
+#    with --eod-id 70000 (int32), with --tokenizer-backend tokenizers, and on
+#    tests/fixtures/tricky-strings.jsonl followed by the documents.
 # 2. Creates a Python virtual environment (UTK_INTEROP_VENV, default .venv-interop in the
 #    repository; reused if present) and installs numpy and tokenizers.
 # 3. Runs scripts/interop_check.py: every window, token by token, of the OLMo files (as OLMo-core
@@ -94,7 +95,10 @@ tokenize tok-qwen3
 # An EOD past 65,500 makes Megatron's dtype int32.
 tokenize tok-qwen3-eod70000 --eod-id 70000
 tokenize tok-qwen3-crate --tokenizer-backend tokenizers
-tokenized=(tok-qwen3 tok-qwen3-eod70000 tok-qwen3-crate)
+# Two sources; the first holds the fast-tokenizer tests' hand-picked strings (empty text,
+# whitespace only, scripts, emoji, text that spells special tokens).
+"$work/utk" tokenize "$repo/tests/fixtures/tricky-strings.jsonl" "$docs" -t "$tok" -o "$work/tok-qwen3-tricky" --quiet
+tokenized=(tok-qwen3 tok-qwen3-eod70000 tok-qwen3-crate tok-qwen3-tricky)
 
 if [ ! -x "$venv/bin/python" ]; then
     echo "interop: creating the virtual environment $venv" >&2
