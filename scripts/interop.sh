@@ -6,18 +6,25 @@
 # 1. Builds the release binary and runs `utk augment` on tests/fixtures/docs.jsonl with the
 #    qwen3-mini tokenizer, --format megatron,olmo,npy, at several window lengths and settings,
 #    including --special-base 70000 (32-bit token files) and a run without Megatron output.
+#    Runs `utk tokenize` on the same documents and tokenizer: with the tokenizer's EOD (uint16),
+#    with --eod-id 70000 (int32), with --tokenizer-backend tokenizers, and on
+#    tests/fixtures/tricky-strings.jsonl followed by the documents.
 # 2. Creates a Python virtual environment (UTK_INTEROP_VENV, default .venv-interop in the
-#    repository; reused if present) and installs numpy.
+#    repository; reused if present) and installs numpy and tokenizers.
 # 3. Runs scripts/interop_check.py: every window, token by token, of the OLMo files (as OLMo-core
 #    lays them out) and of the .npy files (np.load, mmap) against utk's Megatron dataset read by an
 #    independent reader; the manifest's file list; provenance spans against the mask; and the
 #    numpy-only example loaders (examples/torch_npy_dataset.py, examples/olmo_core_config.py).
+#    Every tokenized prefix, read by the same independent reader: against its PREFIX.json, the
+#    Python tokenizers library's ids for each document plus the EOD, and `utk augment PREFIX`
+#    against `utk augment` on the text (byte-identical windows).
 #
 # --megatron   also installs megatron-core and torch, reads both Megatron datasets with
 #              megatron.core.datasets.indexed_dataset.IndexedDataset, builds the example
 #              examples/megatron_utk_dataset.py through megatron-core's
 #              BlendedMegatronDatasetBuilder, checks every sample and that Megatron's loss formula
-#              counts exactly utk's targets, and runs the npy example through a torch DataLoader.
+#              counts exactly utk's targets, runs the npy example through a torch DataLoader, and
+#              reads every tokenized prefix with IndexedDataset, sequence by sequence.
 #              PyPI's torch is the CUDA build: about 4 GB with its nvidia-* packages, which it needs
 #              even to import on a CPU. Expect several minutes and that much disk.
 # --olmo-core  also installs ai2-olmo-core (and torch) and reads every instance through
@@ -78,12 +85,30 @@ run L4096-wide -L 4096 --special-base 70000 "${all[@]}"
 run L2048-no-megatron -L 2048 --format npy --format olmo
 outputs=(L2048 L1000-shuffle L512-drop L4096-wide L2048-no-megatron)
 
+tokenize() {
+    local name="$1"
+    shift
+    "$work/utk" tokenize "$docs" -t "$tok" -o "$work/$name" --quiet "$@"
+}
+echo "interop: tokenizing the fixtures" >&2
+tokenize tok-qwen3
+# An EOD past 65,500 makes Megatron's dtype int32.
+tokenize tok-qwen3-eod70000 --eod-id 70000
+tokenize tok-qwen3-crate --tokenizer-backend tokenizers
+# Two sources; the first holds the fast-tokenizer tests' hand-picked strings (empty text,
+# whitespace only, scripts, emoji, text that spells special tokens).
+"$work/utk" tokenize "$repo/tests/fixtures/tricky-strings.jsonl" "$docs" -t "$tok" -o "$work/tok-qwen3-tricky" --quiet
+tokenized=(tok-qwen3 tok-qwen3-eod70000 tok-qwen3-crate tok-qwen3-tricky)
+
 if [ ! -x "$venv/bin/python" ]; then
     echo "interop: creating the virtual environment $venv" >&2
     python3 -m venv "$venv"
 fi
-packages=(numpy)
+packages=(numpy tokenizers)
 check_args=()
+for name in "${tokenized[@]}"; do
+    check_args+=(--tokenized "$work/$name")
+done
 if [ "$megatron" = 1 ]; then
     packages+=(torch megatron-core)
     check_args+=(--megatron)

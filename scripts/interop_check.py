@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Checks `utk augment` outputs with the readers trainers use (run by scripts/interop.sh).
+"""Checks `utk augment` and `utk tokenize` outputs with the readers trainers use (run by scripts/interop.sh).
 
-Usage: interop_check.py [--megatron] [--olmo-core] OUT_DIR...
+Usage: interop_check.py [--megatron] [--olmo-core] [--tokenized PREFIX]... [OUT_DIR...]
 
 The reference for every output is what utk itself wrote as its Megatron dataset, read here by a
 small independent reader written from docs/formats (the `.idx` layout), not by utk's code. An
@@ -18,10 +18,19 @@ Against that reference, window by window and token by token:
   samples, and a torch DataLoader and loss over the npy example;
 - with --olmo-core: OLMo-core's NumpyFSLDatasetConfig from the example, every instance.
 
+A `utk tokenize` prefix (--tokenized PREFIX, repeatable) is read by the same independent reader
+and checked against its PREFIX.json sidecar (dtype, document count, token count, one document per
+sequence) and against the Python `tokenizers` library: document i of the sidecar's JSONL sources
+encoded as utk encodes (no post-processor specials, special-token text as ordinary text:
+encode_special_tokens=True), plus the sidecar's EOD id. `utk augment PREFIX` must give the same
+windows, byte for byte, as `utk augment` on the text with the same flags. With --megatron,
+megatron-core's IndexedDataset reads the prefix and every sequence is compared.
+
 Prints one line per check and ends with `N passed, M failed`; exits 1 on any failure.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -221,6 +230,180 @@ def check_olmo_settings(o):
     return f"dtype {s['dtype']}"
 
 
+# ---- `utk tokenize` prefixes ------------------------------------------------------------------
+
+# `utk augment` settings run on a tokenized prefix and on its text: the windows must be the same.
+AUGMENT_CONFIGS = {
+    "L2048": ["-L", "2048"],
+    "L1000-shuffle-drop": ["-L", "1000", "--order", "shuffle", "--seed", "7", "--chunks", "2:0.5,5:0.5", "--min-chunk-tokens", "8", "--tail", "drop"],
+}
+# Byte-identical between the two runs. provenance.docs (where each document came from: a JSONL
+# line, an index in the shard) and the manifest's input description rightly differ.
+AUGMENT_SAME_FILES = ("tokens.bin", "tokens.idx", "loss_mask.bin", "loss_mask.idx", "provenance.spans")
+AUGMENT_SAME_KEYS = ("config", "vocab_size", "special_tokens", "token_dtype", "seq_len", "windows")
+
+
+class Tokenized:
+    """A `utk tokenize` prefix: PREFIX.bin, PREFIX.idx and the PREFIX.json sidecar."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.name = os.path.basename(prefix)
+        with open(prefix + ".json") as f:
+            self.side = json.load(f)
+        self.eod = int(self.side["eod"]["id"])
+        self.dtype = None
+        self.seqs = None  # the sequences as the independent reader reads them
+        self._tokenizer = None
+
+    def eod_flags(self):
+        """The flags that chose this prefix's EOD, for an `utk augment` run with its settings."""
+        rule = self.side["eod"]["rule"]
+        if rule == "--eod-id":
+            return ["--eod-id", str(self.eod)]
+        if rule == "--eod-token":
+            return ["--eod-token", self.side["eod"]["token"]]
+        return []
+
+    def tokenizer(self):
+        """The sidecar's tokenizer.json in the Python `tokenizers` library, set up as utk documents
+        its own: no padding or truncation, special-token text encoded as ordinary text."""
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            path = self.side["tokenizer"]
+            with open(path, "rb") as f:
+                sha = hashlib.sha256(f.read()).hexdigest()
+            assert sha == self.side["tokenizer_sha256"], f"{path}: sha256 {sha}, sidecar {self.side['tokenizer_sha256']}"
+            tok = Tokenizer.from_file(path)
+            tok.no_padding()
+            tok.no_truncation()
+            tok.encode_special_tokens = True
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def max_id(self):
+        """The highest id the tokenizer or the EOD can put in the file."""
+        return max(max(self.tokenizer().get_vocab(with_added_tokens=True).values()), self.eod)
+
+
+def read_texts(side):
+    """The documents of the sidecar's JSONL sources, in order, and the blank lines skipped."""
+    texts, blank = [], 0
+    for src in side["sources"]:
+        with open(src, "rb") as f:
+            magic = f.read(4)
+        assert magic[:2] != b"\x1f\x8b" and magic != b"\x28\xb5\x2f\xfd", f"{src}: compressed sources are not read here"
+        with open(src, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    blank += 1
+                    continue
+                texts.append(json.loads(line)[side["text_key"]])
+    return texts, blank
+
+
+def first_difference(got, want):
+    """A message naming the first position where two id sequences differ."""
+    n = min(len(got), len(want))
+    diff = np.nonzero(np.asarray(got[:n], dtype=np.int64) != np.asarray(want[:n], dtype=np.int64))[0]
+    j = int(diff[0]) if len(diff) else n
+    return f"{len(got)} ids, expected {len(want)}; first difference at {j}: {[int(x) for x in got[j:j + 4]]} vs {[int(x) for x in want[j:j + 4]]}"
+
+
+def check_tokenized_index(t):
+    """The .idx read by the independent reader agrees with the sidecar: dtype, one document per
+    sequence, document and token counts, EOD included."""
+    with open(t.prefix + ".idx", "rb") as f:
+        code = f.read(18)[17]
+    dtype, lengths, _, docs = read_megatron(t.prefix)
+    side = t.side
+    assert dtype == np.dtype(side["dtype"]), f"dtype code {code} ({dtype}), sidecar {side['dtype']}"
+    n = int(side["documents"])
+    assert len(lengths) == n, f"{len(lengths)} sequences, sidecar {n} documents"
+    assert list(docs) == list(range(n + 1)), "document_indices are not 0..N: not one document per sequence"
+    assert int(lengths.sum()) == side["tokens"], f"{int(lengths.sum())} tokens, sidecar {side['tokens']}"
+    assert (lengths >= 1).all(), "an empty sequence: no room for the EOD"
+    flat = np.fromfile(t.prefix + ".bin", dtype=dtype.newbyteorder("<"))
+    t.dtype = dtype
+    t.seqs = np.split(flat, np.cumsum(lengths)[:-1]) if n else []
+    return f"{n} documents, {len(flat)} tokens, {dtype.name} (code {code})"
+
+
+def check_tokenized_dtype_rule(t):
+    """uint16 when every id the file can hold is below 65,500, else int32 (Megatron's rule)."""
+    top = t.max_id()
+    want = np.dtype(np.uint16 if top + 1 < 65500 else np.int32)
+    assert t.dtype == want, f"{t.dtype} for ids up to {top}; the rule gives {want}"
+    return f"ids up to {top}: {want.name}"
+
+
+def check_tokenized_eod(t):
+    """Every sequence ends with the sidecar's EOD, and no other token is the EOD."""
+    for i, seq in enumerate(t.seqs):
+        assert int(seq[-1]) == t.eod, f"sequence {i} ends with {int(seq[-1])}, not the EOD {t.eod}"
+        inner = np.nonzero(seq[:-1] == t.eod)[0]
+        assert not len(inner), f"sequence {i}: the EOD {t.eod} at token {int(inner[0])} of {len(seq)}"
+    return f"EOD {t.eod} ends each of {len(t.seqs)} sequences, nowhere else"
+
+
+def check_tokenized_ids(t):
+    """Document i's ids are the Python `tokenizers` encoding of its text, plus the EOD."""
+    import tokenizers
+
+    side = t.side
+    assert side["bad_lines"]["count"] == 0, f"{side['bad_lines']['count']} bad lines skipped: documents cannot be paired"
+    texts, blank = read_texts(side)
+    assert blank == side["blank_lines"], f"{blank} blank lines in the sources, sidecar {side['blank_lines']}"
+    assert len(texts) == len(t.seqs), f"{len(texts)} documents in the sources, {len(t.seqs)} sequences"
+    tok = t.tokenizer()
+    encs = tok.encode_batch(texts, add_special_tokens=False)
+    for i, (enc, seq) in enumerate(zip(encs, t.seqs)):
+        want = enc.ids + [t.eod]
+        if not np.array_equal(seq.astype(np.int64), np.array(want, dtype=np.int64)):
+            raise AssertionError(f"document {i} ({texts[i][:40]!r}): {first_difference(seq, want)}")
+    # How many documents the setting matters for: they would differ had specials been parsed.
+    tok.encode_special_tokens = False
+    try:
+        parsed = tok.encode_batch(texts, add_special_tokens=False)
+    finally:
+        tok.encode_special_tokens = True
+    spelled = sum(a.ids != b.ids for a, b in zip(encs, parsed))
+    return f"{len(texts)} documents, tokenizers {tokenizers.__version__}, {spelled} spelling special tokens"
+
+
+def check_tokenized_augment(t, config, flags):
+    """`utk augment PREFIX` and `utk augment` on the prefix's text, same flags: the same windows."""
+    utk = os.environ.get("UTK_BIN", "utk")
+    runs = {}
+    for kind, inputs in (("shard", [t.prefix]), ("text", t.side["sources"])):
+        out = os.path.join(os.path.dirname(os.path.abspath(t.prefix)), f"augment-{t.name}-{config}-{kind}")
+        cmd = [utk, "augment", *inputs, "-t", t.side["tokenizer"], "-o", out, "--quiet", "--force", *t.eod_flags(), *flags]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        assert p.returncode == 0, f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.strip()}"
+        with open(os.path.join(out, "manifest.json")) as f:
+            runs[kind] = (out, json.load(f))
+    (shard, ms), (text, mt) = runs["shard"], runs["text"]
+    assert ms["input"]["format"] == "megatron", f"the prefix was read as {ms['input']['format']}"
+    assert mt["input"]["format"] == "jsonl", f"the text was read as {mt['input']['format']}"
+    for k in AUGMENT_SAME_KEYS:
+        assert ms[k] == mt[k], f"manifest {k}: {ms[k]} from the prefix, {mt[k]} from the text"
+    cs = {k: v for k, v in ms["counts"].items() if k != "input_bytes"}
+    ct = {k: v for k, v in mt["counts"].items() if k != "input_bytes"}
+    assert cs == ct, f"manifest counts: {cs} from the prefix, {ct} from the text"
+    assert ms["windows"] > 0, "no windows"
+    for name in AUGMENT_SAME_FILES:
+        with open(os.path.join(shard, name), "rb") as f:
+            a = f.read()
+        with open(os.path.join(text, name), "rb") as f:
+            b = f.read()
+        if a != b:
+            j = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            raise AssertionError(f"{name}: {len(a)} bytes from the prefix, {len(b)} from the text; first difference at byte {j}")
+    size = os.path.getsize(os.path.join(shard, "tokens.bin"))
+    return f"{ms['windows']} windows, tokens.bin {size} bytes identical ({' '.join(t.eod_flags() + flags)})"
+
+
 # ---- megatron-core (torch) -------------------------------------------------------------------
 
 
@@ -342,6 +525,29 @@ def check_npy_torch(o):
     return f"{len(batches)} batches, loss {got:.4f} == {want:.4f}"
 
 
+def check_tokenized_indexed_dataset(t):
+    """megatron-core's IndexedDataset reads the prefix as the independent reader does, whole
+    sequences and the partial reads GPTDataset makes; its dtype is megatron-core's own choice."""
+    from megatron.core.datasets.indexed_dataset import DType, IndexedDataset
+
+    ds = IndexedDataset(t.prefix, multimodal=False, mmap=True)
+    n = len(t.seqs)
+    assert len(ds) == n, f"{len(ds)} sequences, reference {n}"
+    assert list(ds.sequence_lengths) == [len(s) for s in t.seqs], "sequence lengths"
+    assert list(ds.document_indices) == list(range(n + 1)), "document indices"
+    assert np.dtype(ds.index.dtype) == t.dtype, f"dtype {ds.index.dtype}, reference {t.dtype}"
+    optimal = np.dtype(DType.optimal_dtype(t.max_id() + 1))
+    assert t.dtype == optimal, f"{t.dtype}, megatron-core's optimal_dtype gives {optimal}"
+    for i, ref in enumerate(t.seqs):
+        got = ds[i]
+        if got.dtype != t.dtype or not np.array_equal(got, ref):
+            raise AssertionError(f"sequence {i} ({got.dtype}): {first_difference(got, ref)}")
+        if len(ref) > 2:
+            part = ds.get(i, offset=1, length=len(ref) - 2)
+            assert np.array_equal(part, ref[1:-1]), f"sequence {i}: get(offset=1, length={len(ref) - 2})"
+    return f"{n} sequences, {ds.index.dtype.__name__}"
+
+
 # ---- OLMo-core (torch) -----------------------------------------------------------------------
 
 
@@ -365,8 +571,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--megatron", action="store_true", help="also check with megatron-core and torch")
     ap.add_argument("--olmo-core", action="store_true", help="also check with OLMo-core and torch")
-    ap.add_argument("outputs", nargs="+")
-    args = ap.parse_args()
+    ap.add_argument("--tokenized", action="append", default=[], metavar="PREFIX", help="a `utk tokenize` output prefix (repeatable)")
+    ap.add_argument("outputs", nargs="*", metavar="OUT_DIR", help="`utk augment` output directories")
+    args = ap.parse_intermixed_args()
+    if not args.outputs and not args.tokenized:
+        ap.error("give at least one OUT_DIR or --tokenized PREFIX")
 
     r = Report()
     outputs = [Output(p) for p in args.outputs]
@@ -403,6 +612,17 @@ def main():
             r.check(f"{o.name}: UtkNpyDataset through a torch DataLoader", check_npy_torch, o)
         if args.olmo_core and "olmo" in o.formats:
             r.check(f"{o.name}: OLMo-core NumpyFSLDatasetConfig", check_olmo_core, o, os.path.join(os.path.dirname(o.path), f"olmo-work-{o.name}"))
+    for t in [Tokenized(p) for p in args.tokenized]:
+        r.check(f"{t.name}: tokenized index agrees with PREFIX.json", check_tokenized_index, t)
+        if t.seqs is None:
+            continue
+        r.check(f"{t.name}: tokenized dtype by Megatron's rule", check_tokenized_dtype_rule, t)
+        r.check(f"{t.name}: EOD ends every document, only there", check_tokenized_eod, t)
+        r.check(f"{t.name}: ids == Python tokenizers (encode_special_tokens) + EOD", check_tokenized_ids, t)
+        for config, flags in AUGMENT_CONFIGS.items():
+            r.check(f"{t.name}: utk augment PREFIX == utk augment text ({config})", check_tokenized_augment, t, config, flags)
+        if args.megatron:
+            r.check(f"{t.name}: megatron-core IndexedDataset(PREFIX)", check_tokenized_indexed_dataset, t)
     print(f"{r.passed} passed, {r.failed} failed")
     sys.exit(1 if r.failed else 0)
 
