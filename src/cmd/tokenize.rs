@@ -7,7 +7,7 @@ use clap::Args;
 use std::path::PathBuf;
 use utk::input::expand_inputs;
 use utk::pipeline::tokenize::{run as run_job, TokenizeJob};
-use utk::tokenize::{sha256_file, Encoder};
+use utk::tokenize::Encoder;
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
@@ -50,7 +50,7 @@ impl TokenizeArgs {
             sources,
             text_key: self.encode.text_key,
             skip_bad_lines: self.encode.skip_bad_lines,
-            tokenizer_sha256: sha256_file(&self.tokenizer)?,
+            tokenizer_sha256: encoder.sha256().to_string(),
             encoder,
             prefix: self.output,
             force: self.force,

@@ -85,14 +85,27 @@ impl Dtype {
 }
 
 /// An id type utk writes: `u32` token ids or `u8` mask values.
-pub trait Id: Copy + Into<u64> + bytemuck::Pod {}
-impl Id for u32 {}
-impl Id for u8 {}
+pub trait Id: Copy + Into<u64> + bytemuck::Pod {
+    /// The largest of `ids` (0 if empty), in one pass the compiler vectorises.
+    fn max_of(ids: &[Self]) -> u64;
+}
 
-/// Refuses `ids` if one does not fit `dtype` (one vectorised pass; this runs on every token).
+impl Id for u32 {
+    fn max_of(ids: &[u32]) -> u64 {
+        ids.iter().fold(0, |a, &b| a.max(b)) as u64
+    }
+}
+
+impl Id for u8 {
+    fn max_of(ids: &[u8]) -> u64 {
+        ids.iter().fold(0, |a, &b| a.max(b)) as u64
+    }
+}
+
+/// Refuses `ids` if one does not fit `dtype` (this runs on every output token).
 fn check_fits<T: Id>(ids: &[T], dtype: Dtype) -> Result<()> {
     let max = dtype.max();
-    if ids.iter().map(|&id| id.into()).max().unwrap_or(0) > max {
+    if T::max_of(ids) > max {
         let v = ids.iter().map(|&id| id.into()).find(|&v| v > max);
         bail!(
             "value {} does not fit the {} output",

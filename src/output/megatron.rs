@@ -9,13 +9,12 @@
 //! [`MegatronSink`] is the pair `tokens.bin/.idx` and `loss_mask.bin/.idx` (uint8).
 
 use super::array::{as_le_bytes, Dtype, Id};
-use super::dir::OutputDir;
+use super::dir::{OutputDir, Staged};
 use super::manifest::FileInfo;
 use super::{WindowSink, LOSS_MASK, TOKENS};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 pub const TOKENS_BIN: &str = "tokens.bin";
 pub const TOKENS_IDX: &str = "tokens.idx";
@@ -236,8 +235,8 @@ impl<W: Write> MegatronWriter<W> {
 
 /// The token and mask datasets, one sequence (and one document) per window.
 pub struct MegatronSink {
-    tokens: MegatronWriter<BufWriter<File>>,
-    mask: MegatronWriter<BufWriter<File>>,
+    tokens: MegatronWriter<Staged>,
+    mask: MegatronWriter<Staged>,
 }
 
 impl MegatronSink {

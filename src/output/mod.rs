@@ -28,12 +28,11 @@ pub mod reader;
 use crate::augment::Window;
 use anyhow::{bail, Result};
 use array::Dtype;
-use dir::OutputDir;
+use dir::{OutputDir, Staged};
 use manifest::FileInfo;
 use provenance::DocRecord;
 use serde::{Deserialize, Serialize};
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 /// The manifest role of token files.
 pub const TOKENS: &str = "tokens";
@@ -167,8 +166,8 @@ pub struct WindowWriter {
     dir: OutputDir,
     seq_len: usize,
     sinks: Vec<Box<dyn WindowSink>>,
-    spans: BufWriter<File>,
-    docs: BufWriter<File>,
+    spans: Staged,
+    docs: Staged,
     buf: Vec<u8>,
     pub windows: u64,
 }

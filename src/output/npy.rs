@@ -11,12 +11,11 @@
 //! is renamed into place.
 
 use super::array::{decode_at, Dtype, Id, RawArrayWriter};
-use super::dir::OutputDir;
+use super::dir::{OutputDir, Staged};
 use super::manifest::FileInfo;
 use super::{WindowSink, LOSS_MASK, TOKENS};
 use anyhow::{bail, Context, Result};
-use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 
 pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// numpy aligns the start of the data to this many bytes.
@@ -173,8 +172,8 @@ impl<W: Write + Seek> NpyWriter<W> {
 
 /// `tokens.npy` and `loss_mask.npy` (uint8 mask).
 pub struct NpySink {
-    tokens: NpyWriter<BufWriter<File>>,
-    mask: NpyWriter<BufWriter<File>>,
+    tokens: NpyWriter<Staged>,
+    mask: NpyWriter<Staged>,
 }
 
 impl NpySink {

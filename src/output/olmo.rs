@@ -11,12 +11,10 @@
 //! `.olmo.bin` so that they are never mistaken for the real `.npy` files it also writes.
 
 use super::array::{Dtype, RawArrayWriter};
-use super::dir::OutputDir;
+use super::dir::{OutputDir, Staged};
 use super::manifest::FileInfo;
 use super::{WindowSink, LOSS_MASK, TOKENS};
 use anyhow::Result;
-use std::fs::File;
-use std::io::BufWriter;
 
 pub const TOKENS_FILE: &str = "tokens.olmo.bin";
 pub const MASK_FILE: &str = "loss_mask.olmo.bin";
@@ -24,8 +22,8 @@ pub const MASK_FILE: &str = "loss_mask.olmo.bin";
 pub const FORMAT: &str = "olmo-numpy";
 
 pub struct OlmoSink {
-    tokens: RawArrayWriter<BufWriter<File>>,
-    mask: RawArrayWriter<BufWriter<File>>,
+    tokens: RawArrayWriter<Staged>,
+    mask: RawArrayWriter<Staged>,
 }
 
 impl OlmoSink {

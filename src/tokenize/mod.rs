@@ -83,6 +83,8 @@ pub struct Encoder {
     backing: Backing,
     /// What the fast encoder recognised, or why it is not used.
     backend_detail: String,
+    /// Of the file's bytes as loaded, hex-encoded.
+    sha256: String,
     path: PathBuf,
     add_special_tokens: bool,
     parse_special: bool,
@@ -115,16 +117,25 @@ impl Encoder {
         }
         let json = std::fs::read_to_string(path)
             .with_context(|| format!("--tokenizer {}: cannot read it", path.display()))?;
-        let fast = match opts.backend {
-            Backend::Tokenizers => Err("--tokenizer-backend tokenizers".to_string()),
-            _ => FastEncoder::new(&json, !opts.parse_special).and_then(|(f, v)| {
-                if opts.add_special_tokens && f.post_processor_adds_tokens() {
-                    Err("--add-special-tokens with a post-processor that adds tokens".into())
-                } else {
-                    Ok((f, v))
-                }
-            }),
-        };
+        // The checksum of exactly the bytes loaded, computed while they are parsed.
+        let (fast, sha256) = std::thread::scope(|scope| {
+            let sha256 = scope.spawn(|| sha256_hex(json.as_bytes()));
+            let fast = match opts.backend {
+                Backend::Tokenizers => Err("--tokenizer-backend tokenizers".to_string()),
+                _ => FastEncoder::new(&json, !opts.parse_special).and_then(|(f, v)| {
+                    if opts.add_special_tokens && f.post_processor_adds_tokens() {
+                        Err("--add-special-tokens with a post-processor that adds tokens".into())
+                    } else {
+                        Ok((f, v))
+                    }
+                }),
+            };
+            let sha256 = sha256
+                .join()
+                .map_err(|_| anyhow!("the sha256 thread panicked"));
+            (fast, sha256)
+        });
+        let sha256 = sha256?;
         let (backing, backend_detail, max_known_id) = match (fast, opts.backend) {
             (Ok((fast, vocab)), _) => {
                 let detail = fast.description().to_string();
@@ -163,6 +174,7 @@ impl Encoder {
         let mut enc = Encoder {
             backing,
             backend_detail,
+            sha256,
             path: path.to_path_buf(),
             add_special_tokens: opts.add_special_tokens,
             parse_special: opts.parse_special,
@@ -264,6 +276,11 @@ impl Encoder {
         &self.path
     }
 
+    /// The sha256 of the tokenizer file as it was loaded (hex), recorded in manifests.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
     /// The `tokenizers` crate's tokenizer for this file, with this encoder's settings; on the
     /// fast path it is loaded on the first call.
     pub fn tokenizer(&self) -> Result<&Tokenizer> {
@@ -352,7 +369,11 @@ fn load_crate(path: &Path, json: &str, parse_special: bool) -> Result<Tokenizer>
 
 /// The sha256 of a file, hex-encoded (recorded in the manifest).
 pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
+    Ok(sha256_hex(&bytes))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(bytes))
 }

@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use unicode_normalization_alignments::UnicodeNormalization;
 
 pub use crate::tokenize::vocab::Unsupported;
@@ -60,8 +61,51 @@ struct ModelJson {
     fuse_unk: Option<bool>,
     byte_fallback: Option<bool>,
     ignore_merges: Option<bool>,
-    vocab: FxHashMap<String, u32>,
-    merges: Option<Vec<MergeJson>>,
+    vocab: VocabJson,
+    /// Read by a second pass, [`MergesFile`], on another thread.
+    merges: Option<IgnoredAny>,
+}
+
+/// The model's vocabulary: read as a list, then hashed once at its final size (growing a hash
+/// map 150K entries at a time rehashes it a dozen times).
+struct VocabJson(FxHashMap<String, u32>);
+
+impl<'de> Deserialize<'de> for VocabJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = VocabJson;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of token to id")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<VocabJson, A::Error> {
+                let mut list: Vec<(String, u32)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry()? {
+                    list.push(entry);
+                }
+                let mut vocab = FxHashMap::with_capacity_and_hasher(list.len(), Default::default());
+                vocab.extend(list);
+                Ok(VocabJson(vocab))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The second pass over the file: only the merges, their strings borrowed from the file.
+#[derive(Deserialize)]
+struct MergesFile<'a> {
+    #[serde(borrow)]
+    model: MergesModel<'a>,
+}
+
+#[derive(Deserialize)]
+struct MergesModel<'a> {
+    #[serde(borrow)]
+    merges: Option<Vec<MergeJson<'a>>>,
 }
 
 /// Just the model's type, read when the full shape is refused, to say which model it is.
@@ -77,50 +121,79 @@ struct KindOnly {
 }
 
 /// One merge: `["a", "b"]`, or the legacy `"a b"` (`#version` lines are skipped, as by the crate).
-enum MergeJson {
-    Pair(String, String),
-    Line(String),
+/// Strings without escapes are borrowed from the file.
+enum MergeJson<'a> {
+    Pair(Cow<'a, str>, Cow<'a, str>),
+    Line(Cow<'a, str>),
 }
 
-impl<'de> Deserialize<'de> for MergeJson {
+/// A string borrowed from the file when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = MergeJson;
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MergeJson<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MergeJson<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a merge: \"a b\" or [\"a\", \"b\"]")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MergeJson, E> {
-                Ok(MergeJson::Line(v.to_string()))
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<MergeJson<'de>, E> {
+                Ok(MergeJson::Line(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MergeJson<'de>, E> {
+                Ok(MergeJson::Line(Cow::Owned(v.to_string())))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<MergeJson, A::Error> {
+            ) -> Result<MergeJson<'de>, A::Error> {
                 use serde::de::Error;
-                let a: String = seq
+                let a: Text = seq
                     .next_element()?
                     .ok_or_else(|| A::Error::invalid_length(0, &self))?;
-                let b: String = seq
+                let b: Text = seq
                     .next_element()?
                     .ok_or_else(|| A::Error::invalid_length(1, &self))?;
                 if seq.next_element::<IgnoredAny>()?.is_some() {
                     return Err(A::Error::invalid_length(3, &self));
                 }
-                Ok(MergeJson::Pair(a, b))
+                Ok(MergeJson::Pair(a.0, b.0))
             }
         }
         d.deserialize_any(V)
     }
 }
 
-/// What [`parse`] read from the file, for [`build`].
-pub struct Parsed {
+/// What [`parse`] read from the file, for [`build`]; merge strings may borrow from the file.
+pub struct Parsed<'a> {
     normalizer: Normalizer,
     pattern: Pattern,
     post_adds: bool,
     model: ModelJson,
-    merges: Vec<(String, String)>,
+    merges: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     added: Vec<AddedJson>,
 }
 
@@ -252,28 +325,36 @@ fn post_processor_adds(v: Option<&Value>) -> bool {
     !matches!(v, None | Some(Value::Null)) && v.map(type_of) != Some("ByteLevel")
 }
 
-/// Reads `json` and checks its shape; [`build`] makes the encoder from the result.
-pub fn parse(json: &str) -> Result<Parsed, Unsupported> {
-    let mut file: FileJson =
-        serde_json::from_str(json).map_err(|e| {
-            match serde_json::from_str::<KindJson>(json).map(|k| k.model.kind) {
+/// Reads `json` and checks its shape; [`build`] makes the encoder from the result. The merges are
+/// read by a second pass on another thread while this one reads the rest (the vocabulary).
+pub fn parse(json: &str) -> Result<Parsed<'_>, Unsupported> {
+    let (file, merges) = std::thread::scope(|scope| {
+        let merges = scope.spawn(|| serde_json::from_str::<MergesFile>(json));
+        let file = serde_json::from_str::<FileJson>(json);
+        let merges = merges
+            .join()
+            .unwrap_or_else(|_| Err(serde::de::Error::custom("the merges parser panicked")));
+        (file, merges)
+    });
+    let file =
+        file.map_err(
+            |e| match serde_json::from_str::<KindJson>(json).map(|k| k.model.kind) {
                 Ok(Some(kind)) if kind != "BPE" => {
                     format!("model {kind} (the fast path supports byte-level BPE)")
                 }
                 _ => format!("the file has a shape the fast path does not know ({e})"),
-            }
-        })?;
-    let merges = match file.model.merges.take() {
+            },
+        )?;
+    let merges =
+        merges.map_err(|e| format!("the merges have a shape the fast path does not know ({e})"))?;
+    let merges = match merges.model.merges {
         None => return Err("no merges".into()),
         Some(list) => list
             .into_iter()
             .filter(|m| !matches!(m, MergeJson::Line(l) if l.starts_with("#version")))
             .map(|m| match m {
                 MergeJson::Pair(a, b) => Ok((a, b)),
-                MergeJson::Line(l) => match l.split(' ').collect::<Vec<_>>()[..] {
-                    [a, b] => Ok((a.to_string(), b.to_string())),
-                    _ => Err(format!("merge {l:?} is not two tokens")),
-                },
+                MergeJson::Line(l) => split_line(l),
             })
             .collect::<Result<_, _>>()?,
     };
@@ -287,9 +368,30 @@ pub fn parse(json: &str) -> Result<Parsed, Unsupported> {
     })
 }
 
+/// A legacy merge line `"a b"` as its two tokens.
+fn split_line(line: Cow<'_, str>) -> Result<(Cow<'_, str>, Cow<'_, str>), Unsupported> {
+    let two = |l: &str| match l.split(' ').collect::<Vec<_>>()[..] {
+        [a, b] => Ok((a.len(), b.len())),
+        _ => Err(format!("merge {l:?} is not two tokens")),
+    };
+    match line {
+        Cow::Borrowed(l) => {
+            let (a, _) = two(l)?;
+            Ok((Cow::Borrowed(&l[..a]), Cow::Borrowed(&l[a + 1..])))
+        }
+        Cow::Owned(l) => {
+            let (a, _) = two(&l)?;
+            Ok((
+                Cow::Owned(l[..a].to_string()),
+                Cow::Owned(l[a + 1..].to_string()),
+            ))
+        }
+    }
+}
+
 /// Builds the fast encoder and the token table from what [`parse`] read, or says why not.
 pub fn build(
-    parsed: Parsed,
+    parsed: Parsed<'_>,
     encode_special_tokens: bool,
 ) -> Result<(FastEncoder, Vocab), Unsupported> {
     let Parsed {
@@ -323,7 +425,7 @@ pub fn build(
     }
     let ignore_merges = model.ignore_merges.unwrap_or(false);
     let vocab = Vocab::new(
-        model.vocab,
+        model.vocab.0,
         added
             .into_iter()
             .map(|a| AddedToken {
@@ -349,15 +451,29 @@ pub fn build(
     }
     let id =
         |t: &str| model_id(t).ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"));
-    let merges = merges
-        .iter()
-        .map(|(a, b)| {
-            buf.clear();
-            buf.push_str(a);
-            buf.push_str(b);
-            Ok((id(a)?, id(b)?, id(&buf)?))
-        })
-        .collect::<Result<Vec<_>, Unsupported>>()?;
+    // Three look-ups per merge, 150K merges: two threads take half each.
+    let lookup = |part: &[(Cow<str>, Cow<str>)]| {
+        let mut buf = String::new();
+        part.iter()
+            .map(|(a, b)| {
+                buf.clear();
+                buf.push_str(a);
+                buf.push_str(b);
+                Ok((id(a)?, id(b)?, id(&buf)?))
+            })
+            .collect::<Result<Vec<_>, Unsupported>>()
+    };
+    let (first, second) = merges.split_at(merges.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| lookup(second));
+        let first = lookup(first);
+        let second = second
+            .join()
+            .unwrap_or_else(|_| Err("the merge look-up panicked".into()));
+        (first, second)
+    });
+    let mut merges = first?;
+    merges.extend(second?);
     let whole = ignore_merges.then(|| {
         let mut inverse = [0u8; 512];
         let mut known = [false; 512];
