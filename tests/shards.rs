@@ -407,3 +407,52 @@ fn tokenize_refuses_bad_input_and_leaves_nothing() {
     let out = tmp.path().join("o");
     augment(&[&prefix], &qwen(), &out, &["-L", "8", "--method", "plain"]);
 }
+
+/// `utk augment` reading a prefix made by `utk tokenize` checks the record beside it
+/// (`PREFIX.json`): another tokenizer file or another EOD is refused, naming the record.
+#[test]
+fn the_tokenize_record_guards_against_another_tokenizer_or_eod() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("corpus");
+    tokenize(&[&docs()], &prefix, &[]).ok();
+    let record: serde_json::Value =
+        serde_json::from_slice(&read(&prefix.with_extension("json"))).unwrap();
+    assert_eq!(record["parse_special"], false);
+    assert_eq!(record["add_special_tokens"], false);
+    assert!(record["backend"].is_string());
+
+    // The same tokens in a file with other bytes: refused, with the way out.
+    let other = tmp.path().join("other-tokenizer.json");
+    let mut bytes = read(&qwen());
+    bytes.push(b'\n');
+    std::fs::write(&other, bytes).unwrap();
+    let out = tmp.path().join("out");
+    let args = |tok: &Path| {
+        vec![
+            "augment".to_string(),
+            prefix.display().to_string(),
+            "-t".into(),
+            tok.display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+            "-L".into(),
+            "256".into(),
+        ]
+    };
+    let run = |a: Vec<String>| utk(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    run(args(&other)).fails_with(&["corpus.bin", "another tokenizer.json", "corpus.json aside"]);
+    assert!(!out.join("manifest.json").exists());
+
+    let mut eod = args(&qwen());
+    eod.extend(["--eod-id".into(), "70000".into()]);
+    run(eod).fails_with(&["EOD id 6256", "70000", "--eod-id 6256"]);
+
+    // Moved aside, the record is not checked; the ids are the same, so the windows are too.
+    run(args(&qwen())).ok();
+    let first = read(&out.join("tokens.bin"));
+    std::fs::rename(prefix.with_extension("json"), tmp.path().join("moved.json")).unwrap();
+    let mut forced = args(&other);
+    forced.push("--force".into());
+    run(forced).ok();
+    assert!(read(&out.join("tokens.bin")) == first);
+}

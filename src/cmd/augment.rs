@@ -149,6 +149,9 @@ impl AugmentArgs {
         };
         let options = self.encode.options();
         let encoder = Encoder::load(&self.tokenizer, &options)?;
+        for shard in &shards {
+            shard.check_sidecar(&self.tokenizer, encoder.sha256(), encoder.eod.id)?;
+        }
         if self.encode.parse_special && !self.special_tokens.is_empty() {
             bail!("--parse-special with --special-token would let text forge utk's markup; use one or the other");
         }

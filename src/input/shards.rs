@@ -87,6 +87,69 @@ impl Shard {
     }
 }
 
+/// The `format` of the `PREFIX.json` that `utk tokenize` writes beside its Megatron dataset.
+pub const TOKENIZED_FORMAT: &str = "utk-tokenized-v1";
+
+/// What a run reading a shard checks in its `PREFIX.json`.
+#[derive(serde::Deserialize)]
+struct Sidecar {
+    format: String,
+    tokenizer: String,
+    tokenizer_sha256: String,
+    eod: SidecarEod,
+}
+
+#[derive(serde::Deserialize)]
+struct SidecarEod {
+    id: u32,
+    token: Option<String>,
+}
+
+impl Shard {
+    /// Checks a Megatron shard against the `PREFIX.json` that `utk tokenize` wrote beside it, if
+    /// there is one: ids made with another tokenizer file, or documents ended with another EOD,
+    /// would otherwise be augmented as if they were this run's. Other JSON files are ignored.
+    pub fn check_sidecar(&self, tokenizer: &Path, sha256: &str, eod: u32) -> Result<()> {
+        if self.kind != ShardKind::Megatron {
+            return Ok(());
+        }
+        let path = self.path.with_extension("json");
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(());
+        };
+        let claims_ours = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .is_ok_and(|v| v["format"] == TOKENIZED_FORMAT);
+        if !claims_ours {
+            return Ok(());
+        }
+        let (json, bin) = (path.display(), self.path.display());
+        let side: Sidecar = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{json}: a damaged `utk tokenize` record of {bin}"))?;
+        debug_assert_eq!(side.format, TOKENIZED_FORMAT);
+        if side.tokenizer_sha256 != sha256 {
+            bail!(
+                "{bin} was tokenized with another tokenizer.json (sha256 {}, {}, per {json}) than \
+                 --tokenizer {} (sha256 {sha256}): its ids would be read with another vocabulary. \
+                 Use the tokenizer it was made with; if the two files define the same tokens, move \
+                 {json} aside to skip this check",
+                side.tokenizer_sha256,
+                side.tokenizer,
+                tokenizer.display()
+            );
+        }
+        if side.eod.id != eod {
+            bail!(
+                "{bin} was tokenized with EOD id {} ({}, per {json}) but this run uses {eod}: \
+                 pass --eod-id {}",
+                side.eod.id,
+                side.eod.token.as_deref().unwrap_or("?"),
+                side.eod.id
+            );
+        }
+        Ok(())
+    }
+}
+
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(suffix);

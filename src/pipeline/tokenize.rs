@@ -63,6 +63,10 @@ pub struct TokenizeSummary {
     pub text_key: String,
     pub tokenizer: String,
     pub tokenizer_sha256: String,
+    /// `--tokenizer-backend`'s outcome: `fast-bpe` or `tokenizers` (the ids are the same).
+    pub backend: String,
+    pub add_special_tokens: bool,
+    pub parse_special: bool,
     pub eod: EodChoice,
     pub dtype: DType,
     pub documents: u64,
@@ -120,13 +124,16 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
     idx_file.flush()?;
     drop(idx_file);
     let summary = TokenizeSummary {
-        format: "utk-tokenized-v1".into(),
+        format: crate::input::shards::TOKENIZED_FORMAT.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         command: job.command.clone(),
         sources: job.sources.iter().map(Source::name).collect(),
         text_key: job.text_key.clone(),
         tokenizer: canonical(job.encoder.path()),
         tokenizer_sha256: job.tokenizer_sha256.clone(),
+        backend: job.encoder.backend().into(),
+        add_special_tokens: job.encoder.add_special_tokens(),
+        parse_special: job.encoder.parse_special(),
         eod: job.encoder.eod.clone(),
         dtype,
         documents,

@@ -276,6 +276,16 @@ impl Encoder {
         &self.path
     }
 
+    /// Whether the post-processor's specials (BOS, …) are added to every document.
+    pub fn add_special_tokens(&self) -> bool {
+        self.add_special_tokens
+    }
+
+    /// Whether text spelling a special token produces that token.
+    pub fn parse_special(&self) -> bool {
+        self.parse_special
+    }
+
     /// The sha256 of the tokenizer file as it was loaded (hex), recorded in manifests.
     pub fn sha256(&self) -> &str {
         &self.sha256
