@@ -21,6 +21,30 @@ impl Deref for Bytes {
     }
 }
 
+impl Bytes {
+    /// Tells the kernel the bytes before `end` will not be read again, so a long run over a large
+    /// mapped file does not keep every page it has read in its resident set (the pages stay in the
+    /// page cache). Whole pages only; reading them again would still be correct, only slower.
+    pub fn release_before(&self, end: usize) {
+        #[cfg(unix)]
+        if let Bytes::Mapped(map) = self {
+            const PAGE: usize = 4096;
+            let end = end.min(map.len()) / PAGE * PAGE;
+            if end > 0 {
+                // SAFETY: the map is read-only and private and this process never writes to it, so
+                // MADV_DONTNEED only unmaps the pages: a later read maps them again from the file,
+                // with the same bytes (the file must not change during a run, as `map_file` says).
+                // No reference into the range is used afterwards by the callers.
+                let _ = unsafe {
+                    map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, end)
+                };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = end;
+    }
+}
+
 /// Maps `path` read-only, falling back to reading it (pipes, special files, mapping failures).
 pub fn map_file(path: &Path) -> Result<Bytes> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -33,6 +57,8 @@ pub fn map_file(path: &Path) -> Result<Bytes> {
         // utk only maps finished files (inputs, or outputs whose manifest is written), and
         // documents that they must not be modified during a run.
         if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            #[cfg(unix)]
+            let _ = map.advise(memmap2::Advice::Sequential); // a hint: read ahead, drop behind
             return Ok(Bytes::Mapped(map));
         }
     }

@@ -542,6 +542,12 @@ impl OpenShard {
         self.elem.size()
     }
 
+    /// Releases the mapped bytes before element `element` (see [`Bytes::release_before`]).
+    pub fn release_before(&self, element: usize) {
+        self.data
+            .release_before(self.offset + element * self.elem.size());
+    }
+
     /// Iterates over the shard's documents (EOD rule applied, ids checked).
     pub fn docs(&self, eod: u32, max_id: u32) -> ShardDocs<'_> {
         ShardDocs {
@@ -579,6 +585,18 @@ pub struct ShardDocs<'a> {
 const SCAN: usize = 1 << 16;
 
 impl ShardDocs<'_> {
+    /// The element after the last one read so far (every element before it has been read, when
+    /// the index lists documents in file order, as Megatron and datatrove write them).
+    pub fn position(&self) -> usize {
+        match &self.shard.layout {
+            Layout::Indexed(docs) => match self.next {
+                0 => 0,
+                n => docs.get(n as usize - 1).map_or(0, |d| d.1),
+            },
+            Layout::Separated => self.pos,
+        }
+    }
+
     /// Appends the next document's ids (EOD last) to `out` and returns its index in the shard, or
     /// `None` after the last document.
     pub fn next_doc(&mut self, out: &mut Vec<u32>) -> Result<Option<u64>> {

@@ -288,6 +288,8 @@ fn read_shards(
                 if tx.send(full).is_err() {
                     return Ok(()); // the pack stage stopped; its error is reported
                 }
+                // What has been copied out is not read again: keep the resident set bounded.
+                open.release_before(docs.position());
                 bar.set_position(raw_bytes.load(Ordering::Relaxed));
                 bar.set_message(format!("{documents} docs"));
             }
