@@ -7,10 +7,12 @@
 //! untied from the tokens alone (labels, knots, backtrace lists) when backtracing is on, and
 //! compared with the sidecar. Across windows (in order): every document's pieces continue exactly
 //! where the previous one stopped, and end with EOD only at the document's end. With the input,
-//! every document is re-read, re-tokenized, and compared token by token with what the windows hold.
+//! every document is re-read (text re-tokenized; token shards read as augment reads them) and
+//! compared token by token with what the windows hold.
 
 use crate::augment::Span;
 use crate::config::{Method, Order, Tail};
+use crate::input::shards::{OpenShard, Shard, ShardDocs};
 use crate::input::{DocumentReader, Source};
 use crate::output::reader::OutputReader;
 use crate::tokenize::{Encoder, SpecialTokens};
@@ -26,6 +28,8 @@ use std::sync::Arc;
 const GROUP: usize = 16;
 /// Text re-tokenized per step with `--input`.
 const BATCH_BYTES: usize = 8 << 20;
+/// Token ids read from shards per step with `--input`.
+const BATCH_TOKENS: usize = 4 << 20;
 
 /// One thing found wrong.
 #[derive(Clone, Debug)]
@@ -67,12 +71,32 @@ impl Report {
     }
 }
 
-/// The input to compare against, re-tokenized as the manifest says it was.
+/// The input to compare against, read as the manifest says augment read it.
 pub struct InputCheck {
-    pub sources: Vec<Source>,
+    /// The manifest's tokenizer, with its EOD (text is re-tokenized with it; shard ids are
+    /// checked against its vocabulary).
     pub encoder: Encoder,
-    pub text_key: String,
-    pub skip_bad_lines: bool,
+    pub docs: InputDocs,
+}
+
+/// Where the input's documents come from.
+pub enum InputDocs {
+    /// JSONL text, re-tokenized.
+    Text {
+        sources: Vec<Source>,
+        text_key: String,
+        skip_bad_lines: bool,
+    },
+    /// Token shards, read with augment's EOD rule and id check; provenance `line` is the
+    /// document's index in its shard.
+    Shards(Vec<Shard>),
+}
+
+impl InputCheck {
+    /// Whether the input is token shards (read, not re-tokenized).
+    pub fn is_shards(&self) -> bool {
+        matches!(self.docs, InputDocs::Shards(_))
+    }
 }
 
 /// A piece as the sidecar and structure agree it is.
@@ -249,16 +273,150 @@ fn check_window(
     WindowResult { problems, pieces }
 }
 
-/// Re-tokenized input documents, loaded ahead in parallel batches and released once checked.
+/// An input document: its origin (as the sidecar records it) and its ids, EOD last.
+struct InputDoc {
+    source: u32,
+    line: u64,
+    ids: Vec<u32>,
+}
+
+/// The input's documents in order, a batch at a time.
+enum DocSource<'a> {
+    Text {
+        reader: DocumentReader,
+        sources: &'a [Source],
+    },
+    Shards(ShardCursor<'a>),
+}
+
+/// The documents of several shards in order, each shard opened (mapped, its index read) only
+/// when reached and released when done.
+struct ShardCursor<'a> {
+    shards: &'a [Shard],
+    eod: u32,
+    max_id: u32,
+    /// The shard being read and its index in `shards`.
+    current: Option<(u32, ShardDocs<'static>)>,
+    next_shard: usize,
+}
+
+impl ShardCursor<'_> {
+    /// The next document, or `None` after the last shard's last.
+    fn next_doc(&mut self) -> Result<Option<InputDoc>> {
+        loop {
+            if let Some((source, docs)) = self.current.as_mut() {
+                let mut ids = Vec::new();
+                if let Some(line) = docs.next_doc(&mut ids)? {
+                    return Ok(Some(InputDoc {
+                        source: *source,
+                        line,
+                        ids,
+                    }));
+                }
+                self.current = None;
+            }
+            let Some(shard) = self.shards.get(self.next_shard) else {
+                return Ok(None);
+            };
+            let open = OpenShard::open(shard)?;
+            self.current = Some((
+                self.next_shard as u32,
+                open.into_docs(self.eod, self.max_id),
+            ));
+            self.next_shard += 1;
+        }
+    }
+}
+
+impl DocSource<'_> {
+    /// The next documents in order (empty at the end): text re-tokenized in parallel, shards
+    /// read up to [`BATCH_TOKENS`] ids.
+    fn next_batch(&mut self, enc: &Encoder) -> Result<Vec<InputDoc>> {
+        match self {
+            DocSource::Text { reader, sources } => {
+                let batch = reader.next_batch(BATCH_BYTES)?;
+                let ids: Vec<Result<Vec<u32>>> =
+                    batch.par_iter().map(|d| enc.encode_doc(&d.text)).collect();
+                batch
+                    .iter()
+                    .zip(ids)
+                    .map(|(d, ids)| {
+                        let ids = ids.with_context(|| {
+                            format!("{}:{}", sources[d.source as usize].name(), d.line)
+                        })?;
+                        Ok(InputDoc {
+                            source: d.source,
+                            line: d.line,
+                            ids,
+                        })
+                    })
+                    .collect()
+            }
+            DocSource::Shards(cursor) => {
+                let (mut batch, mut tokens) = (Vec::new(), 0);
+                while tokens < BATCH_TOKENS {
+                    let Some(doc) = cursor.next_doc()? else {
+                        break;
+                    };
+                    tokens += doc.ids.len();
+                    batch.push(doc);
+                }
+                Ok(batch)
+            }
+        }
+    }
+}
+
+/// Input documents, loaded ahead in batches and released once checked.
 struct Reference<'a> {
     check: &'a InputCheck,
-    reader: DocumentReader,
+    source: DocSource<'a>,
     docs: HashMap<u64, Vec<u32>>,
     loaded: u64,
     done: bool,
 }
 
-impl Reference<'_> {
+impl<'a> Reference<'a> {
+    fn new(check: &'a InputCheck, eod: u32) -> Reference<'a> {
+        let source = match &check.docs {
+            InputDocs::Text {
+                sources,
+                text_key,
+                skip_bad_lines,
+            } => DocSource::Text {
+                reader: DocumentReader::new(
+                    sources.clone(),
+                    text_key,
+                    *skip_bad_lines,
+                    Arc::new(AtomicU64::new(0)),
+                ),
+                sources,
+            },
+            InputDocs::Shards(shards) => DocSource::Shards(ShardCursor {
+                shards,
+                eod,
+                max_id: check.encoder.max_known_id(),
+                current: None,
+                next_shard: 0,
+            }),
+        };
+        Reference {
+            check,
+            source,
+            docs: HashMap::new(),
+            loaded: 0,
+            done: false,
+        }
+    }
+
+    /// "line 7" of a text source, "document 6" of a shard (the sidecar's `line` field).
+    fn place(&self, line: u64) -> String {
+        match self.check.docs {
+            InputDocs::Text { .. } => format!("line {line}"),
+            InputDocs::Shards(_) => format!("document {line}"),
+        }
+    }
+
     fn load_through(
         &mut self,
         doc: u64,
@@ -267,29 +425,19 @@ impl Reference<'_> {
         keep: usize,
     ) -> Result<()> {
         while self.loaded <= doc && !self.done {
-            let batch = self.reader.next_batch(BATCH_BYTES)?;
+            let batch = self.source.next_batch(&self.check.encoder)?;
             self.done = batch.is_empty();
-            let enc = &self.check.encoder;
-            let ids: Vec<Result<Vec<u32>>> =
-                batch.par_iter().map(|d| enc.encode_doc(&d.text)).collect();
-            for (d, ids) in batch.iter().zip(ids) {
-                let ids = ids.with_context(|| {
-                    format!(
-                        "{}:{}",
-                        self.check.sources[d.source as usize].name(),
-                        d.line
-                    )
-                })?;
+            for d in batch {
                 let ordinal = self.loaded;
                 match out.doc(ordinal as usize) {
-                    Some(r) if r.source == d.source && r.line == d.line && r.tokens == ids.len() as u64 => {}
+                    Some(r) if r.source == d.source && r.line == d.line && r.tokens == d.ids.len() as u64 => {}
                     Some(r) => report.add(
-                        Problem { window: None, offset: None, what: format!("document {ordinal}: the input has {} tokens at source {} line {}, the sidecar says {} tokens at source {} line {}", ids.len(), d.source, d.line, r.tokens, r.source, r.line) },
+                        Problem { window: None, offset: None, what: format!("document {ordinal}: the input has {} tokens at source {} {}, the sidecar says {} tokens at source {} {}", d.ids.len(), d.source, self.place(d.line), r.tokens, r.source, self.place(r.line)) },
                         keep,
                     ),
                     None => report.add(Problem { window: None, offset: None, what: format!("the input has more documents than the output ({} recorded)", out.doc_count()) }, keep),
                 }
-                self.docs.insert(ordinal, ids);
+                self.docs.insert(ordinal, d.ids);
                 self.loaded += 1;
             }
         }
@@ -328,18 +476,7 @@ pub fn verify(
     for w in 1..bounds.len() {
         bounds[w] = bounds[w].max(bounds[w - 1]);
     }
-    let mut reference = input.map(|check| Reference {
-        check,
-        reader: DocumentReader::new(
-            check.sources.clone(),
-            &check.text_key,
-            check.skip_bad_lines,
-            Arc::new(AtomicU64::new(0)),
-        ),
-        docs: HashMap::new(),
-        loaded: 0,
-        done: false,
-    });
+    let mut reference = input.map(|check| Reference::new(check, m.tokenizer.eod.id));
     // Where each started document continues, and which are complete.
     let mut next: HashMap<u64, u64> = HashMap::new();
     let mut complete = vec![false; doc_count];

@@ -146,3 +146,84 @@ fn fails_precisely_on_damage() {
     )
     .fails_with(&["FAILED"]);
 }
+
+/// `utk tokenize DOCS -o PREFIX` with the fixture tokenizer, asserting success.
+fn tokenize(prefix: &Path) {
+    let (d, t, p) = (
+        docs().display().to_string(),
+        qwen().display().to_string(),
+        prefix.display().to_string(),
+    );
+    utk(&["tokenize", &d, "-t", &t, "-o", &p], None).ok();
+}
+
+fn verify_with(out: &Path, input: &Path) -> Run {
+    let (o, i) = (out.display().to_string(), input.display().to_string());
+    utk(&["verify", &o, "--input", &i], None)
+}
+
+#[test]
+fn shard_input_is_read_not_retokenized() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("corpus");
+    tokenize(&prefix);
+    for (i, extra) in [&["-L", "2048"][..], &["-L", "1000", "--order", "shuffle"]]
+        .iter()
+        .enumerate()
+    {
+        let out = tmp.path().join(format!("s{i}"));
+        augment(&[&prefix], &qwen(), &out, extra);
+        for input in [prefix.clone(), prefix.with_extension("bin")] {
+            let run = verify_with(&out, &input).ok();
+            assert!(run.stdout().contains(" OK"), "{}", run.stdout());
+            assert!(
+                run.stdout()
+                    .contains("documents read from the shards and equal token for token"),
+                "{}",
+                run.stdout()
+            );
+            assert!(!run.stdout().contains("re-tokenized"), "{}", run.stdout());
+        }
+    }
+}
+
+#[test]
+fn a_flipped_shard_token_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("corpus");
+    tokenize(&prefix);
+    let out = tmp.path().join("out");
+    augment(&[&prefix], &qwen(), &out, &["-L", "2048"]);
+    // Document 0, token 3 (uint16 ids, documents one after the other).
+    let bin = prefix.with_extension("bin");
+    let mut b = std::fs::read(&bin).unwrap();
+    let was = u16::from_le_bytes([b[6], b[7]]);
+    let now = was ^ 1;
+    assert!(was != 6256 && now != 6256, "not the EOD");
+    b[6..8].copy_from_slice(&now.to_le_bytes());
+    std::fs::write(&bin, b).unwrap();
+    verify_with(&out, &prefix).fails_with(&[
+        "window 0, token ",
+        &format!("document 0 token 3: found Some({was}), the input gives Some({now})"),
+        "FAILED",
+    ]);
+    // Without the input, the output alone is still consistent.
+    verify(&out, false).ok();
+}
+
+#[test]
+fn input_kind_must_match_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("corpus");
+    tokenize(&prefix);
+    let from_shards = tmp.path().join("from-shards");
+    augment(&[&prefix], &qwen(), &from_shards, &["-L", "2048"]);
+    verify_with(&from_shards, &docs())
+        .fails_with(&["made from token shards (megatron)", "--input is JSONL text"]);
+    let from_text = fresh(tmp.path(), "from-text", &["-L", "2048"]);
+    verify_with(&from_text, &prefix).fails_with(&[
+        "made from JSONL text",
+        "--input is token shards",
+        "corpus.bin",
+    ]);
+}

@@ -5,9 +5,10 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use utk::input::expand_inputs;
+use utk::input::shards::{classify, InputFormat, Inputs};
 use utk::output::reader::OutputReader;
 use utk::tokenize::{sha256_file, Backend, Encoder, EncoderOptions};
-use utk::verify::{verify, InputCheck};
+use utk::verify::{verify, InputCheck, InputDocs};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -15,10 +16,16 @@ pub struct VerifyArgs {
     #[arg(value_name = "OUT")]
     pub output: PathBuf,
 
-    /// Re-read and re-tokenize these inputs (the ones given to augment, in the same order) and
-    /// check every document is in the windows exactly once, unaltered.
+    /// Re-read these inputs (the ones given to augment, in the same order: JSONL text, which is
+    /// re-tokenized, or token shards) and check every document is in the windows exactly once,
+    /// unaltered.
     #[arg(long, num_args = 1.., value_name = "INPUT")]
     pub input: Vec<String>,
+
+    /// Layout of --input, as for augment: auto (detect shards by name and content, JSONL
+    /// otherwise), jsonl, megatron, npy, datatrove, u16, u32.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
 
     /// The tokenizer.json to re-tokenize with (default: the path in the manifest; its sha256 must
     /// match the manifest's).
@@ -62,11 +69,40 @@ pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
             // The reference implementation, whatever backend augment used: an independent check.
             backend: Backend::Tokenizers,
         };
+        let made_from_text = m.input.format == "jsonl";
+        let docs = match classify(&args.input, args.input_format)? {
+            Inputs::Text if made_from_text => InputDocs::Text {
+                sources: expand_inputs(&args.input)?,
+                text_key: m.input.text_key.clone(),
+                skip_bad_lines: m.input.skip_bad_lines,
+            },
+            Inputs::Shards(shards) if !made_from_text => {
+                for shard in &shards {
+                    shard.check_sidecar(&path, &sha, m.tokenizer.eod.id)?;
+                }
+                InputDocs::Shards(shards)
+            }
+            Inputs::Text => bail!(
+                "{} was made from token shards ({}) but --input is JSONL text: pass the shards \
+                 it was made from{}",
+                args.output.display(),
+                m.input.format,
+                if matches!(m.input.format.as_str(), "u16" | "u32") {
+                    format!(" with --input-format {}", m.input.format)
+                } else {
+                    String::new()
+                }
+            ),
+            Inputs::Shards(shards) => bail!(
+                "{} was made from JSONL text but --input is token shards ({}): pass the text it \
+                 was made from",
+                args.output.display(),
+                shards[0].name()
+            ),
+        };
         Some(InputCheck {
-            sources: expand_inputs(&args.input)?,
             encoder: Encoder::load(&path, &options)?,
-            text_key: m.input.text_key.clone(),
-            skip_bad_lines: m.input.skip_bad_lines,
+            docs,
         })
     };
     let threads = super::shared::threads(args.threads)?;
@@ -105,10 +141,15 @@ pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
             "  {} documents complete, each exactly once and in order",
             report.documents_complete
         )?;
-        if input.is_some() {
+        if let Some(input) = &input {
+            let how = if input.is_shards() {
+                "read from the shards"
+            } else {
+                "re-tokenized from the input"
+            };
             writeln!(
                 w,
-                "  {} documents re-tokenized from the input and equal token for token",
+                "  {} documents {how} and equal token for token",
                 report.documents_compared
             )?;
         }

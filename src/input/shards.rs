@@ -550,13 +550,12 @@ impl OpenShard {
 
     /// Iterates over the shard's documents (EOD rule applied, ids checked).
     pub fn docs(&self, eod: u32, max_id: u32) -> ShardDocs<'_> {
-        ShardDocs {
-            shard: self,
-            eod,
-            max_id,
-            next: 0,
-            pos: 0,
-        }
+        ShardDocs::new(Held::Borrowed(self), eod, max_id)
+    }
+
+    /// [`OpenShard::docs`] owning the shard, for a cursor that outlives the caller's borrow.
+    pub fn into_docs(self, eod: u32, max_id: u32) -> ShardDocs<'static> {
+        ShardDocs::new(Held::Owned(Box::new(self)), eod, max_id)
     }
 
     fn decode(&self, start: usize, end: usize, out: &mut Vec<u32>) -> Result<()> {
@@ -570,9 +569,25 @@ impl OpenShard {
     }
 }
 
+/// A shard borrowed ([`OpenShard::docs`]) or owned ([`OpenShard::into_docs`]).
+enum Held<'a> {
+    Borrowed(&'a OpenShard),
+    Owned(Box<OpenShard>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = OpenShard;
+    fn deref(&self) -> &OpenShard {
+        match self {
+            Held::Borrowed(s) => s,
+            Held::Owned(s) => s,
+        }
+    }
+}
+
 /// The documents of one shard: `(document index in the shard, ids ending with EOD)`.
 pub struct ShardDocs<'a> {
-    shard: &'a OpenShard,
+    shard: Held<'a>,
     eod: u32,
     max_id: u32,
     /// Next document index.
@@ -585,6 +600,16 @@ pub struct ShardDocs<'a> {
 const SCAN: usize = 1 << 16;
 
 impl ShardDocs<'_> {
+    fn new(shard: Held<'_>, eod: u32, max_id: u32) -> ShardDocs<'_> {
+        ShardDocs {
+            shard,
+            eod,
+            max_id,
+            next: 0,
+            pos: 0,
+        }
+    }
+
     /// The element after the last one read so far (every element before it has been read, when
     /// the index lists documents in file order, as Megatron and datatrove write them).
     pub fn position(&self) -> usize {
@@ -600,7 +625,7 @@ impl ShardDocs<'_> {
     /// Appends the next document's ids (EOD last) to `out` and returns its index in the shard, or
     /// `None` after the last document.
     pub fn next_doc(&mut self, out: &mut Vec<u32>) -> Result<Option<u64>> {
-        let s = self.shard;
+        let s = &*self.shard;
         let before = out.len();
         let start;
         match &s.layout {
