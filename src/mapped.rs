@@ -22,26 +22,32 @@ impl Deref for Bytes {
 }
 
 impl Bytes {
-    /// Tells the kernel the bytes before `end` will not be read again, so a long run over a large
-    /// mapped file does not keep every page it has read in its resident set (the pages stay in the
-    /// page cache). Whole pages only; reading them again would still be correct, only slower.
-    pub fn release_before(&self, end: usize) {
+    /// Tells the kernel the bytes in `start..end` will not be read again, so a long run over a
+    /// large mapped file does not keep every page it has read in its resident set (the pages stay
+    /// in the page cache). Whole pages only; reading them again would still be correct, only
+    /// slower. Returns where the released range ends (the next call's `start`).
+    pub fn release(&self, start: usize, end: usize) -> usize {
         #[cfg(unix)]
         if let Bytes::Mapped(map) = self {
             const PAGE: usize = 4096;
+            let start = start.div_ceil(PAGE) * PAGE;
             let end = end.min(map.len()) / PAGE * PAGE;
-            if end > 0 {
+            if end > start {
                 // SAFETY: the map is read-only and private and this process never writes to it, so
                 // MADV_DONTNEED only unmaps the pages: a later read maps them again from the file,
                 // with the same bytes (the file must not change during a run, as `map_file` says).
                 // No reference into the range is used afterwards by the callers.
                 let _ = unsafe {
-                    map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, end)
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        end - start,
+                    )
                 };
+                return end;
             }
         }
-        #[cfg(not(unix))]
-        let _ = end;
+        start
     }
 }
 

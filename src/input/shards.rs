@@ -21,6 +21,7 @@ use crate::mapped::{map_file, Bytes};
 use crate::output::megatron::{decode_idx, DType};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `--input-format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -412,6 +413,8 @@ pub struct OpenShard {
     elem: Elem,
     len: usize,
     layout: Layout,
+    /// Bytes of `data` released from the resident set so far.
+    released: AtomicUsize,
 }
 
 impl OpenShard {
@@ -534,6 +537,7 @@ impl OpenShard {
             elem,
             len,
             layout,
+            released: AtomicUsize::new(0),
         })
     }
 
@@ -542,10 +546,13 @@ impl OpenShard {
         self.elem.size()
     }
 
-    /// Releases the mapped bytes before element `element` (see [`Bytes::release_before`]).
+    /// Releases the mapped bytes before element `element` not released yet (see
+    /// [`Bytes::release`]).
     pub fn release_before(&self, element: usize) {
-        self.data
-            .release_before(self.offset + element * self.elem.size());
+        let start = self.released.load(Ordering::Relaxed);
+        let end = self.offset + element * self.elem.size();
+        self.released
+            .store(self.data.release(start, end), Ordering::Relaxed);
     }
 
     /// Iterates over the shard's documents (EOD rule applied, ids checked).
