@@ -223,11 +223,6 @@ fn the_token_table_read_from_the_file_is_the_crates() {
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{name}"),
             (a, b) => panic!("{name}: {a:?} vs {b:?}"),
         }
-        // The crate is still there when asked for, with the same vocabulary.
-        assert_eq!(
-            fast.tokenizer().unwrap().get_vocab_size(true),
-            tok.get_vocab_size(true)
-        );
     }
 }
 

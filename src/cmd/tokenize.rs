@@ -50,7 +50,6 @@ impl TokenizeArgs {
             sources,
             text_key: self.encode.text_key,
             skip_bad_lines: self.encode.skip_bad_lines,
-            tokenizer_sha256: encoder.sha256().to_string(),
             encoder,
             prefix: self.output,
             force: self.force,

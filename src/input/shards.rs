@@ -94,7 +94,6 @@ pub const TOKENIZED_FORMAT: &str = "utk-tokenized-v1";
 /// What a run reading a shard checks in its `PREFIX.json`.
 #[derive(serde::Deserialize)]
 struct Sidecar {
-    format: String,
     tokenizer: String,
     tokenizer_sha256: String,
     eod: SidecarEod,
@@ -118,15 +117,13 @@ impl Shard {
         let Ok(bytes) = std::fs::read(&path) else {
             return Ok(());
         };
-        let claims_ours = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .is_ok_and(|v| v["format"] == TOKENIZED_FORMAT);
-        if !claims_ours {
-            return Ok(());
-        }
+        let value = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(v) if v["format"] == TOKENIZED_FORMAT => v,
+            _ => return Ok(()), // not a record of ours
+        };
         let (json, bin) = (path.display(), self.path.display());
-        let side: Sidecar = serde_json::from_slice(&bytes)
+        let side: Sidecar = serde_json::from_value(value)
             .with_context(|| format!("{json}: a damaged `utk tokenize` record of {bin}"))?;
-        debug_assert_eq!(side.format, TOKENIZED_FORMAT);
         if side.tokenizer_sha256 != sha256 {
             bail!(
                 "{bin} was tokenized with another tokenizer.json (sha256 {}, {}, per {json}) than \

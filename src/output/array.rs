@@ -116,12 +116,6 @@ fn check_fits<T: Id>(ids: &[T], dtype: Dtype) -> Result<()> {
     Ok(())
 }
 
-/// Appends `ids` to `out` as little-endian elements of `dtype`.
-pub fn encode_ids<T: Id>(ids: &[T], dtype: Dtype, out: &mut Vec<u8>) -> Result<()> {
-    out.extend_from_slice(as_le_bytes(ids, dtype, &mut Vec::new())?);
-    Ok(())
-}
-
 /// `ids` as little-endian elements of `dtype`: the ids' own bytes when they already have that
 /// layout (a `u32` id in a 32-bit file, a mask byte in a byte file, on a little-endian machine),
 /// else converted into `buf`.
@@ -208,6 +202,12 @@ impl<W: Write> RawArrayWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Appends `ids` to `out` as `as_le_bytes` gives them.
+    fn encode_ids<T: Id>(ids: &[T], dtype: Dtype, out: &mut Vec<u8>) -> Result<()> {
+        out.extend_from_slice(as_le_bytes(ids, dtype, &mut Vec::new())?);
+        Ok(())
+    }
 
     #[test]
     fn encodes_little_endian_and_refuses_overflow() {

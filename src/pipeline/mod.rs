@@ -50,9 +50,6 @@ pub struct AugmentJob {
     pub text_key: String,
     pub skip_bad_lines: bool,
     pub encoder: Encoder,
-    pub tokenizer_sha256: String,
-    pub parse_special: bool,
-    pub add_special_tokens: bool,
     pub specials: SpecialTokens,
     pub output: PathBuf,
     /// The output formats, each once, in canonical order.
@@ -113,7 +110,6 @@ enum ToWriter {
 
 /// A batch of documents as ids, in stream order: document `i`'s ids are the `docs[i].tokens`
 /// ids following those of document `i - 1` in `ids` (one buffer, not one allocation per document).
-#[derive(Default)]
 struct Tokenized {
     ids: Vec<u32>,
     docs: Vec<DocRecord>,
@@ -475,11 +471,11 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
                 .unwrap_or_else(|_| job.encoder.path().to_path_buf())
                 .display()
                 .to_string(),
-            sha256: job.tokenizer_sha256.clone(),
+            sha256: job.encoder.sha256().to_string(),
             max_known_id: job.encoder.max_known_id(),
             eod: job.encoder.eod.clone(),
-            add_special_tokens: job.add_special_tokens,
-            parse_special: job.parse_special,
+            add_special_tokens: job.encoder.add_special_tokens(),
+            parse_special: job.encoder.parse_special(),
             backend: job.encoder.backend().into(),
             backend_detail: job.encoder.backend_detail().into(),
         },

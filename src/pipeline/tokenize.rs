@@ -30,7 +30,6 @@ pub struct TokenizeJob {
     pub text_key: String,
     pub skip_bad_lines: bool,
     pub encoder: Encoder,
-    pub tokenizer_sha256: String,
     /// Output prefix: writes `PREFIX.bin`, `PREFIX.idx`, `PREFIX.json`.
     pub prefix: PathBuf,
     pub force: bool,
@@ -130,7 +129,7 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
         sources: job.sources.iter().map(Source::name).collect(),
         text_key: job.text_key.clone(),
         tokenizer: canonical(job.encoder.path()),
-        tokenizer_sha256: job.tokenizer_sha256.clone(),
+        tokenizer_sha256: job.encoder.sha256().to_string(),
         backend: job.encoder.backend().into(),
         add_special_tokens: job.encoder.add_special_tokens(),
         parse_special: job.encoder.parse_special(),

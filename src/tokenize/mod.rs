@@ -22,7 +22,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::OnceLock;
 use tokenizers::Tokenizer;
 use vocab::Vocab;
 
@@ -94,15 +93,13 @@ pub struct Encoder {
 
 /// What computes the ids and answers questions about tokens.
 enum Backing {
-    /// The fast encoder with the token table read from the file; the crate is loaded only if
-    /// [`Encoder::tokenizer`] is called.
+    /// The fast encoder with the token table read from the file; the crate is not loaded.
     Fast {
         fast: Box<FastEncoder>,
         vocab: Vocab,
-        crate_tokenizer: OnceLock<std::result::Result<Tokenizer, String>>,
     },
     /// The `tokenizers` crate for everything.
-    Crate(Tokenizer),
+    Crate(Box<Tokenizer>),
 }
 
 impl Encoder {
@@ -143,7 +140,6 @@ impl Encoder {
                 let backing = Backing::Fast {
                     fast: Box::new(fast),
                     vocab,
-                    crate_tokenizer: OnceLock::new(),
                 };
                 (backing, detail, max)
             }
@@ -168,7 +164,7 @@ impl Encoder {
                 } else {
                     format!("fast encoder not used: {why}")
                 };
-                (Backing::Crate(tokenizer), detail, max)
+                (Backing::Crate(Box::new(tokenizer)), detail, max)
             }
         };
         let mut enc = Encoder {
@@ -289,25 +285,6 @@ impl Encoder {
     /// The sha256 of the tokenizer file as it was loaded (hex), recorded in manifests.
     pub fn sha256(&self) -> &str {
         &self.sha256
-    }
-
-    /// The `tokenizers` crate's tokenizer for this file, with this encoder's settings; on the
-    /// fast path it is loaded on the first call.
-    pub fn tokenizer(&self) -> Result<&Tokenizer> {
-        match &self.backing {
-            Backing::Crate(t) => Ok(t),
-            Backing::Fast {
-                crate_tokenizer, ..
-            } => crate_tokenizer
-                .get_or_init(|| {
-                    std::fs::read_to_string(&self.path)
-                        .map_err(anyhow::Error::from)
-                        .and_then(|json| load_crate(&self.path, &json, self.parse_special))
-                        .map_err(|e| format!("{e:#}"))
-                })
-                .as_ref()
-                .map_err(|e| anyhow!("{e}")),
-        }
     }
 
     /// The implementation computing the ids: `"fast-bpe"` or `"tokenizers"`.
