@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// Which transformation is applied to each packed window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Untie the Knots: chunk, label, knot, shuffle, backtrace.
@@ -15,7 +15,7 @@ pub enum Method {
 }
 
 /// How chunk boundaries are placed inside a split piece.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Chunking {
     /// Split points uniform among all placements that respect `--min-chunk-tokens`.
@@ -28,7 +28,7 @@ pub enum Chunking {
 }
 
 /// Whether a piece's chunks keep their relative order after the shuffle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Order {
     /// Chunk 1 of a piece always comes before chunk 2 (the paper's better setting).
@@ -38,7 +38,7 @@ pub enum Order {
 }
 
 /// What happens to the last, incomplete window of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tail {
     /// Pad it to `seq_len` with the pad token (loss mask 0).
@@ -46,6 +46,11 @@ pub enum Tail {
     /// Do not write it; its tokens are counted as dropped in the manifest.
     Drop,
 }
+
+crate::impl_choice!(Method { Utk => "utk", Plain => "plain" });
+crate::impl_choice!(Chunking { Uniform => "uniform", Equal => "equal", Fixed => "fixed" });
+crate::impl_choice!(Order { Preserve => "preserve", Shuffle => "shuffle" });
+crate::impl_choice!(Tail { Pad => "pad", Drop => "drop" });
 
 /// A discrete distribution over chunk counts, e.g. `2:0.5,3:0.5`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

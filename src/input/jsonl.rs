@@ -8,23 +8,15 @@
 
 use super::open::{open, Compression};
 use super::{Source, TextDoc};
+use crate::record::BadLines;
 use anyhow::{bail, Context, Result};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// How many skipped lines are quoted in the manifest and summary.
 const MAX_EXAMPLES: usize = 10;
-
-/// Lines skipped under `--skip-bad-lines`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct BadLines {
-    pub count: u64,
-    /// The first few, as `file:line: reason`.
-    pub examples: Vec<String>,
-}
 
 /// Reads documents from a list of sources, in order.
 pub struct DocumentReader {

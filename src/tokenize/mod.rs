@@ -14,6 +14,7 @@
 //! crate's tokenizer is not loaded at all (the token table comes from [`vocab`]): that halves the
 //! start-up of a run, which is most of the time of a run on token shards.
 
+pub mod batch;
 pub mod fast;
 pub mod special;
 pub mod vocab;
@@ -58,7 +59,7 @@ pub struct EncoderOptions {
 }
 
 /// The implementation that turns text into ids (`--tokenizer-backend`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
     /// The fast encoder when it supports the tokenizer file and options, else the crate.
     #[default]
@@ -68,6 +69,12 @@ pub enum Backend {
     /// The fast encoder; an error if it does not support the tokenizer file or options.
     Fast,
 }
+
+crate::impl_choice!(Backend {
+    Auto => "auto",
+    Tokenizers => "tokenizers",
+    Fast => "fast",
+});
 
 /// The EOD chosen for a run and why, for the summary and manifest.
 #[derive(Clone, Debug, Serialize, Deserialize)]

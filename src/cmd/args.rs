@@ -1,8 +1,17 @@
 //! Flags and resolution steps that more than one subcommand shares.
 
 use anyhow::{bail, Result};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
+use utk::choice::Choice;
+use utk::input::TextOptions;
 use utk::tokenize::{Backend, EncoderOptions};
+
+/// The parser of a flag whose values are a library [`Choice`]: `--help` lists the names.
+pub fn choice<T: Choice + Clone>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::ALL.iter().map(|c| PossibleValue::new(c.name())))
+        .map(|name| T::from_name(&name).expect("clap accepts only the listed names"))
+}
 
 /// How text is read and turned into ids: shared by `augment` and `tokenize`.
 #[derive(Args, Debug)]
@@ -36,11 +45,19 @@ pub struct EncodeArgs {
     /// Which implementation computes token ids: auto (the fast encoder when it supports the
     /// tokenizer file, else the tokenizers crate), tokenizers, or fast (an error if unsupported).
     /// All give the same ids; the summary and manifest say which ran.
-    #[arg(long, value_enum, default_value_t = Backend::Auto, value_name = "BACKEND")]
+    #[arg(long, value_parser = choice::<Backend>(), default_value = "auto", value_name = "BACKEND")]
     pub tokenizer_backend: Backend,
 }
 
 impl EncodeArgs {
+    /// How text documents are read.
+    pub fn text(&self) -> TextOptions {
+        TextOptions {
+            text_key: self.text_key.clone(),
+            skip_bad_lines: self.skip_bad_lines,
+        }
+    }
+
     pub fn options(&self) -> EncoderOptions {
         EncoderOptions {
             eod_token: self.eod_token.clone(),
