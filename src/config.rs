@@ -1,6 +1,7 @@
 //! The augmentation's configuration: every knob, its default (the paper's best setting), and the
 //! parsers for the spellings users type (`128k`, `2:0.5,3:0.5`). It serializes into the manifest.
 
+use crate::setting::{Setting, SettingError};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -162,29 +163,32 @@ impl Default for AugmentConfig {
 }
 
 impl AugmentConfig {
-    /// Checks the combination of values; names the flag at fault.
+    /// Checks the combination of values; names the setting at fault.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.split_prob) {
-            bail!("--split-prob {} must be between 0 and 1", self.split_prob);
+            let what = format!("{} must be between 0 and 1", self.split_prob);
+            return Err(SettingError::about(Setting::SplitProb, what).into());
         }
         if self.min_chunk_tokens == 0 {
-            bail!("--min-chunk-tokens must be at least 1");
+            return Err(SettingError::about(Setting::MinChunkTokens, "must be at least 1").into());
         }
         if self.label_len == 0 || self.label_len > 64 {
-            bail!("--label-len {} must be between 1 and 64", self.label_len);
+            let what = format!("{} must be between 1 and 64", self.label_len);
+            return Err(SettingError::about(Setting::LabelLen, what).into());
         }
         if self.chunking == Chunking::Fixed {
             if self.chunk_tokens == 0 {
-                bail!("--chunk-tokens must be at least 1");
+                return Err(SettingError::about(Setting::ChunkTokens, "must be at least 1").into());
             }
             if self.seq_len / self.chunk_tokens > 4096 {
-                bail!(
-                    "--chunk-tokens {} would allow {} chunks per piece in a {}-token window; \
-                     utk supports at most 4096 (use larger chunks)",
+                let what = format!(
+                    "{} would allow {} chunks per piece in a {}-token window; utk supports at \
+                     most 4096 (use larger chunks)",
                     self.chunk_tokens,
                     self.seq_len / self.chunk_tokens,
                     self.seq_len
                 );
+                return Err(SettingError::about(Setting::ChunkTokens, what).into());
             }
         }
         Ok(())

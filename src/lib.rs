@@ -33,6 +33,7 @@ pub mod pretokenize;
 pub mod progress;
 pub mod record;
 pub mod rng;
+pub mod setting;
 pub mod tokenize;
 pub mod untie;
 pub mod verify;

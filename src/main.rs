@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("utk: error: {err:#}");
+            eprintln!("utk: error: {}", cmd::args::render_error(&err));
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use utk::choice::Choice;
 use utk::input::TextOptions;
+use utk::setting::{Setting, SettingError};
 use utk::tokenize::{Backend, EncoderOptions};
 
 /// The parser of a flag whose values are a library [`Choice`]: `--help` lists the names.
@@ -76,4 +77,38 @@ pub fn threads(given: Option<usize>) -> Result<usize> {
         Some(n) => Ok(n),
         None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
+}
+
+/// The flag that sets `setting`.
+pub fn flag(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Output => "--output",
+        Setting::Force => "--force",
+        Setting::TextKey => "--text-key",
+        Setting::SkipBadLines => "--skip-bad-lines",
+        Setting::InputFormat => "--input-format",
+        Setting::Tokenizer => "--tokenizer",
+        Setting::TokenizerBackend => "--tokenizer-backend",
+        Setting::EodToken => "--eod-token",
+        Setting::EodId => "--eod-id",
+        Setting::AddSpecialTokens => "--add-special-tokens",
+        Setting::SpecialToken => "--special-token",
+        Setting::SpecialBase => "--special-base",
+        Setting::SplitProb => "--split-prob",
+        Setting::MinChunkTokens => "--min-chunk-tokens",
+        Setting::ChunkTokens => "--chunk-tokens",
+        Setting::LabelLen => "--label-len",
+    }
+}
+
+/// An error chain as one line (`outer: inner: …`), each setting the library names rendered as
+/// the flag that sets it.
+pub fn render_error(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|e| match e.downcast_ref::<SettingError>() {
+            Some(s) => s.render(|x| flag(x).to_string()),
+            None => e.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -101,6 +101,8 @@ fn label_text(tok: Option<&Tokenizer>, ids: &[u32]) -> Result<String> {
     }
 }
 
+/// The window as text: a header, each chunk with its provenance and painted tokens, the pad,
+/// then the map.
 pub fn text(
     v: &WindowView,
     sp: &SpecialTokens,
@@ -140,32 +142,7 @@ pub fn text(
                 c.extent.start, c.extent.end, c.doc, c.source, c.line
             ))
         )?;
-        let mut line = String::new();
-        if let Some(l) = &c.label {
-            line += &p.role(Role::Cl, false);
-            line += &p.non_target(&label_text(tok, &t[l.clone()])?);
-            line += &p.role(Role::ClEnd, false);
-        }
-        if let Some(b) = c.head {
-            line += &p.role(Role::Head(b), false);
-        }
-        line += &content_text(tok, &t[c.content.clone()], sp, max_chars)?;
-        if c.eod {
-            line += &p.role(Role::Eod, true);
-        }
-        if let Some(b) = c.tail {
-            line += &p.role(Role::Tail(b), false);
-        }
-        if let Some(list) = &c.backtrace {
-            line += &p.role(Role::Bt, false);
-            for (k, l) in list.iter().enumerate() {
-                if k > 0 {
-                    line += &p.role(Role::BtSep, true);
-                }
-                line += &label_text(tok, &t[l.clone()])?;
-            }
-            line += &p.role(Role::BtEnd, true);
-        }
+        let line = chunk_line(&p, c, t, sp, tok, max_chars)?;
         writeln!(w, "{line}")?;
     }
     if let Some(pad) = v.pad_from {
@@ -182,6 +159,44 @@ pub fn text(
     }
     writeln!(w)?;
     map(v, tok, w)
+}
+
+/// One chunk's tokens: label, knots, content, EOD and backtrace list, markup painted.
+fn chunk_line(
+    p: &Painter,
+    c: &ChunkView,
+    t: &[u32],
+    sp: &SpecialTokens,
+    tok: Option<&Tokenizer>,
+    max_chars: usize,
+) -> Result<String> {
+    let mut line = String::new();
+    if let Some(l) = &c.label {
+        line += &p.role(Role::Cl, false);
+        line += &p.non_target(&label_text(tok, &t[l.clone()])?);
+        line += &p.role(Role::ClEnd, false);
+    }
+    if let Some(b) = c.head {
+        line += &p.role(Role::Head(b), false);
+    }
+    line += &content_text(tok, &t[c.content.clone()], sp, max_chars)?;
+    if c.eod {
+        line += &p.role(Role::Eod, true);
+    }
+    if let Some(b) = c.tail {
+        line += &p.role(Role::Tail(b), false);
+    }
+    if let Some(list) = &c.backtrace {
+        line += &p.role(Role::Bt, false);
+        for (k, l) in list.iter().enumerate() {
+            if k > 0 {
+                line += &p.role(Role::BtSep, true);
+            }
+            line += &label_text(tok, &t[l.clone()])?;
+        }
+        line += &p.role(Role::BtEnd, true);
+    }
+    Ok(line)
 }
 
 /// The window's map: chunks in window order, then each split piece's order and backtrace list.

@@ -2,6 +2,7 @@
 //! chunk-count histogram and the knot-distance distribution, as text and as an SVG plot.
 
 use super::KnotDistances;
+use crate::choice::Choice;
 use crate::output::reader::OutputReader;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -29,8 +30,8 @@ pub fn summary(
     )?;
     writeln!(
         w,
-        "config: method {:?}, split-prob {}, chunks {:?}:{:?}, chunking {:?}, min-chunk {}, order {:?}, backtrace {}, label-len {}, tail {:?}, seed {}",
-        cfg.method, cfg.split_prob, cfg.chunks.counts, cfg.chunks.weights, cfg.chunking, cfg.min_chunk_tokens, cfg.order, cfg.backtrace, cfg.label_len, cfg.tail, cfg.seed
+        "config: method {}, split-prob {}, chunks {:?}:{:?}, chunking {}, min-chunk {}, order {}, backtrace {}, label-len {}, tail {}, seed {}",
+        cfg.method.name(), cfg.split_prob, cfg.chunks.counts, cfg.chunks.weights, cfg.chunking.name(), cfg.min_chunk_tokens, cfg.order.name(), cfg.backtrace, cfg.label_len, cfg.tail.name(), cfg.seed
     )?;
     writeln!(
         w,
@@ -40,6 +41,13 @@ pub fn summary(
         m.tokenizer.eod.token.as_deref().unwrap_or("?")
     )?;
     writeln!(w, "documents {} · tokens in {} · out {} · inserted {} ({:.2}% overhead) · pad {} · dropped {}", c.documents, c.input_tokens, c.output_tokens, c.inserted_tokens, c.overhead_percent(), c.pad_tokens, c.dropped_tokens)?;
+    chunk_histogram(out, w)?;
+    knots(out, plot, w)
+}
+
+/// Pieces by chunk count, as bars.
+fn chunk_histogram(out: &OutputReader, w: &mut impl Write) -> Result<()> {
+    let c = &out.manifest.counts;
     writeln!(w, "\npieces by chunk count ({} pieces):", c.pieces)?;
     let top = c
         .pieces_by_chunks
@@ -51,6 +59,12 @@ pub fn summary(
     for (n, k) in &c.pieces_by_chunks {
         writeln!(w, "  {n:>3} {k:>10} {}", bar(*k, top, 40))?;
     }
+    Ok(())
+}
+
+/// The knot-distance distribution as bars, and with `plot` as an SVG histogram.
+fn knots(out: &OutputReader, plot: Option<&Path>, w: &mut impl Write) -> Result<()> {
+    let m = &out.manifest;
     let kd = KnotDistances::collect(out);
     let bins = 16;
     let hist = kd.histogram(m.seq_len, bins);

@@ -22,6 +22,8 @@ mod read;
 pub use read::{OpenShard, ShardDocs, ShardStream};
 
 use super::InputFormat;
+use crate::choice::Choice;
+use crate::setting::{Setting, SettingError};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -103,24 +105,32 @@ impl Shard {
         let side: Sidecar = serde_json::from_value(value)
             .with_context(|| format!("{json}: a damaged `utk tokenize` record of {bin}"))?;
         if side.tokenizer_sha256 != sha256 {
-            bail!(
-                "{bin} was tokenized with another tokenizer.json (sha256 {}, {}, per {json}) than \
-                 --tokenizer {} (sha256 {sha256}): its ids would be read with another vocabulary. \
-                 Use the tokenizer it was made with; if the two files define the same tokens, move \
-                 {json} aside to skip this check",
-                side.tokenizer_sha256,
-                side.tokenizer,
-                tokenizer.display()
-            );
+            return Err(SettingError::new()
+                .text(format!(
+                    "{bin} was tokenized with another tokenizer.json (sha256 {}, {}, per {json}) \
+                     than ",
+                    side.tokenizer_sha256, side.tokenizer
+                ))
+                .setting(Setting::Tokenizer)
+                .text(format!(
+                    " {} (sha256 {sha256}): its ids would be read with another vocabulary. Use \
+                     the tokenizer it was made with; if the two files define the same tokens, \
+                     move {json} aside to skip this check",
+                    tokenizer.display()
+                ))
+                .into());
         }
         if side.eod.id != eod {
-            bail!(
-                "{bin} was tokenized with EOD id {} ({}, per {json}) but this run uses {eod}: \
-                 pass --eod-id {}",
-                side.eod.id,
-                side.eod.token.as_deref().unwrap_or("?"),
-                side.eod.id
-            );
+            return Err(SettingError::new()
+                .text(format!(
+                    "{bin} was tokenized with EOD id {} ({}, per {json}) but this run uses \
+                     {eod}: pass ",
+                    side.eod.id,
+                    side.eod.token.as_deref().unwrap_or("?"),
+                ))
+                .setting(Setting::EodId)
+                .text(format!(" {}", side.eod.id))
+                .into());
         }
         Ok(())
     }
@@ -171,7 +181,11 @@ pub(super) fn classify(args: &[String], format: InputFormat) -> Result<Inputs> {
         }
         if arg == "-" {
             if format != InputFormat::Auto {
-                bail!("standard input (-) can only be JSONL text, not --input-format {format:?}");
+                return Err(SettingError::new()
+                    .text("standard input (-) can only be JSONL text, not ")
+                    .setting(Setting::InputFormat)
+                    .text(format!(" {}", format.name()))
+                    .into());
             }
             text.push(arg.clone());
             continue;
@@ -215,10 +229,11 @@ fn detect(p: &Path, format: InputFormat) -> Result<Option<Shard>> {
             return shard(ShardKind::Megatron, p.with_extension("bin"));
         }
         if format == InputFormat::Megatron {
-            bail!(
-                "{}: --input-format megatron needs PREFIX.bin with PREFIX.idx beside it (or the PREFIX)",
-                p.display()
-            );
+            return Err(SettingError::new()
+                .text(format!("{}: ", p.display()))
+                .setting(Setting::InputFormat)
+                .text(" megatron needs PREFIX.bin with PREFIX.idx beside it (or the PREFIX)")
+                .into());
         }
     }
     if matches!(format, InputFormat::Auto | InputFormat::Datatrove) {
@@ -234,10 +249,11 @@ fn detect(p: &Path, format: InputFormat) -> Result<Option<Shard>> {
             return shard(ShardKind::Datatrove, p.to_path_buf());
         }
         if format == InputFormat::Datatrove {
-            bail!(
-                "{}: --input-format datatrove needs X.ds with X.ds.index beside it",
-                p.display()
-            );
+            return Err(SettingError::new()
+                .text(format!("{}: ", p.display()))
+                .setting(Setting::InputFormat)
+                .text(" datatrove needs X.ds with X.ds.index beside it")
+                .into());
         }
     }
     let mut head = [0u8; 6];
