@@ -10,6 +10,10 @@
 //! offsets, no per-token strings. Long documents are cut where the pattern provably restarts and
 //! the parts are encoded in parallel on the caller's rayon pool.
 //!
+//! SentencePiece-style BPE with byte fallback (Llama 2, Mistral, Gemma) shares the added-token
+//! splitting and is otherwise encoded by [`spm`], which cuts the text where no merge can reach
+//! across (see there for why that is exact).
+//!
 //! [`FastEncoder::new`] accepts a file only if it can show the file has one of the shapes
 //! implemented here ([`load`]); otherwise it returns the reason and the caller uses the crate.
 //! It reads everything from the file (the token table through [`crate::tokenize::vocab`]), so a
@@ -19,6 +23,7 @@ mod bpe;
 mod classes;
 mod load;
 pub mod pretok;
+mod spm;
 #[rustfmt::skip]
 mod tables;
 
@@ -85,6 +90,9 @@ pub struct FastEncoder {
     normalized_added: Option<AddedTokens>,
     post_processor_adds_tokens: bool,
     description: String,
+    /// A SentencePiece-style BPE model ([`spm`]): when set, it encodes the text between raw
+    /// added tokens, and `pre`, `bpe` and `normalizer` are unused.
+    spm: Option<Box<spm::Spm>>,
 }
 
 /// A unit of work of one document: a token id, or text to normalize and encode.
@@ -101,6 +109,11 @@ impl FastEncoder {
         json: &str,
         encode_special_tokens: bool,
     ) -> Result<(FastEncoder, Vocab), Unsupported> {
+        if spm::may_be(json) {
+            if let Some(built) = spm::build(json, encode_special_tokens) {
+                return built;
+            }
+        }
         load::build(load::parse(json)?, encode_special_tokens)
     }
 
@@ -144,6 +157,9 @@ impl FastEncoder {
             self.encode_into(text, &mut out);
             return out;
         }
+        if let Some(spm) = &self.spm {
+            return spm.encode_in_parts(self.raw_added.as_ref(), text, part_bytes);
+        }
         let mut parts = Vec::new();
         AddedTokens::split(self.raw_added.as_ref(), text, |part| match part {
             Part::Text(piece) => {
@@ -175,6 +191,9 @@ impl FastEncoder {
 
     /// A piece between raw added tokens: normalize, split out normalized added tokens, encode.
     fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
+        if let Some(spm) = &self.spm {
+            return spm.encode_piece(piece, self.normalized_added.as_ref(), out);
+        }
         let normalized: Cow<str> = match self.normalizer {
             Normalizer::Nfc if !is_nfc(piece) => Cow::Owned(piece.nfc().map(|(c, _)| c).collect()),
             _ => Cow::Borrowed(piece),
