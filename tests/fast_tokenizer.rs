@@ -23,6 +23,49 @@ const BYTE_LEVEL: &[(&str, Pattern)] = &[
 /// (Replace) and Llama 2's (Prepend + Replace, ignore_merges, a normalized added token).
 const SPM: &[&str] = &["gemma-mini", "llama2-mini"];
 
+/// The other SentencePiece-BPE shapes, as edits of those two: Gemma as newer converters write it
+/// (a `Split` on `' '` that finds none after the normalizer), and the `Metaspace` pre-tokenizer
+/// without a normalizer (Llama/Mistral files converted with `legacy: false`), every
+/// `prepend_scheme`, splitting or not.
+fn spm_variants() -> Vec<(String, String)> {
+    let read = |name: &str| {
+        std::fs::read_to_string(fixture(&format!("tokenizers/{name}/tokenizer.json"))).unwrap()
+    };
+    let edit = |json: &str, from: &str, to: &str| {
+        assert!(json.contains(from), "{from}");
+        json.replacen(from, to, 1)
+    };
+    let no_pre = r#""pre_tokenizer":null"#;
+    let split = r#""pre_tokenizer":{"type":"Split","pattern":{"String":" "},"behavior":"MergedWithPrevious","invert":false}"#;
+    let mut out = vec![(
+        "gemma-mini + Split ' '".to_string(),
+        edit(&read("gemma-mini"), no_pre, split),
+    )];
+    let llama = read("llama2-mini");
+    let normalizer = r#""normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]}"#;
+    let llama = edit(&llama, normalizer, r#""normalizer":null"#);
+    for (scheme, split) in [
+        ("first", false),
+        ("always", false),
+        ("never", false),
+        ("first", true),
+        ("always", true),
+    ] {
+        let meta = format!(
+            r#""pre_tokenizer":{{"type":"Metaspace","replacement":"▁","prepend_scheme":"{scheme}","split":{split}}}"#
+        );
+        let mut json = edit(&llama, no_pre, &meta);
+        if split {
+            json = edit(&json, r#""ignore_merges":true"#, r#""ignore_merges":false"#);
+        }
+        out.push((
+            format!("llama2-mini + Metaspace {scheme} split {split}"),
+            json,
+        ));
+    }
+    out
+}
+
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -30,21 +73,25 @@ fn fixture(rel: &str) -> PathBuf {
 }
 
 struct Pair {
-    name: &'static str,
+    name: String,
     crate_tok: Tokenizer,
     fast: FastEncoder,
 }
 
 /// The crate's tokenizer and the fast encoder for a fixture, with `encode_special_tokens`.
-fn load(name: &'static str, encode_special_tokens: bool) -> Pair {
+fn load(name: &str, encode_special_tokens: bool) -> Pair {
     let json = std::fs::read_to_string(fixture(&format!("tokenizers/{name}/tokenizer.json")))
         .expect("fixture");
+    load_json(name, &json, encode_special_tokens)
+}
+
+fn load_json(name: &str, json: &str, encode_special_tokens: bool) -> Pair {
     let mut crate_tok: Tokenizer = json.parse().expect("the crate loads the fixture");
     crate_tok.set_encode_special_tokens(encode_special_tokens);
-    let (fast, _) = FastEncoder::new(&json, encode_special_tokens)
+    let (fast, _) = FastEncoder::new(json, encode_special_tokens)
         .unwrap_or_else(|why| panic!("{name}: fast encoder refused: {why}"));
     Pair {
-        name,
+        name: name.to_string(),
         crate_tok,
         fast,
     }
@@ -58,6 +105,11 @@ fn pairs() -> &'static [Pair] {
             .map(|&(name, _)| name)
             .chain(SPM.iter().copied())
             .flat_map(|name| [load(name, true), load(name, false)])
+            .chain(
+                spm_variants()
+                    .iter()
+                    .flat_map(|(n, j)| [load_json(n, j, true), load_json(n, j, false)]),
+            )
             .collect()
     })
 }
@@ -292,7 +344,10 @@ fn sentencepiece_bpe_edge_cases_give_the_crates_ids() {
         mixed.push(char::from_u32(0x20 + (i * 7919) % 0x3000).unwrap_or(' '));
     }
     texts.push(mixed);
-    for p in pairs().iter().filter(|p| SPM.contains(&p.name)) {
+    for p in pairs()
+        .iter()
+        .filter(|p| p.name.contains("-mini ") || SPM.contains(&&*p.name))
+    {
         for text in &texts {
             check(p, "edge case", text);
         }
@@ -341,6 +396,43 @@ fn sentencepiece_bpe_shapes_not_implemented_are_refused() {
     );
     let why = FastEncoder::new(&nfkc, true).err().unwrap();
     assert!(why.contains("NFKC"), "{why}");
+    let variants = spm_variants();
+    for (i, ignore_merges, from, to, expect) in [
+        (0, false, r#""invert":false"#, r#""invert":true"#, "invert"),
+        (
+            0,
+            false,
+            r#""String":" "},"behavior""#,
+            r#""String":"x"},"behavior""#,
+            "pattern",
+        ),
+        (4, true, "", "", "splitting Metaspace"),
+        (
+            1,
+            false,
+            r#""replacement":"▁""#,
+            r#""replacement":"_""#,
+            "replacement",
+        ),
+        (
+            1,
+            false,
+            r#""prepend_scheme":"first""#,
+            r#""prepend_scheme":"x""#,
+            "\"x\"",
+        ),
+    ] {
+        let (name, mut edited) = variants[i].clone();
+        if ignore_merges {
+            edited = edited.replacen(r#""ignore_merges":false"#, r#""ignore_merges":true"#, 1);
+        }
+        assert!(edited.contains(from), "{name}: {from}");
+        let edited = edited.replacen(from, to, 1);
+        let why = FastEncoder::new(&edited, true)
+            .err()
+            .unwrap_or_else(|| panic!("{name}: {to} accepted"));
+        assert!(why.contains(expect), "{name}: {to}: {why}");
+    }
 }
 
 /// The pre-token byte ranges the crate's pre-tokenizer gives.

@@ -90,8 +90,8 @@ pub struct FastEncoder {
     normalized_added: Option<AddedTokens>,
     post_processor_adds_tokens: bool,
     description: String,
-    /// A SentencePiece-style BPE model ([`spm`]): when set, it encodes the text between raw
-    /// added tokens, and `pre`, `bpe` and `normalizer` are unused.
+    /// A SentencePiece-style BPE model ([`spm`]): when set, it encodes the text (with
+    /// `raw_added` and `normalized_added`), and `pre`, `bpe` and `normalizer` are unused.
     spm: Option<Box<spm::Spm>>,
 }
 
@@ -130,6 +130,10 @@ impl FastEncoder {
 
     /// Appends the ids of `text` to `out` (no special tokens added), on this thread.
     pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        if let Some(spm) = &self.spm {
+            let normalized_added = self.normalized_added.as_ref();
+            return spm.encode_into(self.raw_added.as_ref(), normalized_added, text, out);
+        }
         AddedTokens::split(self.raw_added.as_ref(), text, |part| match part {
             Part::Text(piece) => self.encode_piece(piece, out),
             Part::Id(id) => out.push(id),
@@ -191,9 +195,6 @@ impl FastEncoder {
 
     /// A piece between raw added tokens: normalize, split out normalized added tokens, encode.
     fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
-        if let Some(spm) = &self.spm {
-            return spm.encode_piece(piece, self.normalized_added.as_ref(), out);
-        }
         let normalized: Cow<str> = match self.normalizer {
             Normalizer::Nfc if !is_nfc(piece) => Cow::Owned(piece.nfc().map(|(c, _)| c).collect()),
             _ => Cow::Borrowed(piece),

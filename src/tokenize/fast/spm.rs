@@ -1,11 +1,15 @@
 //! SentencePiece-style BPE with byte fallback (Llama 2, Mistral, Gemma 1–3): the crate's ids,
 //! computed piece by piece behind a cache.
 //!
-//! Such a file has no pre-tokenizer: the `tokenizers` crate replaces `' '` with `'▁'` (and, for
-//! Llama 2 and Mistral, prepends a `'▁'`) in each piece between added tokens and merges the whole
-//! piece — a whole document — as ONE word: its characters (a character missing from the
-//! vocabulary becomes its UTF-8 bytes' `<0xXX>` tokens), then the lowest-ranked, leftmost pair
-//! again and again. That is exact but cannot be cached, so it is slow.
+//! Such a file has no real pre-tokenizer: the `tokenizers` crate replaces `' '` with `'▁'` in
+//! each piece between added tokens — by a `Replace` normalizer (Gemma; Llama 2 and Mistral add a
+//! `Prepend '▁'`; newer Gemma files add a `Split` on `' '`, which then finds none) or by a
+//! non-splitting `Metaspace` pre-tokenizer (files converted with `legacy: false`, which puts a
+//! `'▁'` before a piece that does not start with one: always, or only at the start of the text)
+//! — and merges the whole piece, a whole document, as ONE word: its characters (a character
+//! missing from the vocabulary becomes its UTF-8 bytes' `<0xXX>` tokens), then the
+//! lowest-ranked, leftmost pair again and again. That is exact but cannot be cached, so it is
+//! slow. (A splitting `Metaspace` makes each `'▁'` start a new word: a cut before every `'▁'`.)
 //!
 //! The cut rule that makes it fast, and why it is exact: every symbol during merging is a token
 //! whose text equals the span of text it covers (characters are their own tokens, a merge joins
@@ -134,9 +138,93 @@ pub fn build(
     Some(build_from(file, merges, encode_special_tokens))
 }
 
-/// The normalizer: `Replace ' '→'▁'`, alone or in a `Sequence` with `Prepend '▁'` (either order:
+/// How spaces become `'▁'` and when a `'▁'` is put before a piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spaces {
+    /// The `Replace ' '→'▁'` normalizer, and `Prepend '▁'` before every piece between raw added
+    /// tokens if `prepend`.
+    Normalizer { prepend: bool },
+    /// No normalizer; the `Metaspace` pre-tokenizer replaces `' '` in each piece between added
+    /// tokens and puts a `'▁'` before one that does not start with it: every piece (`Always`),
+    /// only one at the start of the text (`First`) or none; with `split`, each `'▁'` starts a
+    /// new word.
+    Metaspace { prefix: Prefix, split: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prefix {
+    Always,
+    First,
+    Never,
+}
+
+/// The normalizer and pre-tokenizer: `Replace ' '→'▁'` (alone or with `Prepend '▁'`) and no
+/// pre-tokenizer (or a `Split` on `' '`, which finds none after the normalizer); or no normalizer
+/// and `Metaspace`.
+fn spaces(normalizer: Option<&Value>, pre: Option<&Value>) -> Result<Spaces, Unsupported> {
+    let (normalizer, pre) = (
+        normalizer.filter(|v| !v.is_null()),
+        pre.filter(|v| !v.is_null()),
+    );
+    let Some(normalizer) = normalizer else {
+        let pre = pre.ok_or("neither a normalizer nor a pre-tokenizer turns ' ' into '▁'")?;
+        return metaspace(pre);
+    };
+    let prepend = replace_normalizer(normalizer)?;
+    if let Some(pre) = pre {
+        exactly(
+            pre,
+            &format!("pre-tokenizer {} with byte fallback", type_of(pre)),
+            &[
+                ("type", Some("Split".into())),
+                ("pattern", Some(serde_json::json!({ "String": " " }))),
+                ("behavior", None),
+                ("invert", Some(false.into())),
+            ],
+        )?;
+    }
+    Ok(Spaces::Normalizer { prepend })
+}
+
+/// The `Metaspace` pre-tokenizer (replacement `'▁'`), read as the crate reads it.
+fn metaspace(v: &Value) -> Result<Spaces, Unsupported> {
+    exactly(
+        v,
+        &format!("pre-tokenizer {} with byte fallback", type_of(v)),
+        &[
+            ("type", Some("Metaspace".into())),
+            ("replacement", Some(SPACE.to_string().into())),
+            ("add_prefix_space", None),
+            ("prepend_scheme", None),
+            ("split", None),
+            ("str_rep", None),
+        ],
+    )?;
+    let prefix = match v.get("prepend_scheme").map(|p| p.as_str()) {
+        None | Some(Some("always")) => Prefix::Always,
+        Some(Some("first")) => Prefix::First,
+        Some(Some("never")) => Prefix::Never,
+        Some(other) => return Err(format!("Metaspace prepend_scheme {other:?}")),
+    };
+    let split = match v.get("split") {
+        None | Some(Value::Null) => true,
+        Some(split) => split.as_bool().ok_or("Metaspace split is not a boolean")?,
+    };
+    match v.get("add_prefix_space") {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) if prefix == Prefix::Never => {}
+        Some(other) => {
+            return Err(format!(
+                "Metaspace add_prefix_space {other} with prepend_scheme {prefix:?}"
+            ))
+        }
+    }
+    Ok(Spaces::Metaspace { prefix, split })
+}
+
+/// The `Replace ' '→'▁'` normalizer, alone or in a `Sequence` with `Prepend '▁'` (either order:
 /// the prepended `'▁'` is not a space, so the order does not matter). True if it prepends.
-fn normalizer(v: Option<&Value>) -> Result<bool, Unsupported> {
+fn replace_normalizer(v: &Value) -> Result<bool, Unsupported> {
     let replace = |v: &Value| {
         exactly(
             v,
@@ -148,9 +236,6 @@ fn normalizer(v: Option<&Value>) -> Result<bool, Unsupported> {
             ],
         )
     };
-    let v = v
-        .filter(|v| !v.is_null())
-        .ok_or("no normalizer (the fast path supports Replace ' '→'▁')")?;
     match type_of(v) {
         "Replace" => replace(v).map(|_| false),
         "Sequence" => {
@@ -313,15 +398,15 @@ fn build_from(
     merges: MergesFile,
     encode_special_tokens: bool,
 ) -> Result<(FastEncoder, Vocab), Unsupported> {
-    let prepend = normalizer(file.normalizer.as_ref())?;
-    if let Some(p) = file.pre_tokenizer.as_ref().filter(|p| !p.is_null()) {
-        return Err(format!(
-            "pre-tokenizer {} with byte fallback (the fast path supports none)",
-            type_of(p)
-        ));
-    }
+    let spaces = spaces(file.normalizer.as_ref(), file.pre_tokenizer.as_ref())?;
     check_model(&file.model)?;
     let ignore_merges = file.model.ignore_merges.unwrap_or(false);
+    // ignore_merges looks up each word whole: with a splitting Metaspace that is every '▁'-word,
+    // which the pieces here do not follow.
+    expect(
+        !(ignore_merges && matches!(spaces, Spaces::Metaspace { split: true, .. })),
+        || "ignore_merges with a splitting Metaspace".into(),
+    )?;
     let added = file.added_tokens.into_iter().map(|a| AddedToken {
         id: a.id,
         content: a.content,
@@ -335,15 +420,16 @@ fn build_from(
     let byte_ids = byte_tokens(vocab.model())?;
     let merges = merge_table(merges, vocab.model(), &byte_ids)?;
     let n_merges = merges.ids.len();
-    let spm = Spm::new(vocab.model(), byte_ids, merges, prepend, ignore_merges);
+    let spm = Spm::new(vocab.model(), byte_ids, merges, spaces, ignore_merges);
     let (raw, normalized) = added_lists(&vocab, &spm, encode_special_tokens)?;
     let description = format!(
-        "SentencePiece-style BPE with byte fallback, {} normalizer, {n_merges} merges{}, {} added \
-         tokens",
-        if prepend {
-            "Prepend '▁' + Replace ' '→'▁'"
-        } else {
-            "Replace ' '→'▁'"
+        "SentencePiece-style BPE with byte fallback, {}, {n_merges} merges{}, {} added tokens",
+        match spaces {
+            Spaces::Normalizer { prepend: true } =>
+                "Prepend '▁' + Replace ' '→'▁' normalizer".into(),
+            Spaces::Normalizer { prepend: false } => "Replace ' '→'▁' normalizer".into(),
+            Spaces::Metaspace { prefix, split } =>
+                format!("Metaspace pre-tokenizer (prepend {prefix:?}, split {split})"),
         },
         if ignore_merges {
             " (ignore_merges)"
@@ -408,7 +494,7 @@ pub struct Spm {
     ascii_pairs: [u128; 128],
     /// Every adjacent pair of characters inside a merge result, as `(a << 32) | b`.
     pairs: FxHashSet<u64>,
-    prepend: bool,
+    spaces: Spaces,
     /// With `ignore_merges`: the vocabulary, and its longest token in bytes.
     whole: Option<(FxHashMap<String, u32>, usize)>,
     /// Identifies this model in the per-thread caches.
@@ -463,7 +549,7 @@ impl Spm {
         model: &FxHashMap<String, u32>,
         byte_ids: [u32; 256],
         merges: MergeTable,
-        prepend: bool,
+        spaces: Spaces,
         ignore_merges: bool,
     ) -> Spm {
         static NEXT: AtomicU64 = AtomicU64::new(1 << 40);
@@ -481,6 +567,11 @@ impl Spm {
                     }
                 }
             }
+        }
+        let mut merges = merges;
+        if let Spaces::Metaspace { split: true, .. } = spaces {
+            // Every '▁' starts a word: no cut before one is ever crossed.
+            merges.pairs.retain(|&p| p as u32 != SPACE as u32);
         }
         let mut ascii_pairs = [0u128; 128];
         for &pair in &merges.pairs {
@@ -500,17 +591,21 @@ impl Spm {
             byte_ids,
             ascii_pairs,
             pairs: merges.pairs,
-            prepend,
+            spaces,
             whole,
             key: NEXT.fetch_add(1, Ordering::Relaxed),
         }
     }
 
     /// The normalized text of `s` (the crate's normalizer; for added-token contents and the
-    /// text around normalized added tokens).
+    /// text around normalized added tokens). Without a normalizer (Metaspace) it is `s`.
     fn normalize(&self, s: &str) -> String {
+        let prepend = match self.spaces {
+            Spaces::Normalizer { prepend } => prepend,
+            Spaces::Metaspace { .. } => return s.to_string(),
+        };
         let mut out = String::with_capacity(s.len() + s.len() / 4 + 3);
-        if self.prepend && !s.is_empty() {
+        if prepend && !s.is_empty() {
             out.push(SPACE);
         }
         for c in s.chars() {
@@ -564,11 +659,14 @@ impl Spm {
     /// With `ignore_merges`, the id of the normalized piece if it is one token.
     fn whole_id(&self, piece: &str, prepend: bool) -> Option<u32> {
         let (vocab, longest) = self.whole.as_ref()?;
-        if piece.len() > *longest {
+        if piece.is_empty() || piece.len() > *longest {
             return None;
         }
         let normalized = if prepend {
-            Cow::Owned(self.normalize(piece))
+            let mut s = String::with_capacity(piece.len() + 3);
+            s.push(SPACE);
+            s.extend(piece.chars().map(|c| if c == ' ' { SPACE } else { c }));
+            Cow::Owned(s)
         } else if piece.contains(' ') {
             Cow::Owned(piece.replace(' ', "\u{2581}"))
         } else {
@@ -577,10 +675,45 @@ impl Spm {
         vocab.get(normalized.as_ref()).copied()
     }
 
+    /// Appends the ids of `text` (no special tokens added): split out the raw added tokens,
+    /// normalize, split out the normalized ones, encode each word.
+    pub(super) fn encode_into(
+        &self,
+        raw_added: Option<&AddedTokens>,
+        normalized_added: Option<&AddedTokens>,
+        text: &str,
+        out: &mut Vec<u32>,
+    ) {
+        AddedTokens::split(raw_added, text, |part| match part {
+            Part::Text(piece) => {
+                let at_start = piece.as_ptr() == text.as_ptr();
+                self.encode_piece(piece, at_start, normalized_added, out)
+            }
+            Part::Id(id) => out.push(id),
+        });
+    }
+
+    /// Whether a `'▁'` is put before `piece`, a piece between added tokens as written
+    /// (`at_start`: it starts the text).
+    fn prefix(&self, piece: &str, at_start: bool) -> bool {
+        match self.spaces {
+            Spaces::Normalizer { prepend } => prepend,
+            Spaces::Metaspace { prefix, .. } => {
+                let allowed = match prefix {
+                    Prefix::Always => true,
+                    Prefix::First => at_start,
+                    Prefix::Never => false,
+                };
+                allowed && !piece.starts_with([' ', SPACE])
+            }
+        }
+    }
+
     /// Appends the ids of a piece between raw added tokens (before normalization).
-    pub(super) fn encode_piece(
+    fn encode_piece(
         &self,
         piece: &str,
+        at_start: bool,
         normalized_added: Option<&AddedTokens>,
         out: &mut Vec<u32>,
     ) {
@@ -588,11 +721,18 @@ impl Spm {
             return;
         }
         if normalized_added.is_none() {
-            return self.encode_whole(piece, self.prepend, out);
+            return self.encode_whole(piece, self.prefix(piece, at_start), out);
         }
         let normalized = self.normalize(piece);
+        let metaspace = matches!(self.spaces, Spaces::Metaspace { .. });
         AddedTokens::split(normalized_added, &normalized, |part| match part {
-            Part::Text(text) => self.encode_whole(text, false, out),
+            // After a normalizer, the prepended '▁' is already in the text; a Metaspace
+            // pre-tokenizer (no normalizer: `normalized` is `piece`) prefixes each word.
+            Part::Text(word) if metaspace => {
+                let at_start = at_start && word.as_ptr() == normalized.as_ptr();
+                self.encode_whole(word, self.prefix(word, at_start), out)
+            }
+            Part::Text(word) => self.encode_whole(word, false, out),
             Part::Id(id) => out.push(id),
         });
     }
@@ -638,8 +778,8 @@ impl Spm {
         });
     }
 
-    /// The ids of `text` (between raw added tokens) in parts of about `part_bytes`, cut where
-    /// the cut rule holds, encoded in parallel.
+    /// The ids of `text` in parts of about `part_bytes`, cut where the cut rule holds, encoded
+    /// in parallel (without normalized added tokens, which could span a cut).
     pub(super) fn encode_in_parts(
         &self,
         raw_added: Option<&AddedTokens>,
@@ -649,14 +789,16 @@ impl Spm {
         // (text, prepend) or an id.
         let mut parts: Vec<(Part, bool)> = Vec::new();
         AddedTokens::split(raw_added, text, |part| match part {
+            Part::Text("") => {}
             Part::Text(piece) => {
-                if let Some(id) = self.whole_id(piece, self.prepend) {
+                let prefix = self.prefix(piece, piece.as_ptr() == text.as_ptr());
+                if let Some(id) = self.whole_id(piece, prefix) {
                     parts.push((Part::Id(id), false));
                     return;
                 }
                 let mut start = 0;
                 for end in self.parts(piece, part_bytes) {
-                    parts.push((Part::Text(&piece[start..end]), start == 0 && self.prepend));
+                    parts.push((Part::Text(&piece[start..end]), start == 0 && prefix));
                     start = end;
                 }
             }
