@@ -1,7 +1,8 @@
 //! Differential tests: the fast encoder gives exactly the `tokenizers` crate's ids.
 //!
 //! Every committed byte-level test tokenizer (one per supported pattern, see
-//! scripts/make-fast-fixtures.py) × the hand-picked texts of tests/fixtures/tricky-strings.jsonl,
+//! scripts/make-fast-fixtures.py) and SentencePiece-style BPE one (scripts/make-spm-fixtures.py,
+//! plus edits of them for the other shapes) × the texts of tests/fixtures/tricky-strings.jsonl,
 //! with special tokens encoded as text (utk's default) and parsed (`--parse-special`); texts cut
 //! into tiny parts as long documents are; random Unicode strings (proptest); and the
 //! pre-tokenizers against the crate's on every code point.
