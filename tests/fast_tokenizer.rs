@@ -355,6 +355,21 @@ fn sentencepiece_bpe_edge_cases_give_the_crates_ids() {
     }
 }
 
+/// A byte-level file with `byte_fallback: true` (which never falls back: every byte is a token)
+/// stays on the byte-level path.
+#[test]
+fn byte_level_bpe_with_byte_fallback_stays_byte_level() {
+    let qwen = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
+    let from = r#""byte_fallback":false"#;
+    assert!(qwen.contains(from));
+    let json = qwen.replacen(from, r#""byte_fallback":true"#, 1);
+    let p = load_json("qwen3-mini + byte_fallback", &json, true);
+    assert!(p.fast.description().starts_with("byte-level"));
+    for (case, text) in tricky() {
+        check(&p, &case, &text);
+    }
+}
+
 /// SentencePiece-BPE files the fast path cannot prove are refused with the reason.
 #[test]
 fn sentencepiece_bpe_shapes_not_implemented_are_refused() {

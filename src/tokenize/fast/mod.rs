@@ -109,12 +109,16 @@ impl FastEncoder {
         json: &str,
         encode_special_tokens: bool,
     ) -> Result<(FastEncoder, Vocab), Unsupported> {
-        if spm::may_be(json) {
-            if let Some(built) = spm::build(json, encode_special_tokens) {
-                return built;
-            }
-        }
-        load::build(load::parse(json)?, encode_special_tokens)
+        // A byte-fallback BPE is SentencePiece-style, unless its pre-tokenizer is byte-level
+        // (then byte fallback never happens): if spm refuses it, the byte-level path may take it.
+        let spm_refused = match spm::may_be(json).then(|| spm::build(json, encode_special_tokens)) {
+            Some(Some(Ok(built))) => return Ok(built),
+            Some(Some(Err(why))) => Some(why),
+            _ => None,
+        };
+        load::parse(json)
+            .and_then(|parsed| load::build(parsed, encode_special_tokens))
+            .map_err(|why| spm_refused.unwrap_or(why))
     }
 
     /// What was recognised, for the summary.
