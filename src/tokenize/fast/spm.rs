@@ -417,6 +417,7 @@ fn build_from(
         normalized: a.normalized,
     });
     let vocab = Vocab::new(file.model.vocab.0, added.collect())?;
+    expect(vocab.max_known_id() < NONE, || format!("token id {NONE}"))?;
     let byte_ids = byte_tokens(vocab.model())?;
     let merges = merge_table(merges, vocab.model(), &byte_ids)?;
     let n_merges = merges.ids.len();
