@@ -26,7 +26,8 @@ pub struct EncodeArgs {
     pub skip_bad_lines: bool,
 
     /// End-of-document token appended to every document (default: the first special token of
-    /// <|endoftext|> <|end_of_text|> <|end▁of▁sentence|> </s> <eos> <|eos|> [SEP]).
+    /// <|endoftext|> <|end_of_text|> <|end▁of▁sentence|> <｜end▁of▁sentence｜> </s> <eos> <|eos|>
+    /// [SEP], else the special `eos_token` of tokenizer_config.json beside the tokenizer).
     #[arg(long, value_name = "TOKEN", conflicts_with = "eod_id")]
     pub eod_token: Option<String>,
 

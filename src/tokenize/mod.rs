@@ -31,12 +31,14 @@ pub use fast::FastEncoder;
 pub use special::SpecialTokens;
 
 /// Special tokens tried, in order, when no EOD is given: the document separators that base-model
-/// pretraining uses for the common tokenizer families. `tokenizer_config.json`'s `eos_token` is
-/// deliberately not used: chat models name the end of a turn there (Qwen: `<|im_end|>`).
+/// pretraining uses for the common tokenizer families (DeepSeek spells its own with full-width
+/// bars). `tokenizer_config.json`'s `eos_token` comes only after all of them
+/// ([`special::eod_from_config`]): chat models name the end of a turn there (Qwen: `<|im_end|>`).
 pub const EOD_CANDIDATES: &[&str] = &[
     "<|endoftext|>",
     "<|end_of_text|>",
     "<|end▁of▁sentence|>",
+    "<｜end▁of▁sentence｜>",
     "</s>",
     "<eos>",
     "<|eos|>",
@@ -236,9 +238,13 @@ impl Encoder {
                 }
             }
         }
+        let why_not_config = match special::eod_from_config(self) {
+            Ok(choice) => return Ok(choice),
+            Err(why) => why,
+        };
         bail!(
-            "{path} has no end-of-document token (none of {} is a special token in it): \
-             name one with --eod-token TOKEN or --eod-id ID",
+            "{path} has no end-of-document token (none of {} is a special token in it, and \
+             {why_not_config}): name one with --eod-token TOKEN or --eod-id ID",
             EOD_CANDIDATES.join(" ")
         )
     }
