@@ -98,6 +98,6 @@ fn without_a_usable_eos_token_the_error_says_why() {
             err.contains("no end-of-document token") && err.contains(why),
             "{config:?}: {err}"
         );
-        assert!(err.contains("--eod-token"), "{err}");
+        assert!(err.contains("eod_token"), "{err}");
     }
 }

@@ -19,7 +19,8 @@ pub mod fast;
 pub mod special;
 pub mod vocab;
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::setting::{Setting, SettingError};
+use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -116,21 +117,24 @@ impl Encoder {
     /// crate's tokenizer, half a second to load for a large vocabulary, is not needed).
     pub fn load(path: &Path, opts: &EncoderOptions) -> Result<Encoder> {
         if !path.is_file() {
-            bail!(
-                "--tokenizer {}: no such file (give the model's tokenizer.json)",
+            let what = format!(
+                "{}: no such file (give the model's tokenizer.json)",
                 path.display()
             );
+            return Err(SettingError::about(Setting::Tokenizer, what).into());
         }
-        let json = std::fs::read_to_string(path)
-            .with_context(|| format!("--tokenizer {}: cannot read it", path.display()))?;
+        let json = std::fs::read_to_string(path).map_err(|e| {
+            let what = format!("{}: cannot read it ({e})", path.display());
+            SettingError::about(Setting::Tokenizer, what)
+        })?;
         // The checksum of exactly the bytes loaded, computed while they are parsed.
         let (fast, sha256) = std::thread::scope(|scope| {
             let sha256 = scope.spawn(|| sha256_hex(json.as_bytes()));
             let fast = match opts.backend {
-                Backend::Tokenizers => Err("--tokenizer-backend tokenizers".to_string()),
+                Backend::Tokenizers => Err("the tokenizers backend was asked for".to_string()),
                 _ => FastEncoder::new(&json, !opts.parse_special).and_then(|(f, v)| {
                     if opts.add_special_tokens && f.post_processor_adds_tokens() {
-                        Err("--add-special-tokens with a post-processor that adds tokens".into())
+                        Err("special tokens added by a post-processor that adds tokens".into())
                     } else {
                         Ok((f, v))
                     }
@@ -142,40 +146,7 @@ impl Encoder {
             (fast, sha256)
         });
         let sha256 = sha256?;
-        let (backing, backend_detail, max_known_id) = match (fast, opts.backend) {
-            (Ok((fast, vocab)), _) => {
-                let detail = fast.description().to_string();
-                let max = vocab.max_known_id();
-                let backing = Backing::Fast {
-                    fast: Box::new(fast),
-                    vocab,
-                };
-                (backing, detail, max)
-            }
-            (Err(why), Backend::Fast) => bail!(
-                "--tokenizer {}: --tokenizer-backend fast: the fast encoder does not support this \
-                 tokenizer: {why} (use --tokenizer-backend auto or tokenizers)",
-                path.display()
-            ),
-            (Err(why), backend) => {
-                let tokenizer = load_crate(path, &json, opts.parse_special)?;
-                let max = tokenizer
-                    .get_vocab(true)
-                    .values()
-                    .copied()
-                    .chain(tokenizer.get_added_tokens_decoder().keys().copied())
-                    .max()
-                    .with_context(|| {
-                        format!("--tokenizer {}: the vocabulary is empty", path.display())
-                    })?;
-                let detail = if backend == Backend::Tokenizers {
-                    why
-                } else {
-                    format!("fast encoder not used: {why}")
-                };
-                (Backing::Crate(Box::new(tokenizer)), detail, max)
-            }
-        };
+        let (backing, backend_detail, max_known_id) = backing(path, &json, opts, fast)?;
         let mut enc = Encoder {
             backing,
             backend_detail,
@@ -198,30 +169,35 @@ impl Encoder {
         let path = self.path.display();
         if let Some(id) = opts.eod_id {
             if id <= self.max_known_id && !self.is_special(id) {
-                bail!(
-                    "--eod-id {id} is the ordinary token {:?}: text can produce it, so it cannot mark \
+                let what = format!(
+                    "{id} is the ordinary token {:?}: text can produce it, so it cannot mark \
                      document ends; choose a token the tokenizer marks special, or an id above {}",
                     self.id_to_token(id).unwrap_or_default(),
                     self.max_known_id
                 );
+                return Err(SettingError::about(Setting::EodId, what).into());
             }
             return Ok(EodChoice {
                 id,
                 token: self.id_to_token(id),
-                rule: "--eod-id".into(),
+                rule: "the EOD id given".into(),
             });
         }
         if let Some(tok) = &opts.eod_token {
-            let id = self
-                .token_to_id(tok)
-                .with_context(|| format!("--eod-token {tok:?} is not a token of {path}"))?;
+            let id = self.token_to_id(tok).ok_or_else(|| {
+                SettingError::about(
+                    Setting::EodToken,
+                    format!("{tok:?} is not a token of {path}"),
+                )
+            })?;
             if !self.is_special(id) {
-                bail!("--eod-token {tok:?} (id {id}) is not marked special in {path}: text can produce it, so it cannot mark document ends");
+                let what = format!("{tok:?} (id {id}) is not marked special in {path}: text can produce it, so it cannot mark document ends");
+                return Err(SettingError::about(Setting::EodToken, what).into());
             }
             return Ok(EodChoice {
                 id,
                 token: Some(tok.clone()),
-                rule: "--eod-token".into(),
+                rule: "the EOD token given".into(),
             });
         }
         for cand in EOD_CANDIDATES {
@@ -242,11 +218,17 @@ impl Encoder {
             Ok(choice) => return Ok(choice),
             Err(why) => why,
         };
-        bail!(
-            "{path} has no end-of-document token (none of {} is a special token in it, and \
-             {why_not_config}): name one with --eod-token TOKEN or --eod-id ID",
-            EOD_CANDIDATES.join(" ")
-        )
+        Err(SettingError::new()
+            .text(format!(
+                "{path} has no end-of-document token (none of {} is a special token in it, and \
+                 {why_not_config}): name one with ",
+                EOD_CANDIDATES.join(" ")
+            ))
+            .setting(Setting::EodToken)
+            .text(" TOKEN or ")
+            .setting(Setting::EodId)
+            .text(" ID")
+            .into())
     }
 
     /// True when `id` is an added token marked special: tokenizing text never produces it.
@@ -348,20 +330,71 @@ impl Encoder {
     }
 }
 
+/// What computes the ids: the fast encoder when it loaded (`fast`), else the crate (or an error
+/// when the fast backend was required); with a description and the highest known id.
+fn backing(
+    path: &Path,
+    json: &str,
+    opts: &EncoderOptions,
+    fast: std::result::Result<(FastEncoder, Vocab), String>,
+) -> Result<(Backing, String, u32)> {
+    Ok(match (fast, opts.backend) {
+        (Ok((fast, vocab)), _) => {
+            let detail = fast.description().to_string();
+            let max = vocab.max_known_id();
+            let backing = Backing::Fast {
+                fast: Box::new(fast),
+                vocab,
+            };
+            (backing, detail, max)
+        }
+        (Err(why), Backend::Fast) => {
+            return Err(
+                SettingError::about(Setting::Tokenizer, format!("{}: ", path.display()))
+                    .setting(Setting::TokenizerBackend)
+                    .text(format!(
+                        " fast: the fast encoder does not support this tokenizer: {why} (use "
+                    ))
+                    .setting(Setting::TokenizerBackend)
+                    .text(" auto or tokenizers)")
+                    .into(),
+            )
+        }
+        (Err(why), backend) => {
+            let tokenizer = load_crate(path, &json, opts.parse_special)?;
+            let max = tokenizer
+                .get_vocab(true)
+                .values()
+                .copied()
+                .chain(tokenizer.get_added_tokens_decoder().keys().copied())
+                .max()
+                .ok_or_else(|| {
+                    let what = format!("{}: the vocabulary is empty", path.display());
+                    SettingError::about(Setting::Tokenizer, what)
+                })?;
+            let detail = if backend == Backend::Tokenizers {
+                why
+            } else {
+                format!("fast encoder not used: {why}")
+            };
+            (Backing::Crate(Box::new(tokenizer)), detail, max)
+        }
+    })
+}
+
 /// Loads `json` (the file at `path`) with the `tokenizers` crate, set up as utk uses it.
 fn load_crate(path: &Path, json: &str, parse_special: bool) -> Result<Tokenizer> {
     let mut tokenizer = Tokenizer::from_str(json).map_err(|e| {
-        anyhow!(
-            "--tokenizer {}: not a tokenizer.json this version can read: {e}",
+        let what = format!(
+            "{}: not a tokenizer.json this version can read: {e}",
             path.display()
-        )
+        );
+        SettingError::about(Setting::Tokenizer, what)
     })?;
     tokenizer.with_padding(None);
     tokenizer.with_truncation(None).map_err(|e| {
-        anyhow!(
-            "--tokenizer {}: cannot turn truncation off: {e}",
-            path.display()
-        )
+        let what = format!("{}: cannot turn truncation off: {e}", path.display());
+        SettingError::about(Setting::Tokenizer, what)
     })?;
     tokenizer.set_encode_special_tokens(!parse_special);
     Ok(tokenizer)

@@ -7,7 +7,8 @@
 //! have spare embedding rows there); ordinary tokens, even ones that look special, are refused.
 
 use super::{Encoder, EodChoice, EOD_CANDIDATES};
-use anyhow::{bail, Context, Result};
+use crate::setting::{Setting, SettingError};
+use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
@@ -239,52 +240,25 @@ impl SpecialTokens {
         let mut mapped: HashMap<Role, u32> = HashMap::new();
         let mut used: HashMap<u32, Role> = HashMap::from([(eod, Role::Eod)]);
         for spec in overrides {
-            let (key, value) = spec.split_once('=').with_context(|| {
-                format!(
-                    "--special-token {spec:?}: expected ROLE=TOKEN or ROLE=ID, e.g. cl=<|fim_pad|>"
-                )
-            })?;
-            let role = Role::parse(key.trim()).with_context(|| {
-                format!("--special-token {spec:?}: unknown role {key:?} (roles: pad, cl, cl_end, bt, bt_sep, bt_end, tail1.., head1..)")
-            })?;
-            if role == Role::Eod {
-                bail!("--special-token {spec:?}: choose the end-of-document token with --eod-token or --eod-id");
-            }
-            if let Role::Tail(b) | Role::Head(b) = role {
-                if b >= max_chunks {
-                    bail!("--special-token {spec:?}: boundary {b} does not exist when pieces have at most {max_chunks} chunks");
-                }
-            }
-            let id = match value.trim().parse::<u32>() {
-                Ok(id) => id,
-                Err(_) => enc.token_to_id(value).with_context(|| {
-                    format!(
-                        "--special-token {spec:?}: {value:?} is not a token of {}",
-                        enc.path().display()
-                    )
-                })?,
-            };
-            if id <= max_known && !enc.is_special(id) {
-                bail!(
-                    "--special-token {spec:?}: id {id} ({:?}) is an ordinary token that text can produce; \
-                     map roles only to tokens the tokenizer marks special, or to ids above {max_known}",
-                    enc.id_to_token(id).unwrap_or_default()
-                );
-            }
+            let (role, id) = parse_override(enc, spec, max_chunks)?;
             if let Some(other) = used.insert(id, role) {
-                bail!(
-                    "--special-token {spec:?}: id {id} is already used for {}",
-                    other.key()
-                );
+                let what = format!("{spec:?}: id {id} is already used for {}", other.key());
+                return Err(SettingError::about(Setting::SpecialToken, what).into());
             }
             if mapped.insert(role, id).is_some() {
-                bail!("--special-token: role {} is mapped twice", role.key());
+                let what = format!("role {} is mapped twice", role.key());
+                return Err(SettingError::new()
+                    .setting(Setting::SpecialToken)
+                    .text(format!(": {what}"))
+                    .into());
             }
         }
         let floor = max_known.max(eod) + 1;
         let mut next = base.unwrap_or(floor);
         if next <= max_known {
-            bail!("--special-base {next} must be above {max_known}, the highest id the tokenizer knows");
+            let what =
+                format!("{next} must be above {max_known}, the highest id the tokenizer knows");
+            return Err(SettingError::about(Setting::SpecialBase, what).into());
         }
         let taken: HashSet<u32> = used.keys().copied().collect();
         let mut take = |role: Role| -> Result<u32> {
@@ -324,6 +298,54 @@ impl SpecialTokens {
             heads,
         })
     }
+}
+
+/// One `ROLE=TOKEN` or `ROLE=ID` override: the role and the id, which must be a special token
+/// of the tokenizer or above its highest id.
+fn parse_override(enc: &Encoder, spec: &str, max_chunks: u32) -> Result<(Role, u32)> {
+    let wrong =
+        |what: String| SettingError::about(Setting::SpecialToken, format!("{spec:?}: {what}"));
+    let (key, value) = spec
+        .split_once('=')
+        .ok_or_else(|| wrong("expected ROLE=TOKEN or ROLE=ID, e.g. cl=<|fim_pad|>".into()))?;
+    let role = Role::parse(key.trim()).ok_or_else(|| {
+        wrong(format!(
+            "unknown role {key:?} (roles: pad, cl, cl_end, bt, bt_sep, bt_end, tail1.., head1..)"
+        ))
+    })?;
+    if role == Role::Eod {
+        return Err(wrong("choose the end-of-document token with ".into())
+            .setting(Setting::EodToken)
+            .text(" or ")
+            .setting(Setting::EodId)
+            .into());
+    }
+    if let Role::Tail(b) | Role::Head(b) = role {
+        if b >= max_chunks {
+            let what =
+                format!("boundary {b} does not exist when pieces have at most {max_chunks} chunks");
+            return Err(wrong(what).into());
+        }
+    }
+    let id = match value.trim().parse::<u32>() {
+        Ok(id) => id,
+        Err(_) => enc.token_to_id(value).ok_or_else(|| {
+            wrong(format!(
+                "{value:?} is not a token of {}",
+                enc.path().display()
+            ))
+        })?,
+    };
+    let max_known = enc.max_known_id();
+    if id <= max_known && !enc.is_special(id) {
+        let what = format!(
+            "id {id} ({:?}) is an ordinary token that text can produce; map roles only to \
+             tokens the tokenizer marks special, or to ids above {max_known}",
+            enc.id_to_token(id).unwrap_or_default()
+        );
+        return Err(wrong(what).into());
+    }
+    Ok((role, id))
 }
 
 #[cfg(test)]
