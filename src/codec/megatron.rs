@@ -96,7 +96,8 @@ pub fn decode_idx(bytes: &[u8]) -> Result<Index> {
         if p != expect {
             bail!("sequence {i} points to byte {p}, expected {expect}");
         }
-        expect += l as u64 * dtype.size() as u64;
+        // At most 2^31 × 8 bytes per sequence: u64 holds far more than any file.
+        expect = expect.saturating_add(l as u64 * dtype.size() as u64);
     }
     Ok(Index {
         dtype,
@@ -107,9 +108,14 @@ pub fn decode_idx(bytes: &[u8]) -> Result<Index> {
 }
 
 impl Index {
-    /// Bytes the matching `.bin` must have.
+    /// Bytes the matching `.bin` must have (saturating: a crafted index cannot wrap around to
+    /// match a small file).
     pub fn bin_len(&self) -> u64 {
-        self.lengths.iter().map(|&l| l as u64).sum::<u64>() * self.dtype.size() as u64
+        let elements = self
+            .lengths
+            .iter()
+            .fold(0u64, |a, &l| a.saturating_add(l as u64));
+        elements.saturating_mul(self.dtype.size() as u64)
     }
 }
 

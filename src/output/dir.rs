@@ -3,7 +3,7 @@
 //! never leaves an output that looks complete, and a failed one removes its temporary files.
 
 use crate::setting::{Setting, SettingError};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -85,8 +85,10 @@ fn partial_name(name: &str) -> String {
 
 impl OutputDir {
     /// Creates `root` (or reuses it when empty). A directory that already holds files is refused
-    /// unless `force`, which removes a previous manifest first and then the files it will replace.
+    /// unless `force`, which removes the previous manifest first and then the files it lists (see
+    /// [`remove_previous`]).
     pub fn prepare(root: &Path, force: bool, names: &[&str]) -> Result<OutputDir> {
+        let root = &resolve(root)?;
         if root.exists() && !root.is_dir() {
             let what = format!("{} exists and is not a directory", root.display());
             return Err(SettingError::about(Setting::Output, what).into());
@@ -117,14 +119,7 @@ impl OutputDir {
                 .text(" to overwrite")
                 .into());
             }
-            // Manifest first: from here on the directory no longer claims to be complete.
-            for name in std::iter::once(MANIFEST).chain(names.iter().copied()) {
-                let path = root.join(name);
-                if path.exists() {
-                    fs::remove_file(&path)
-                        .with_context(|| format!("cannot remove {}", path.display()))?;
-                }
-            }
+            remove_previous(&root, names)?;
         }
         Ok(OutputDir {
             root: root.to_path_buf(),
@@ -136,23 +131,31 @@ impl OutputDir {
     /// Like [`OutputDir::prepare`] for outputs that share a directory with other files (`utk
     /// tokenize`'s `PREFIX.*`): only `names` are checked, refused when present unless `force`.
     pub fn prepare_files(root: &Path, force: bool, names: &[&str]) -> Result<OutputDir> {
+        let root = &resolve(root)?;
         fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
         for name in names {
             let path = root.join(name);
-            if path.exists() {
-                if !force {
-                    return Err(SettingError::new()
-                        .text(format!(
-                            "{} exists; choose another output prefix or pass ",
-                            path.display()
-                        ))
-                        .setting(Setting::Force)
-                        .text(" to overwrite")
-                        .into());
-                }
-                fs::remove_file(&path)
-                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if !force {
+                return Err(SettingError::new()
+                    .text(format!(
+                        "{} exists; choose another output prefix or pass ",
+                        path.display()
+                    ))
+                    .setting(Setting::Force)
+                    .text(" to overwrite")
+                    .into());
             }
+            if meta.is_dir() {
+                bail!(
+                    "{} is a directory; choose another output prefix",
+                    path.display()
+                );
+            }
+            // A file or a symlink: the entry goes, whatever a symlink points to stays.
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
         Ok(OutputDir {
             root: root.to_path_buf(),
@@ -168,8 +171,7 @@ impl OutputDir {
     /// Creates `name` under its temporary name.
     pub fn create(&mut self, name: &str) -> Result<Staged> {
         let tmp = self.root.join(partial_name(name));
-        let file =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file = create_new(&tmp)?;
         self.staged.push((tmp, self.root.join(name)));
         // Small writes are gathered; a window's tokens (512 KiB at 128K uint32) are larger than
         // the buffer and go to the file directly, without a copy.
@@ -211,8 +213,7 @@ impl OutputDir {
                 .with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
         }
         let tmp = self.root.join(partial_name(manifest_name));
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut f = create_new(&tmp)?;
         f.write_all(manifest)?;
         f.sync_all()?;
         fs::rename(&tmp, self.root.join(manifest_name))
@@ -220,6 +221,79 @@ impl OutputDir {
         self.committed = true;
         Ok(())
     }
+}
+
+/// The output directory as written to: a symlink is resolved once, here, so that what it points
+/// to cannot change under a running job (the summary reports the resolved path).
+fn resolve(root: &Path) -> Result<PathBuf> {
+    match fs::symlink_metadata(root) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(root)
+            .with_context(|| format!("{} is a symlink that cannot be resolved", root.display())),
+        _ => Ok(root.to_path_buf()),
+    }
+}
+
+/// `--force`: removes the previous manifest first (from then on the directory no longer claims
+/// to be complete), then the files it lists that are among `names` (the files this run may
+/// write) and are regular files directly in `root`. Nothing else is touched: no symlink is
+/// followed, no file the manifest does not list, nothing outside the directory.
+fn remove_previous(root: &Path, names: &[&str]) -> Result<()> {
+    let manifest = root.join(MANIFEST);
+    let listed = previous_files(&manifest);
+    remove_regular(&manifest)?;
+    for name in listed.iter().filter(|n| names.contains(&n.as_str())) {
+        remove_regular(&root.join(name))?;
+    }
+    Ok(())
+}
+
+/// The `files[].path` of a previous manifest (none if it is not a regular, readable manifest).
+fn previous_files(manifest: &Path) -> Vec<String> {
+    let regular = fs::symlink_metadata(manifest).is_ok_and(|m| m.file_type().is_file());
+    let json: Option<serde_json::Value> = regular
+        .then(|| fs::read(manifest).ok())
+        .flatten()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(files) = json.as_ref().and_then(|j| j["files"].as_array()) else {
+        return Vec::new();
+    };
+    files
+        .iter()
+        .filter_map(|f| f["path"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Removes `path` if it is a regular file (not a symlink, not a directory).
+fn remove_regular(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => {
+            fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates `path` as a new file. A stale entry of that name (a temporary file left by a killed
+/// run, or a planted symlink) is removed first — the entry, never what a symlink points to —
+/// and the file is then created exclusively without following symlinks, so a symlink planted
+/// in between makes the creation fail instead of writing through it.
+fn create_new(path: &Path) -> Result<File> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => bail!("{} is a directory; remove it", path.display()),
+        Ok(_) => fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale {}", path.display()))?,
+        Err(_) => {}
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
 }
 
 impl Drop for OutputDir {

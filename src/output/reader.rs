@@ -16,7 +16,7 @@ use crate::codec::Dtype;
 use crate::mapped::{map_file, Bytes};
 use crate::record::DocRecord;
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 pub struct OutputReader {
     pub dir: PathBuf,
@@ -80,7 +80,7 @@ impl OutputReader {
 
     fn with_manifest(dir: &Path, manifest: Manifest, format: Format) -> Result<OutputReader> {
         for f in &manifest.files {
-            let path = dir.join(&f.path);
+            let path = inside(dir, &f.path)?;
             let len = std::fs::metadata(&path)
                 .with_context(|| {
                     format!("{} is listed in the manifest but missing", path.display())
@@ -104,8 +104,8 @@ impl OutputReader {
                 mask.dtype.name()
             );
         }
-        let spans = map_file(&dir.join(SPANS))?;
-        let docs = map_file(&dir.join(DOCS))?;
+        let spans = map_file(&inside(dir, SPANS)?)?;
+        let docs = map_file(&inside(dir, DOCS)?)?;
         if spans.len() % SPAN_BYTES != 0 || docs.len() % DOC_BYTES != 0 {
             bail!("{}: provenance files are truncated", dir.display());
         }
@@ -186,23 +186,62 @@ impl OutputReader {
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let mpath = dir.join(MANIFEST);
+    let mpath = inside(dir, MANIFEST)?;
     if !mpath.is_file() {
         bail!(
             "{} has no {MANIFEST}: it is not a utk output, or the augment run that wrote it did not finish",
             dir.display()
         );
     }
-    serde_json::from_slice(
+    let m: Manifest = serde_json::from_slice(
         &std::fs::read(&mpath).with_context(|| format!("cannot read {}", mpath.display()))?,
     )
-    .with_context(|| format!("{} is not a utk manifest", mpath.display()))
+    .with_context(|| format!("{} is not a utk manifest", mpath.display()))?;
+    if m.seq_len == 0 {
+        bail!("{}: seq_len is 0; not a utk manifest", mpath.display());
+    }
+    for f in &m.files {
+        inside(dir, &f.path)?;
+    }
+    Ok(m)
+}
+
+/// `dir/name` with symlinks resolved, if `name` (a path read from a file in `dir`, not given by
+/// the user) names a file inside `dir`: an absolute path, a `..` or a symlink that leads out of
+/// the directory is refused, so a downloaded output cannot make utk read other files. A missing
+/// file is the caller's to report.
+pub fn inside(dir: &Path, name: &str) -> Result<PathBuf> {
+    let rel = Path::new(name);
+    let plain = rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !plain || rel.as_os_str().is_empty() {
+        bail!(
+            "{}: the manifest names {name:?}, which is not a file inside the directory (an \
+             absolute path or ..); refusing to read it",
+            dir.display()
+        );
+    }
+    let path = dir.join(rel);
+    let Ok(real) = std::fs::canonicalize(&path) else {
+        return Ok(path);
+    };
+    let real_dir =
+        std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+    if !real.starts_with(&real_dir) {
+        bail!(
+            "{}: {name} resolves to {}, outside the directory; refusing to read it",
+            dir.display(),
+            real.display()
+        );
+    }
+    Ok(real)
 }
 
 /// Maps one token or mask file of `format` and checks it holds exactly `windows × seq_len`
 /// elements of the dtype its own header (Megatron `.idx`, `.npy`) or the manifest (OLMo) gives.
 fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Array> {
-    let path = dir.join(name);
+    let path = inside(dir, name)?;
     let (w, l) = (m.windows, m.seq_len as u64);
     let listed = m
         .files
@@ -211,7 +250,11 @@ fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Ar
         .with_context(|| format!("the manifest of {} does not list {name}", dir.display()))?;
     let bytes = map_file(&path)?;
     let (dtype, offset) = match format {
-        Format::Megatron => (megatron_dtype(&path.with_extension("idx"), w, l)?, 0),
+        Format::Megatron => {
+            let idx = Path::new(name).with_extension("idx");
+            let idx = inside(dir, &idx.to_string_lossy())?;
+            (megatron_dtype(&idx, w, l)?, 0)
+        }
         Format::Olmo => (
             listed.dtype.with_context(|| {
                 format!("the manifest gives no dtype for the headerless {name}")
@@ -228,8 +271,12 @@ fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Ar
             listed.dtype.map_or("?", Dtype::name)
         );
     }
-    let need = offset as u64 + w * l * dtype.size() as u64;
-    if bytes.len() as u64 != need {
+    let need = w
+        .checked_mul(l)
+        .and_then(|n| n.checked_mul(dtype.size() as u64))
+        .and_then(|n| n.checked_add(offset as u64));
+    if need != Some(bytes.len() as u64) {
+        let need = need.map_or_else(|| "more than 2^64 bytes".into(), |n| n.to_string());
         bail!(
             "{} is {} bytes; {w} windows of {l} {} need {need}",
             path.display(),

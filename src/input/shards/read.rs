@@ -128,8 +128,11 @@ fn npy(name: &str, data: &[u8]) -> Result<Parsed> {
             h.shape.len()
         );
     };
-    let need = h.data_offset as u64 + n * h.dtype.size() as u64;
-    if data.len() as u64 != need {
+    let need = n
+        .checked_mul(h.dtype.size() as u64)
+        .and_then(|b| b.checked_add(h.data_offset as u64));
+    if need != Some(data.len() as u64) {
+        let need = need.map_or_else(|| "more than 2^64".to_string(), |b| b.to_string());
         bail!(
             "{name}: the .npy header declares {n} elements ({need} bytes with the header), but \
              the file is {} bytes (truncated?)",
@@ -196,8 +199,8 @@ fn datatrove(name: &str, data: &[u8], idx_path: &Path) -> Result<Parsed> {
     let total = ends.last().copied().unwrap_or(0);
     let dtype = match (total, data.len() as u64) {
         (0, 0) => Dtype::Uint16,
-        (t, b) if b == 2 * t => Dtype::Uint16,
-        (t, b) if b == 4 * t => Dtype::Uint32,
+        (t, b) if t.checked_mul(2) == Some(b) => Dtype::Uint16,
+        (t, b) if t.checked_mul(4) == Some(b) => Dtype::Uint32,
         (t, b) => bail!(
             "{name} is {b} bytes but {idx_name} ends at token {t}: neither uint16 nor uint32 fits \
              (truncated .ds, or an index of another file?)"
