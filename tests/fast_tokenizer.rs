@@ -1,10 +1,11 @@
 //! Differential tests: the fast encoder gives exactly the `tokenizers` crate's ids.
 //!
-//! Every committed byte-level test tokenizer (one per supported pattern, see
-//! scripts/make-fast-fixtures.py) × the hand-picked texts of tests/fixtures/tricky-strings.jsonl,
+//! Every committed byte-level test tokenizer (one per supported pre-tokenizer or normalizer
+//! shape, see scripts/make-fast-fixtures.py) × the hand-picked texts of tests/fixtures/tricky-strings.jsonl,
 //! with special tokens encoded as text (utk's default) and parsed (`--parse-special`); texts cut
 //! into tiny parts as long documents are; random Unicode strings (proptest); and the
-//! pre-tokenizers against the crate's on every code point.
+//! pre-tokenizers against the crate's on every code point; every `Split` behavior, accepted only
+//! where it gives the crate's ids.
 
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -13,10 +14,17 @@ use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer
 use utk::tokenize::fast::pretok::{self, Pattern};
 use utk::tokenize::FastEncoder;
 
-const BYTE_LEVEL: &[(&str, Pattern)] = &[
-    ("qwen3-mini", Pattern::Qwen2),
-    ("cl100k-mini", Pattern::Cl100k),
-    ("gpt2-mini", Pattern::Gpt2),
+const BYTE_LEVEL: &[(&str, &[Pattern])] = &[
+    ("qwen3-mini", &[Pattern::Qwen2]),
+    ("cl100k-mini", &[Pattern::Cl100k]),
+    ("gpt2-mini", &[Pattern::Gpt2]),
+    ("o200k-mini", &[Pattern::O200k]),
+    ("cl100k-invert-mini", &[Pattern::Cl100k]),
+    (
+        "deepseek-mini",
+        &[Pattern::Digits3, Pattern::DeepSeekCjk, Pattern::DeepSeek],
+    ),
+    ("nfkc-mini", &[Pattern::Qwen2]),
 ];
 
 fn fixture(rel: &str) -> PathBuf {
@@ -237,7 +245,7 @@ fn other_tokenizers_are_refused_with_a_reason() {
     let qwen = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
     for (from, to, expect) in [
         (r#"\p{N}|"#, r#"\p{N}{1,2}|"#, "no fast matcher"),
-        (r#""type":"NFC""#, r#""type":"NFKC""#, "normalizer NFKC"),
+        (r#""type":"NFC""#, r#""type":"NFD""#, "normalizer NFD"),
         (
             r#""behavior":"Isolated""#,
             r#""behavior":"Removed""#,
@@ -261,6 +269,65 @@ fn other_tokenizers_are_refused_with_a_reason() {
     }
 }
 
+/// Every `Split` behavior × `invert` on a tiling pattern (Qwen2) and on a step with gaps
+/// (DeepSeek's digits): the fast path accepts exactly the combinations that keep each match and
+/// each gap as one piece, and then gives the crate's ids; the others are refused, and give other
+/// pre-tokens than `Isolated` (so refusing them is needed, not just cautious).
+#[test]
+fn split_behaviors_are_accepted_exactly_where_they_give_the_same_pieces() {
+    let mut texts: Vec<String> = tricky().into_iter().map(|(_, t)| t).collect();
+    texts.extend(["a  1", "1abc"].map(String::from));
+    let behaviors = [
+        "Isolated",
+        "Removed",
+        "MergedWithPrevious",
+        "MergedWithNext",
+        "Contiguous",
+    ];
+    for (name, tiles) in [("qwen3-mini", true), ("deepseek-mini", false)] {
+        let json =
+            std::fs::read_to_string(fixture(&format!("tokenizers/{name}/tokenizer.json"))).unwrap();
+        let mut isolated: Tokenizer = json.parse().unwrap();
+        isolated.set_encode_special_tokens(true);
+        let from = r#""behavior":"Isolated","invert":false"#;
+        assert!(json.contains(from), "{name}");
+        for behavior in behaviors {
+            for invert in [false, true] {
+                let to = format!(r#""behavior":"{behavior}","invert":{invert}"#);
+                let edited = json.replacen(from, &to, 1);
+                let mut crate_tok: Tokenizer = edited.parse().unwrap();
+                crate_tok.set_encode_special_tokens(true);
+                let expect = behavior == "Isolated"
+                    || (tiles
+                        && (behavior.starts_with("Merged") || (behavior == "Removed" && invert)));
+                match FastEncoder::new(&edited, true) {
+                    Ok((fast, _)) => {
+                        assert!(expect, "{name}: {to} accepted");
+                        for text in &texts {
+                            assert_eq!(
+                                fast.encode(text),
+                                crate_ids(&crate_tok, text),
+                                "{name}: {to}: {text:?}"
+                            );
+                        }
+                    }
+                    Err(why) => {
+                        assert!(!expect, "{name}: {to} refused: {why}");
+                        assert!(why.contains("behavior"), "{why}");
+                        assert!(
+                            texts
+                                .iter()
+                                .any(|t| crate_pretokens(&crate_tok, t)
+                                    != crate_pretokens(&isolated, t)),
+                            "{name}: {to} gives Isolated's pre-tokens on every text"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The pre-token byte ranges the crate's pre-tokenizer gives.
 fn crate_pretokens(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
     let mut pts = PreTokenizedString::from(text);
@@ -274,21 +341,35 @@ fn crate_pretokens(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
-fn fast_pretokens(pattern: Pattern, text: &str) -> Vec<(usize, usize)> {
+fn fast_pretokens(steps: &[Pattern], text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut at = 0;
-    pretok::PreTokenizer::new(pattern).for_each(text, |w| {
+    pretok::PreTokenizer::sequence(steps.to_vec()).for_each(text, |w| {
         out.push((at, at + w.len()));
         at += w.len();
     });
     out
 }
 
-/// Oniguruma's `\p{L}`, `\p{N}` and `\s`, as the crate compiles them, on every code point.
+/// Oniguruma's classes, as the crate compiles them, on every code point; and every letter is in
+/// one of o200k's two case classes (which [`Pattern::tiles`] relies on).
 #[test]
 fn character_classes_agree_with_oniguruma_on_every_code_point() {
     let chars: String = (0..=0x10ffffu32).filter_map(char::from_u32).collect();
-    for (regex, flag) in [(r"\p{L}", 1u8), (r"\p{N}", 2), (r"\s", 4)] {
+    for c in chars.chars() {
+        let k = pretok::class_flags(c);
+        assert!(k & 1 == 0 || k & (16 | 32) != 0, "U+{:04X}", c as u32);
+    }
+    for (regex, flag) in [
+        (r"\p{L}", 1u8),
+        (r"\p{N}", 2),
+        (r"\s", 4),
+        (r"[\r\n]", 8),
+        (r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", 16),
+        (r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", 32),
+        (r"\p{M}", 64),
+        (r"[\p{P}\p{S}]", 128),
+    ] {
         let re = tokenizers::utils::SysRegex::new(regex).unwrap();
         let mut onig = vec![false; 0x110000];
         for (start, _) in re.find_iter(&chars) {
@@ -308,12 +389,14 @@ fn pre_tokenizers_agree_with_the_crate_in_context() {
         .chain((0x800..=0x10ffff).step_by(61))
         .filter_map(char::from_u32)
         .collect();
-    for (i, &(name, pattern)) in BYTE_LEVEL.iter().enumerate() {
+    for (i, &(name, steps)) in BYTE_LEVEL.iter().enumerate() {
         let tok = &pairs()[2 * i].crate_tok;
         for block in sample.chunks(1024) {
             let mut text = String::new();
             for &c in block {
-                for t in ["a", "1", " ", "'", ".", "\n", "  "] {
+                for t in [
+                    "a", "A", "1", " ", "'", "'S", ".", "/", "\n", "  ", "\u{301}", "中", "ア",
+                ] {
                     text.push(c);
                     text.push_str(t);
                 }
@@ -321,7 +404,7 @@ fn pre_tokenizers_agree_with_the_crate_in_context() {
                 text.push(c);
             }
             assert_eq!(
-                fast_pretokens(pattern, &text),
+                fast_pretokens(steps, &text),
                 crate_pretokens(tok, &text),
                 "{name}: block from {:?}",
                 block[0]
@@ -338,6 +421,7 @@ fn tricky_char() -> impl Strategy<Value = char> {
             '\'', 's', 'S', 't', 'r', 'e', 'v', 'm', 'l', 'L', 'd', '\u{17f}', 'a', 'Z', '0', '7',
             '٣', '²', '.', ',', '!', '<', '>', '|', '/', '_', '中', '文', 'é', '\u{301}', '\u{308}',
             'A', '\u{212b}', '\u{1100}', '\u{1161}', '\u{11a8}', '🎉', '\u{200d}', '\u{fe0f}',
+            'Σ', 'ǅ', 'ʰ', '一', 'ア', 'ー', '゠', '\u{3040}', '\u{ff5c}', 'ﬁ', '①', '½', '＄',
         ]),
         2 => proptest::char::range('\u{0}', '\u{7f}'),
         1 => any::<char>(),
@@ -349,7 +433,8 @@ fn tricky_text() -> impl Strategy<Value = String> {
         8 => prop::collection::vec(tricky_char(), 1..12).prop_map(|v| v.into_iter().collect::<String>()),
         1 => prop::sample::select(vec![
             "<|endoftext|>", "<think>", "</think>", "<|im_start|>", "<|fim_pad|>", "ΩΩ", "été",
-            "e\u{301}té", "<sp>", "\nA", "'ll", "'VE", " 123", "\r\n",
+            "e\u{301}té", "<sp>", "\nA", "'ll", "'VE", " 123", "\r\n", "<｜end▁of▁sentence｜>",
+            "ﬁx", "HTTPServer's", "1234567", "日本語のテキスト", "\n/", "!/\n",
         ]).prop_map(String::from),
     ];
     prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())

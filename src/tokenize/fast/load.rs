@@ -16,7 +16,6 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
-use unicode_normalization_alignments::UnicodeNormalization;
 
 pub use crate::tokenize::vocab::Unsupported;
 
@@ -190,7 +189,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MergeJson<'a> {
 /// What [`parse`] read from the file, for [`build`]; merge strings may borrow from the file.
 pub struct Parsed<'a> {
     normalizer: Normalizer,
-    pattern: Pattern,
+    steps: Vec<Pattern>,
     post_adds: bool,
     model: ModelJson,
     merges: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -260,12 +259,14 @@ fn byte_level(v: &Value, use_regex: bool) -> Result<(), Unsupported> {
     )
 }
 
-fn pre_tokenizer(v: Option<&Value>) -> Result<Pattern, Unsupported> {
+/// The pre-tokenizer: `ByteLevel` alone (GPT-2's pattern), or a `Sequence` of `Split` steps
+/// followed by `ByteLevel` without its regex. Returns the split patterns, in order.
+fn pre_tokenizer(v: Option<&Value>) -> Result<Vec<Pattern>, Unsupported> {
     let v = v.ok_or("no pre-tokenizer")?;
     match type_of(v) {
         "ByteLevel" => {
             byte_level(v, true)?;
-            Ok(Pattern::Gpt2)
+            Ok(vec![Pattern::Gpt2])
         }
         "Sequence" => {
             exactly(
@@ -276,36 +277,78 @@ fn pre_tokenizer(v: Option<&Value>) -> Result<Pattern, Unsupported> {
             let seq = v["pretokenizers"]
                 .as_array()
                 .ok_or("pretokenizers is not a list")?;
-            expect(seq.len() == 2, || {
-                format!(
-                    "a pre-tokenizer Sequence of {} steps (the fast path supports Split + ByteLevel)",
+            let Some((last, splits)) = seq.split_last().filter(|(_, s)| !s.is_empty()) else {
+                return Err(format!(
+                    "a pre-tokenizer Sequence of {} steps (the fast path supports Split steps + ByteLevel)",
                     seq.len()
-                )
-            })?;
-            let split = &seq[0];
-            expect(type_of(split) == "Split", || {
-                format!("pre-tokenizer step {} (not Split)", type_of(split))
-            })?;
-            exactly(
-                split,
-                "the Split pre-tokenizer",
-                &[
-                    ("type", None),
-                    ("pattern", None),
-                    ("behavior", Some("Isolated".into())),
-                    ("invert", Some(false.into())),
-                ],
-            )?;
-            let regex = split["pattern"]
-                .get("Regex")
-                .and_then(Value::as_str)
-                .ok_or("the Split pattern is not a Regex")?;
-            let pattern = Pattern::recognise(regex)
-                .ok_or_else(|| format!("the Split regex {regex:?} has no fast matcher"))?;
-            byte_level(&seq[1], false)?;
-            Ok(pattern)
+                ));
+            };
+            let steps = splits
+                .iter()
+                .map(split_step)
+                .collect::<Result<Vec<_>, _>>()?;
+            byte_level(last, false)?;
+            Ok(steps)
         }
         other => Err(format!("pre-tokenizer {other}")),
+    }
+}
+
+/// One `Split` step: a pattern with a fast matcher, and a behavior that gives its pieces.
+fn split_step(split: &Value) -> Result<Pattern, Unsupported> {
+    expect(type_of(split) == "Split", || {
+        format!("pre-tokenizer step {} (not Split)", type_of(split))
+    })?;
+    exactly(
+        split,
+        "the Split pre-tokenizer",
+        &[
+            ("type", None),
+            ("pattern", None),
+            ("behavior", None),
+            ("invert", None),
+        ],
+    )?;
+    let regex = split["pattern"]
+        .get("Regex")
+        .and_then(Value::as_str)
+        .ok_or("the Split pattern is not a Regex")?;
+    let pattern = Pattern::recognise(regex)
+        .ok_or_else(|| format!("the Split regex {regex:?} has no fast matcher"))?;
+    let behavior = split["behavior"].as_str().unwrap_or("?");
+    let invert = split["invert"]
+        .as_bool()
+        .ok_or("the Split invert is not true or false")?;
+    expect(gives_the_pieces(pattern, behavior, invert), || {
+        format!(
+            "the Split behavior {behavior:?} with invert {invert} on the {} pattern (the fast \
+             path supports the behaviors that keep each match and each gap as one piece)",
+            pattern.name()
+        )
+    })?;
+    Ok(pattern)
+}
+
+/// Whether a `Split` with `behavior` and `invert` keeps each match of `pattern`, and each gap
+/// between matches, as one piece (what the matchers produce).
+///
+/// The crate lists the matches and gaps of the text in order, flagged "match" (with `invert`,
+/// the flags are negated), then: `Isolated` keeps every item as a piece whatever its flag;
+/// `Removed` drops the flagged ones; `MergedWithPrevious` (`MergedWithNext`) appends a flagged
+/// item to the piece before (after) it only when that item is unflagged; `Contiguous` merges
+/// runs of equal flags. So `Isolated` is always right. For a tiling pattern (no gaps: every item
+/// is a match, see [`Pattern::tiles`]), all flags are equal: without `invert` all are set, so
+/// `MergedWith*` never merges (no unflagged neighbour) and `Removed` drops everything; with
+/// `invert` none is set, so `Removed` drops nothing and `MergedWith*` merges nothing. Contiguous
+/// makes one piece of the whole text in both cases. So for tiling patterns `Isolated`,
+/// `MergedWithPrevious`, `MergedWithNext` (either `invert`) and `Removed` with `invert` are the
+/// same split; for patterns with gaps, only `Isolated`.
+fn gives_the_pieces(pattern: Pattern, behavior: &str, invert: bool) -> bool {
+    match behavior {
+        "Isolated" => true,
+        "MergedWithPrevious" | "MergedWithNext" => pattern.tiles(),
+        "Removed" => invert && pattern.tiles(),
+        _ => false,
     }
 }
 
@@ -315,6 +358,10 @@ fn normalizer(v: Option<&Value>) -> Result<Normalizer, Unsupported> {
         Some(v) if type_of(v) == "NFC" => {
             exactly(v, "the NFC normalizer", &[("type", None)])?;
             Ok(Normalizer::Nfc)
+        }
+        Some(v) if type_of(v) == "NFKC" => {
+            exactly(v, "the NFKC normalizer", &[("type", None)])?;
+            Ok(Normalizer::Nfkc)
         }
         Some(v) => Err(format!("normalizer {}", type_of(v))),
     }
@@ -360,7 +407,7 @@ pub fn parse(json: &str) -> Result<Parsed<'_>, Unsupported> {
     };
     Ok(Parsed {
         normalizer: normalizer(file.normalizer.as_ref())?,
-        pattern: pre_tokenizer(file.pre_tokenizer.as_ref())?,
+        steps: pre_tokenizer(file.pre_tokenizer.as_ref())?,
         post_adds: post_processor_adds(file.post_processor.as_ref()),
         model: file.model,
         merges,
@@ -396,7 +443,7 @@ pub fn build(
 ) -> Result<(FastEncoder, Vocab), Unsupported> {
     let Parsed {
         normalizer,
-        pattern,
+        steps,
         post_adds,
         model,
         merges,
@@ -505,10 +552,7 @@ pub fn build(
             )
         })?;
         if t.normalized {
-            let content = match normalizer {
-                Normalizer::None => t.content.clone(),
-                Normalizer::Nfc => t.content.nfc().map(|(c, _)| c).collect(),
-            };
+            let content = normalizer.apply(&t.content).into_owned();
             normalized.push((content, t.id, skip));
         } else {
             raw.push((t.content.clone(), t.id, skip));
@@ -517,11 +561,12 @@ pub fn build(
 
     let description = format!(
         "byte-level BPE, {} split pattern, {} normalizer, {} merges{}, {} added tokens",
-        pattern.name(),
-        match normalizer {
-            Normalizer::None => "no",
-            Normalizer::Nfc => "NFC",
-        },
+        steps
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(" + "),
+        normalizer.name(),
         merges.len(),
         if ignore_merges {
             " (ignore_merges)"
@@ -531,7 +576,7 @@ pub fn build(
         vocab.added().len()
     );
     let fast = FastEncoder {
-        pre: PreTokenizer::new(pattern),
+        pre: PreTokenizer::sequence(steps),
         bpe: Bpe::new(byte_ids, merges, whole),
         normalizer,
         raw_added: added_tokens(raw)?,
@@ -542,8 +587,11 @@ pub fn build(
     Ok((fast, vocab))
 }
 
+/// The matcher of the added tokens in `list`; none when no match would be kept (every token is
+/// a special one left as text), which splits nothing, and lets long texts be cut even when
+/// those tokens are `normalized` (DeepSeek's are).
 fn added_tokens(list: Vec<(String, u32, bool)>) -> Result<Option<AddedTokens>, Unsupported> {
-    if list.is_empty() {
+    if list.iter().all(|&(_, _, skip)| skip) {
         return Ok(None);
     }
     let automaton: AhoCorasick = AhoCorasickBuilder::new()
