@@ -216,7 +216,11 @@ impl PreTokenizer {
         };
         let text = &b[..end];
         let (mut i, mut gap) = (start, start);
-        while i < end {
+        loop {
+            i = Self::skip(step, text, i);
+            if i >= end {
+                break;
+            }
             match self.match_at(step, text, i) {
                 Some(e) => {
                     debug_assert!(e > i && e <= end);
@@ -233,6 +237,28 @@ impl PreTokenizer {
         if gap < end {
             self.split_steps(rest, b, gap, end, f);
         }
+    }
+
+    /// The first position from `i` where a match of `pattern` may start, skipping bytes that
+    /// cannot start one: for the digit step, ASCII bytes other than digits; for the CJK step,
+    /// every byte but the lead bytes 0xE3–0xE9 of U+3000–U+9FFF (continuation bytes are never
+    /// in that range, so this stops on a character boundary). Other patterns: `i`.
+    #[inline(always)]
+    fn skip(pattern: Pattern, b: &[u8], mut i: usize) -> usize {
+        match pattern {
+            Pattern::Digits3 => {
+                while i < b.len() && b[i] < 0x80 && !b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            Pattern::DeepSeekCjk => {
+                while i < b.len() && !(0xe3..=0xe9).contains(&b[i]) {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i
     }
 
     /// The end of the match of `pattern` at `i`, if one starts there.
