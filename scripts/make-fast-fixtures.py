@@ -20,6 +20,10 @@ and merges are Qwen3's (Apache-2.0), see qwen3-mini/PACKAGE_LICENSE.
   deepseek-mini  DeepSeek-V3's pre-tokenizer: a Sequence of three Splits (digits, CJK, the main
                pattern; the regexes exactly as in DeepSeek-V3's tokenizer.json) + ByteLevel; no
                normalizer; DeepSeek's full-width special tokens added (normalized, as there).
+  tekken-mini  Split(Mistral's Tekken pattern: o200k without contractions, single digits) +
+               ByteLevel (Mistral NeMo, Pixtral, Mistral Small 3).
+  digits-mini  Sequence[Digits(individual_digits), ByteLevel(use_regex: true)] (SmolLM2,
+               StarCoder2 style).
   nfkc-mini    the Qwen2 pattern with an NFKC normalizer; a normalized added token whose content
                is not NFKC.
 
@@ -36,6 +40,7 @@ O200K = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\
 # bound is the character U+3040 and the CR/LF in the third are the characters themselves.
 DEEPSEEK = ["\\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
             "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"]
+TEKKEN = O200K.replace("(?i:'s|'t|'re|'ve|'m|'ll|'d)?", "").replace("\\p{N}{1,3}", "\\p{N}")
 CL100K = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 root = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "tokenizers")
 mini = json.load(open(os.path.join(root, "qwen3-mini", "tokenizer.json"), encoding="utf-8"))
@@ -122,3 +127,18 @@ t["normalizer"] = {"type": "NFKC"}
 added(t, "\ufb01x", True, False)
 write("nfkc-mini", t, NOTE + "the Qwen2 split pattern with an NFKC normalizer, and a normalized added "
       "token whose content is not NFKC.\n")
+
+# tekken-mini
+t = copy.deepcopy(mini)
+t["normalizer"] = None
+t["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [split(TEKKEN), BYTE_LEVEL]}
+write("tekken-mini", t, NOTE + "Mistral's Tekken split pattern (o200k without contractions, single "
+      "digits), no normalizer.\n")
+
+# digits-mini
+t = copy.deepcopy(mini)
+t["normalizer"] = None
+t["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+    {"type": "Digits", "individual_digits": True}, dict(BYTE_LEVEL, use_regex=True)]}
+write("digits-mini", t, NOTE + "Digits(individual_digits) then ByteLevel with its GPT-2 regex "
+      "(SmolLM2 / StarCoder2 style), no normalizer.\n")

@@ -25,6 +25,8 @@ const BYTE_LEVEL: &[(&str, &[Pattern])] = &[
         &[Pattern::Digits3, Pattern::DeepSeekCjk, Pattern::DeepSeek],
     ),
     ("nfkc-mini", &[Pattern::Qwen2]),
+    ("tekken-mini", &[Pattern::Tekken]),
+    ("digits-mini", &[Pattern::DigitsEach, Pattern::Gpt2]),
 ];
 
 fn fixture(rel: &str) -> PathBuf {
@@ -328,6 +330,33 @@ fn split_behaviors_are_accepted_exactly_where_they_give_the_same_pieces() {
     }
 }
 
+/// `Digits` without `individual_digits` (runs of numeric characters), on digits-mini edited.
+#[test]
+fn digit_runs_give_the_crates_ids() {
+    let json = std::fs::read_to_string(fixture("tokenizers/digits-mini/tokenizer.json")).unwrap();
+    let from = r#""individual_digits":true"#;
+    assert!(json.contains(from));
+    let edited = json.replacen(from, r#""individual_digits":false"#, 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    assert!(
+        fast.description().contains("digits +"),
+        "{}",
+        fast.description()
+    );
+    let mut texts: Vec<String> = tricky().into_iter().map(|(_, t)| t).collect();
+    texts.push("a 12345 b½Ⅻ〇𝟘 99\n0".into());
+    for text in &texts {
+        assert_eq!(fast.encode(text), crate_ids(&crate_tok, text), "{text:?}");
+        assert_eq!(
+            fast.encode_in_parts(text, 5),
+            crate_ids(&crate_tok, text),
+            "{text:?}"
+        );
+    }
+}
+
 /// The pre-token byte ranges the crate's pre-tokenizer gives.
 fn crate_pretokens(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
     let mut pts = PreTokenizedString::from(text);
@@ -422,6 +451,7 @@ fn tricky_char() -> impl Strategy<Value = char> {
             '٣', '²', '.', ',', '!', '<', '>', '|', '/', '_', '中', '文', 'é', '\u{301}', '\u{308}',
             'A', '\u{212b}', '\u{1100}', '\u{1161}', '\u{11a8}', '🎉', '\u{200d}', '\u{fe0f}',
             'Σ', 'ǅ', 'ʰ', '一', 'ア', 'ー', '゠', '\u{3040}', '\u{ff5c}', 'ﬁ', '①', '½', '＄',
+            'Ⅻ', '〇', '𝟘',
         ]),
         2 => proptest::char::range('\u{0}', '\u{7f}'),
         1 => any::<char>(),

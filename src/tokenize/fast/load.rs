@@ -245,8 +245,8 @@ fn exactly(v: &Value, what: &str, fields: &[(&str, Option<Value>)]) -> Result<()
     Ok(())
 }
 
-/// `ByteLevel` as a pre-tokenizer: no prefix space; `use_regex` as given.
-fn byte_level(v: &Value, use_regex: bool) -> Result<(), Unsupported> {
+/// `ByteLevel` as a pre-tokenizer: no prefix space; whether it splits with GPT-2's pattern.
+fn byte_level(v: &Value) -> Result<bool, Unsupported> {
     exactly(
         v,
         "the ByteLevel pre-tokenizer",
@@ -254,18 +254,24 @@ fn byte_level(v: &Value, use_regex: bool) -> Result<(), Unsupported> {
             ("type", Some("ByteLevel".into())),
             ("add_prefix_space", Some(false.into())),
             ("trim_offsets", None),
-            ("use_regex", Some(use_regex.into())),
+            ("use_regex", None),
         ],
-    )
+    )?;
+    v["use_regex"]
+        .as_bool()
+        .ok_or_else(|| "the ByteLevel use_regex is not true or false".into())
 }
 
-/// The pre-tokenizer: `ByteLevel` alone (GPT-2's pattern), or a `Sequence` of `Split` steps
-/// followed by `ByteLevel` without its regex. Returns the split patterns, in order.
+/// The pre-tokenizer: `ByteLevel` alone (GPT-2's pattern), or a `Sequence` of `Split` and
+/// `Digits` steps followed by `ByteLevel` (with its regex: one more step, GPT-2's pattern).
+/// Returns the split patterns, in order.
 fn pre_tokenizer(v: Option<&Value>) -> Result<Vec<Pattern>, Unsupported> {
     let v = v.ok_or("no pre-tokenizer")?;
     match type_of(v) {
         "ByteLevel" => {
-            byte_level(v, true)?;
+            expect(byte_level(v)?, || {
+                "a ByteLevel pre-tokenizer without its regex and no Split".into()
+            })?;
             Ok(vec![Pattern::Gpt2])
         }
         "Sequence" => {
@@ -283,22 +289,40 @@ fn pre_tokenizer(v: Option<&Value>) -> Result<Vec<Pattern>, Unsupported> {
                     seq.len()
                 ));
             };
-            let steps = splits
-                .iter()
-                .map(split_step)
-                .collect::<Result<Vec<_>, _>>()?;
-            byte_level(last, false)?;
+            let mut steps = splits.iter().map(step).collect::<Result<Vec<_>, _>>()?;
+            if byte_level(last)? {
+                steps.push(Pattern::Gpt2);
+            }
             Ok(steps)
         }
         other => Err(format!("pre-tokenizer {other}")),
     }
 }
 
+/// A step of a pre-tokenizer `Sequence` before its `ByteLevel`: `Split` or `Digits`.
+fn step(v: &Value) -> Result<Pattern, Unsupported> {
+    match type_of(v) {
+        "Split" => split_step(v),
+        "Digits" => {
+            exactly(
+                v,
+                "the Digits pre-tokenizer",
+                &[("type", None), ("individual_digits", None)],
+            )?;
+            match v["individual_digits"].as_bool() {
+                Some(true) => Ok(Pattern::DigitsEach),
+                Some(false) => Ok(Pattern::DigitsRuns),
+                None => Err("the Digits individual_digits is not true or false".into()),
+            }
+        }
+        other => Err(format!(
+            "pre-tokenizer step {other} (the fast path supports Split and Digits)"
+        )),
+    }
+}
+
 /// One `Split` step: a pattern with a fast matcher, and a behavior that gives its pieces.
 fn split_step(split: &Value) -> Result<Pattern, Unsupported> {
-    expect(type_of(split) == "Split", || {
-        format!("pre-tokenizer step {} (not Split)", type_of(split))
-    })?;
     exactly(
         split,
         "the Split pre-tokenizer",

@@ -25,6 +25,9 @@ pub const GPT2: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 /// OpenAI o200k (GPT-4o, gpt-oss): letters split by case, contractions attached.
 pub const O200K: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Mistral's Tekken (Mistral NeMo, Pixtral, Mistral Small 3): o200k without the contractions,
+/// with single digits.
+pub const TEKKEN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// DeepSeek-V3 step 1: runs of up to three digits.
 pub const DIGITS3: &str = r"\p{N}{1,3}";
 /// DeepSeek-V3 step 2: runs of CJK ideographs U+4E00–U+9FA5 and kana U+3040–U+30FF, as in the
@@ -46,9 +49,16 @@ pub enum Pattern {
     Cl100k,
     Gpt2,
     O200k,
+    Tekken,
     Digits3,
     DeepSeekCjk,
     DeepSeek,
+    /// The `Digits` pre-tokenizer with `individual_digits`: each `char::is_numeric` character
+    /// alone (a `Split` of that predicate, `Isolated`).
+    DigitsEach,
+    /// `Digits` without `individual_digits`: runs of `char::is_numeric` characters (`Contiguous`,
+    /// which makes one piece of each run of numeric characters and of each run of others).
+    DigitsRuns,
 }
 
 impl Pattern {
@@ -59,6 +69,7 @@ impl Pattern {
             CL100K => Some(Pattern::Cl100k),
             GPT2 => Some(Pattern::Gpt2),
             O200K => Some(Pattern::O200k),
+            TEKKEN => Some(Pattern::Tekken),
             DIGITS3 => Some(Pattern::Digits3),
             DEEPSEEK_CJK | DEEPSEEK_CJK_ESCAPED => Some(Pattern::DeepSeekCjk),
             DEEPSEEK | DEEPSEEK_ESCAPED => Some(Pattern::DeepSeek),
@@ -72,14 +83,17 @@ impl Pattern {
             Pattern::Cl100k => "cl100k",
             Pattern::Gpt2 => "gpt2",
             Pattern::O200k => "o200k",
+            Pattern::Tekken => "tekken",
             Pattern::Digits3 => "digits{1,3}",
             Pattern::DeepSeekCjk => "deepseek-cjk",
             Pattern::DeepSeek => "deepseek",
+            Pattern::DigitsEach => "digits (individual)",
+            Pattern::DigitsRuns => "digits",
         }
     }
 
     /// Whether the pattern matches at every position of every non-empty text, so that its
-    /// matches alone tile the text. Proof for the first four: every character is a letter
+    /// matches alone tile the text. Proof for the first five: every character is a letter
     /// (o200k: every letter is in its upper- or lower-case class, tested on every code point),
     /// a number, white space or none of those, and an alternative starts with each of the four
     /// kinds (`\s+` with white space, the "other" run with the rest); none matches the empty
@@ -87,7 +101,7 @@ impl Pattern {
     pub fn tiles(self) -> bool {
         matches!(
             self,
-            Pattern::Qwen2 | Pattern::Cl100k | Pattern::Gpt2 | Pattern::O200k
+            Pattern::Qwen2 | Pattern::Cl100k | Pattern::Gpt2 | Pattern::O200k | Pattern::Tekken
         )
     }
 }
@@ -133,6 +147,23 @@ fn utf8_len(b0: u8) -> usize {
     }
 }
 
+/// The end of the run of up to `max` characters at `i` that are `char::is_numeric` (what the
+/// crate's `Digits` pre-tokenizer tests), if there is one.
+#[inline(always)]
+fn numeric_run(b: &[u8], i: usize, max: usize) -> Option<usize> {
+    let mut e = i;
+    let mut count = 0;
+    while e < b.len() && count < max {
+        let (c, l) = decode(b, e);
+        if !char::from_u32(c).is_some_and(char::is_numeric) {
+            break;
+        }
+        e += l;
+        count += 1;
+    }
+    (e > i).then_some(e)
+}
+
 /// Splits text into pre-tokens with one supported pattern, or a sequence of them.
 #[derive(Clone)]
 pub struct PreTokenizer {
@@ -175,7 +206,8 @@ impl PreTokenizer {
             [Pattern::Qwen2] => self.tile(b, &mut f, |b, i| self.next_cl100k(b, i, 1)),
             [Pattern::Cl100k] => self.tile(b, &mut f, |b, i| self.next_cl100k(b, i, 3)),
             [Pattern::Gpt2] => self.tile(b, &mut f, |b, i| self.next_gpt2(b, i)),
-            [Pattern::O200k] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i)),
+            [Pattern::O200k] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, true, 3)),
+            [Pattern::Tekken] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, false, 1)),
             _ => self.split_steps(&self.steps, b, 0, b.len(), &mut f),
         }
     }
@@ -246,7 +278,8 @@ impl PreTokenizer {
     #[inline(always)]
     fn skip(pattern: Pattern, b: &[u8], mut i: usize) -> usize {
         match pattern {
-            Pattern::Digits3 => {
+            // An ASCII character is `\p{N}`, or `char::is_numeric`, exactly when it is a digit.
+            Pattern::Digits3 | Pattern::DigitsEach | Pattern::DigitsRuns => {
                 while i < b.len() && b[i] < 0x80 && !b[i].is_ascii_digit() {
                     i += 1;
                 }
@@ -267,10 +300,13 @@ impl PreTokenizer {
             Pattern::Qwen2 => Some(self.next_cl100k(b, i, 1)),
             Pattern::Cl100k => Some(self.next_cl100k(b, i, 3)),
             Pattern::Gpt2 => Some(self.next_gpt2(b, i)),
-            Pattern::O200k => Some(self.next_o200k(b, i)),
+            Pattern::O200k => Some(self.next_o200k(b, i, true, 3)),
+            Pattern::Tekken => Some(self.next_o200k(b, i, false, 1)),
             Pattern::Digits3 => self.digits(b, i, 3),
             Pattern::DeepSeekCjk => self.deepseek_cjk(b, i),
             Pattern::DeepSeek => self.next_deepseek(b, i),
+            Pattern::DigitsEach => numeric_run(b, i, 1),
+            Pattern::DigitsRuns => numeric_run(b, i, usize::MAX),
         }
     }
 
@@ -432,17 +468,22 @@ impl PreTokenizer {
     }
 
     /// o200k's `U* W+ C?` at `j`, where U is `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`, W is
-    /// `[\p{Ll}\p{Lm}\p{Lo}\p{M}]` and C the optional contraction. `U*` is greedy: it takes the
-    /// whole run of U, and if no W follows, gives characters back one at a time until `W+` can
-    /// start, that is at the last character of the run that is also in W (none: no match). `W+`
-    /// is greedy too, and `C?` always succeeds (possibly empty), so nothing else backtracks.
+    /// `[\p{Ll}\p{Lm}\p{Lo}\p{M}]` and C the optional contraction (Tekken has none: `contractions`
+    /// false). `U*` is greedy: it takes the whole run of U, and if no W follows, gives characters
+    /// back one at a time until `W+` can start, that is at the last character of the run that is
+    /// also in W (none: no match). `W+` is greedy too, and `C?` always succeeds (possibly empty),
+    /// so nothing else backtracks.
     #[inline(always)]
-    fn o200k_lower(&self, b: &[u8], j: usize) -> Option<usize> {
+    fn o200k_lower(&self, b: &[u8], j: usize, contractions: bool) -> Option<usize> {
         let n = b.len();
         let (mut e, mut last_w) = (j, None);
         while e < n {
             let (_, k, l) = self.class_at(b, e);
             if k & UP == 0 {
+                if k & LO != 0 {
+                    // W+ starts right after the U run, at e.
+                    return Some(self.lower_tail(b, e + l, contractions));
+                }
                 break;
             }
             if k & LO != 0 {
@@ -450,54 +491,56 @@ impl PreTokenizer {
             }
             e += l;
         }
-        let q = if e < n && self.class_at(b, e).1 & LO != 0 {
-            e
+        Some(self.lower_tail(b, last_w?, contractions))
+    }
+
+    /// `W* C?` at `j` (the rest of a `W+` whose first character ends at `j`, or a `W*`).
+    #[inline(always)]
+    fn lower_tail(&self, b: &[u8], j: usize, contractions: bool) -> usize {
+        let m = self.run(b, j, |k| k & LO != 0);
+        if contractions {
+            Self::optional_contraction(b, m)
         } else {
-            last_w?
-        };
-        let m = self.run(b, q, |k| k & LO != 0);
-        Some(Self::optional_contraction(b, m))
+            m
+        }
     }
 
     /// o200k's `U+ W* C?` at `j` (classes as in [`Self::o200k_lower`]); all greedy, and only
     /// `U+` can fail (on an empty run).
     #[inline(always)]
-    fn o200k_upper(&self, b: &[u8], j: usize) -> Option<usize> {
+    fn o200k_upper(&self, b: &[u8], j: usize, contractions: bool) -> Option<usize> {
         let k = self.run(b, j, |k| k & UP != 0);
-        if k == j {
-            return None;
-        }
-        let m = self.run(b, k, |k| k & LO != 0);
-        Some(Self::optional_contraction(b, m))
+        (k > j).then(|| self.lower_tail(b, k, contractions))
     }
 
-    /// The o200k pattern at `i`. Its first two alternatives start with `[^\r\n\p{L}\p{N}]?`: the
-    /// optional character is tried first taken, then not, before the next alternative.
+    /// The o200k pattern at `i` (Tekken's with `contractions` false and `max_digits` 1). Its first
+    /// two alternatives start with `[^\r\n\p{L}\p{N}]?`: the optional character is tried first
+    /// taken, then not, before the next alternative.
     #[inline(always)]
-    fn next_o200k(&self, b: &[u8], i: usize) -> usize {
+    fn next_o200k(&self, b: &[u8], i: usize, contractions: bool, max_digits: usize) -> usize {
         let n = b.len();
         let (c0, k0, l0) = self.class_at(b, i);
         let optional = k0 & (L | N | NL) == 0 && i + l0 < n;
         // [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:…)?
         if optional {
-            if let Some(e) = self.o200k_lower(b, i + l0) {
+            if let Some(e) = self.o200k_lower(b, i + l0, contractions) {
                 return e;
             }
         }
-        if let Some(e) = self.o200k_lower(b, i) {
+        if let Some(e) = self.o200k_lower(b, i, contractions) {
             return e;
         }
         // [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:…)?
         if optional {
-            if let Some(e) = self.o200k_upper(b, i + l0) {
+            if let Some(e) = self.o200k_upper(b, i + l0, contractions) {
                 return e;
             }
         }
-        if let Some(e) = self.o200k_upper(b, i) {
+        if let Some(e) = self.o200k_upper(b, i, contractions) {
             return e;
         }
-        // \p{N}{1,3}
-        if let Some(e) = self.digits(b, i, 3) {
+        // \p{N}{1,3} (Tekken: \p{N})
+        if let Some(e) = self.digits(b, i, max_digits) {
             return e;
         }
         //  ?[^\s\p{L}\p{N}]+[\r\n/]*
@@ -625,21 +668,25 @@ impl PreTokenizer {
     /// `\s+(?!\S)` fails (a letter follows) and `\s+` takes it; at the end of `text[..p]`,
     /// `\s+(?!\S)` takes it: the same pre-token.
     ///
-    /// Proof for o200k. The letter alternatives cannot take `\n` (their optional first character
+    /// Proof for o200k and Tekken (o200k less the contractions, which only removes reads). The
+    /// letter alternatives cannot take `\n` (their optional first character
     /// excludes it, their classes and the contraction do not hold it), so the match holding the
     /// `\n` is the "other" run (ending in `[\r\n/]*`, which stops at the letter or at the end of
     /// the text alike) or `\s*[\r\n]+` taking the `\n` alone, as above: `p` is a boundary. The
     /// letter, number and contraction parts stop at the `\n` without reading past it; the
     /// white-space alternatives as for cl100k.
     ///
-    /// Proof for DeepSeek's three steps, each over the pieces of the one before. Digits and CJK:
-    /// neither `\n` nor an ASCII letter is in their classes, so the pieces before `p` are the
+    /// Proof for DeepSeek's three steps, each over the pieces of the one before. Digits and CJK
+    /// (and the `Digits` pre-tokenizer's steps): neither `\n` nor an ASCII letter is in their
+    /// classes, so the pieces before `p` are the
     /// same and the piece holding `p - 1` also holds `p` (a gap); the next step gets it whole in
     /// the text and cut at `p` in the halves. The main step over that piece: the punctuation +
     /// ASCII letters and the letter alternatives cannot hold `\n`, so it is held by
     /// ` ?[\p{P}\p{S}]+[\r\n]*` (ASCII punctuation at `p - 2`) or taken alone by
     /// `\s*[\r\n]+` (also when the piece starts at `p - 1`), ending at `p` either way; nothing
-    /// before reads past `p - 1`, and no step looks behind. Every step satisfies this for any
+    /// before reads past `p - 1`, and no step looks behind. A tiling pattern over a piece that
+    /// starts at `p - 1` takes the `\n` alone as well (`\s*[\r\n]+`; GPT-2: `\s+(?!\S)` at the
+    /// end of the left half, `\s+` in the whole text). Every step satisfies this for any
     /// piece holding `p - 1` and `p`, so any sequence of the supported steps does.
     ///
     /// NFC and NFKC cannot interact across `p` either: no canonical composition has an ASCII character as
