@@ -296,36 +296,38 @@ fn split_behaviors_are_accepted_exactly_where_they_give_the_same_pieces() {
         for behavior in behaviors {
             for invert in [false, true] {
                 let to = format!(r#""behavior":"{behavior}","invert":{invert}"#);
-                let edited = json.replacen(from, &to, 1);
-                let mut crate_tok: Tokenizer = edited.parse().unwrap();
-                crate_tok.set_encode_special_tokens(true);
                 let expect = behavior == "Isolated"
                     || (tiles
                         && (behavior.starts_with("Merged") || (behavior == "Removed" && invert)));
-                match FastEncoder::new(&edited, true) {
-                    Ok((fast, _)) => {
-                        assert!(expect, "{name}: {to} accepted");
-                        for text in &texts {
-                            assert_eq!(
-                                fast.encode(text),
-                                crate_ids(&crate_tok, text),
-                                "{name}: {to}: {text:?}"
-                            );
-                        }
-                    }
-                    Err(why) => {
-                        assert!(!expect, "{name}: {to} refused: {why}");
-                        assert!(why.contains("behavior"), "{why}");
-                        assert!(
-                            texts
-                                .iter()
-                                .any(|t| crate_pretokens(&crate_tok, t)
-                                    != crate_pretokens(&isolated, t)),
-                            "{name}: {to} gives Isolated's pre-tokens on every text"
-                        );
-                    }
-                }
+                let edited = json.replacen(from, &to, 1);
+                check_behavior(&format!("{name}: {to}"), &edited, expect, &isolated, &texts);
             }
+        }
+    }
+}
+
+/// The fast path accepts `json` iff `expect`; if it does, it gives the crate's ids on `texts`;
+/// if not, the crate's pre-tokens differ from `isolated`'s on one of them.
+fn check_behavior(what: &str, json: &str, expect: bool, isolated: &Tokenizer, texts: &[String]) {
+    let mut crate_tok: Tokenizer = json.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    match FastEncoder::new(json, true) {
+        Ok((fast, _)) => {
+            assert!(expect, "{what} accepted");
+            for text in texts {
+                let want = crate_ids(&crate_tok, text);
+                assert_eq!(fast.encode(text), want, "{what}: {text:?}");
+            }
+        }
+        Err(why) => {
+            assert!(!expect, "{what} refused: {why}");
+            assert!(why.contains("behavior"), "{why}");
+            let differs =
+                |t: &String| crate_pretokens(&crate_tok, t) != crate_pretokens(isolated, t);
+            assert!(
+                texts.iter().any(differs),
+                "{what} gives Isolated's pre-tokens on every text"
+            );
         }
     }
 }

@@ -473,27 +473,7 @@ pub fn build(
         merges,
         added,
     } = parsed;
-    let kind = model.kind.as_deref();
-    expect(kind == Some("BPE"), || {
-        format!(
-            "model {} (the fast path supports byte-level BPE)",
-            kind.unwrap_or("without a type")
-        )
-    })?;
-    expect(matches!(model.dropout, None | Some(0.0)), || {
-        "BPE dropout (random ids)".into()
-    })?;
-    for (name, v) in [
-        (
-            "continuing_subword_prefix",
-            &model.continuing_subword_prefix,
-        ),
-        ("end_of_word_suffix", &model.end_of_word_suffix),
-    ] {
-        expect(v.as_deref().unwrap_or("").is_empty(), || {
-            format!("BPE {name} {v:?}")
-        })?;
-    }
+    check_model(&model)?;
     let ignore_merges = model.ignore_merges.unwrap_or(false);
     let vocab = Vocab::new(
         model.vocab.0,
@@ -510,79 +490,11 @@ pub fn build(
             })
             .collect(),
     )?;
-    let model_id = |t: &str| vocab.model().get(t).copied();
     let chars = byte_level_chars();
-    let mut byte_ids = [0u32; 256];
-    let mut buf = String::new();
-    for (b, c) in chars.iter().enumerate() {
-        buf.clear();
-        buf.push(*c);
-        byte_ids[b] = model_id(&buf)
-            .ok_or_else(|| format!("byte {b:#04x} ({c:?}) is not in the vocabulary"))?;
-    }
-    let id =
-        |t: &str| model_id(t).ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"));
-    // Three look-ups per merge, 150K merges: two threads take half each.
-    let lookup = |part: &[(Cow<str>, Cow<str>)]| {
-        let mut buf = String::new();
-        part.iter()
-            .map(|(a, b)| {
-                buf.clear();
-                buf.push_str(a);
-                buf.push_str(b);
-                Ok((id(a)?, id(b)?, id(&buf)?))
-            })
-            .collect::<Result<Vec<_>, Unsupported>>()
-    };
-    let (first, second) = merges.split_at(merges.len() / 2);
-    let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| lookup(second));
-        let first = lookup(first);
-        let second = second
-            .join()
-            .unwrap_or_else(|_| Err("the merge look-up panicked".into()));
-        (first, second)
-    });
-    let mut merges = first?;
-    merges.extend(second?);
-    let whole = ignore_merges.then(|| {
-        let mut inverse = [0u8; 512];
-        let mut known = [false; 512];
-        for (b, c) in chars.iter().enumerate() {
-            inverse[*c as usize] = b as u8;
-            known[*c as usize] = true;
-        }
-        vocab
-            .model()
-            .iter()
-            .filter_map(|(tok, &id)| {
-                let bytes: Option<Vec<u8>> = tok
-                    .chars()
-                    .map(|c| (known.get(c as usize) == Some(&true)).then(|| inverse[c as usize]))
-                    .collect();
-                bytes.map(|b| (b.into_boxed_slice(), id))
-            })
-            .collect::<FxHashMap<_, _>>()
-    });
-
-    let mut raw = Vec::new();
-    let mut normalized = Vec::new();
-    for t in vocab.added() {
-        let skip = t.special && encode_special_tokens;
-        expect(skip || !(t.single_word || t.lstrip || t.rstrip), || {
-            format!(
-                "added token {:?} has single_word/lstrip/rstrip matching",
-                t.content
-            )
-        })?;
-        if t.normalized {
-            let content = normalizer.apply(&t.content).into_owned();
-            normalized.push((content, t.id, skip));
-        } else {
-            raw.push((t.content.clone(), t.id, skip));
-        }
-    }
-
+    let byte_ids = byte_ids(&vocab, &chars)?;
+    let merges = merge_ids(&vocab, &merges)?;
+    let whole = ignore_merges.then(|| whole_tokens(&vocab, &chars));
+    let (raw, normalized) = added_lists(&vocab, normalizer, encode_special_tokens)?;
     let description = format!(
         "byte-level BPE, {} split pattern, {} normalizer, {} merges{}, {} added tokens",
         steps
@@ -609,6 +521,137 @@ pub fn build(
         description,
     };
     Ok((fast, vocab))
+}
+
+/// A BPE model without dropout, subword prefix or word suffix.
+fn check_model(model: &ModelJson) -> Result<(), Unsupported> {
+    let kind = model.kind.as_deref();
+    expect(kind == Some("BPE"), || {
+        format!(
+            "model {} (the fast path supports byte-level BPE)",
+            kind.unwrap_or("without a type")
+        )
+    })?;
+    expect(matches!(model.dropout, None | Some(0.0)), || {
+        "BPE dropout (random ids)".into()
+    })?;
+    for (name, v) in [
+        (
+            "continuing_subword_prefix",
+            &model.continuing_subword_prefix,
+        ),
+        ("end_of_word_suffix", &model.end_of_word_suffix),
+    ] {
+        expect(v.as_deref().unwrap_or("").is_empty(), || {
+            format!("BPE {name} {v:?}")
+        })?;
+    }
+    Ok(())
+}
+
+/// The id of each byte's byte-level character.
+fn byte_ids(vocab: &Vocab, chars: &[char; 256]) -> Result<[u32; 256], Unsupported> {
+    let mut byte_ids = [0u32; 256];
+    let mut buf = String::new();
+    for (b, c) in chars.iter().enumerate() {
+        buf.clear();
+        buf.push(*c);
+        byte_ids[b] = vocab
+            .model()
+            .get(&buf)
+            .copied()
+            .ok_or_else(|| format!("byte {b:#04x} ({c:?}) is not in the vocabulary"))?;
+    }
+    Ok(byte_ids)
+}
+
+/// Each merge as (left, right, merged) ids, in rank order.
+fn merge_ids(
+    vocab: &Vocab,
+    merges: &[(Cow<str>, Cow<str>)],
+) -> Result<Vec<(u32, u32, u32)>, Unsupported> {
+    let id = |t: &str| {
+        vocab
+            .model()
+            .get(t)
+            .copied()
+            .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
+    };
+    // Three look-ups per merge, 150K merges: two threads take half each.
+    let lookup = |part: &[(Cow<str>, Cow<str>)]| {
+        let mut buf = String::new();
+        part.iter()
+            .map(|(a, b)| {
+                buf.clear();
+                buf.push_str(a);
+                buf.push_str(b);
+                Ok((id(a)?, id(b)?, id(&buf)?))
+            })
+            .collect::<Result<Vec<_>, Unsupported>>()
+    };
+    let (first, second) = merges.split_at(merges.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| lookup(second));
+        let first = lookup(first);
+        let second = second
+            .join()
+            .unwrap_or_else(|_| Err("the merge look-up panicked".into()));
+        (first, second)
+    });
+    let mut merges = first?;
+    merges.extend(second?);
+    Ok(merges)
+}
+
+/// With `ignore_merges`: every vocabulary token made of byte-level characters, as its bytes.
+fn whole_tokens(vocab: &Vocab, chars: &[char; 256]) -> FxHashMap<Box<[u8]>, u32> {
+    let mut inverse = [0u8; 512];
+    let mut known = [false; 512];
+    for (b, c) in chars.iter().enumerate() {
+        inverse[*c as usize] = b as u8;
+        known[*c as usize] = true;
+    }
+    vocab
+        .model()
+        .iter()
+        .filter_map(|(tok, &id)| {
+            let bytes: Option<Vec<u8>> = tok
+                .chars()
+                .map(|c| (known.get(c as usize) == Some(&true)).then(|| inverse[c as usize]))
+                .collect();
+            bytes.map(|b| (b.into_boxed_slice(), id))
+        })
+        .collect()
+}
+
+/// An added token to match: its content (normalized when the token is), id, and whether a match
+/// stays text.
+type AddedList = Vec<(String, u32, bool)>;
+
+/// The added tokens matched on the raw text, and those matched on the normalized text.
+fn added_lists(
+    vocab: &Vocab,
+    normalizer: Normalizer,
+    encode_special_tokens: bool,
+) -> Result<(AddedList, AddedList), Unsupported> {
+    let mut raw = Vec::new();
+    let mut normalized = Vec::new();
+    for t in vocab.added() {
+        let skip = t.special && encode_special_tokens;
+        expect(skip || !(t.single_word || t.lstrip || t.rstrip), || {
+            format!(
+                "added token {:?} has single_word/lstrip/rstrip matching",
+                t.content
+            )
+        })?;
+        if t.normalized {
+            let content = normalizer.apply(&t.content).into_owned();
+            normalized.push((content, t.id, skip));
+        } else {
+            raw.push((t.content.clone(), t.id, skip));
+        }
+    }
+    Ok((raw, normalized))
 }
 
 /// The matcher of the added tokens in `list`; none when no match would be kept (every token is
