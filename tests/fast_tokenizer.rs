@@ -10,7 +10,11 @@
 use proptest::prelude::*;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, Tokenizer};
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{
+    OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior,
+    Tokenizer,
+};
 use utk::tokenize::fast::pretok::{self, Pattern};
 use utk::tokenize::FastEncoder;
 
@@ -246,7 +250,7 @@ fn other_tokenizers_are_refused_with_a_reason() {
 
     let qwen = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
     for (from, to, expect) in [
-        (r#"\p{N}|"#, r#"\p{N}{1,2}|"#, "no fast matcher"),
+        (r#"\p{N}|"#, r#"\d|"#, "no fast matcher"),
         (r#""type":"NFC""#, r#""type":"NFD""#, "normalizer NFD"),
         (
             r#""behavior":"Isolated""#,
@@ -489,5 +493,155 @@ proptest! {
         for p in pairs().iter().step_by(2) {
             prop_assert_eq!(&p.fast.encode(&text), &crate_ids(&p.crate_tok, &text), "{}", p.name);
         }
+    }
+}
+
+/// Patterns compiled by the fast path's small backtracking matcher (src/tokenize/fast/compiled.rs)
+/// against the crate's `Split` on every code point in context and on the tricky strings: every
+/// hand-written pattern (and its hand-written matcher, for each spelling recognised), and others
+/// real tokenizers use or that exercise the grammar.
+#[test]
+fn compiled_patterns_agree_with_the_crate() {
+    let mut patterns: Vec<String> = [
+        pretok::QWEN2,
+        pretok::CL100K,
+        pretok::GPT2,
+        pretok::O200K,
+        pretok::TEKKEN,
+        pretok::DIGITS3,
+        pretok::DEEPSEEK_CJK,
+        pretok::DEEPSEEK_CJK_ESCAPED,
+        pretok::DEEPSEEK,
+        pretok::DEEPSEEK_ESCAPED,
+    ]
+    .map(String::from)
+    .to_vec();
+    patterns.extend(
+        [
+            // tiktoken's own cl100k spelling, with possessive quantifiers
+            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+",
+            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?+|\p{N}|\s+",
+            // DeepSeek-LLM / Coder style steps
+            r"[\r\n]",
+            r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯＡ-Ｚａ-ｚ𐐀-𐑏]+",
+            r"\s?[!-/:-~！-／：-～‘-‟　-。]+",
+            r"[一-龥ࠀ-一가-퟿]+",
+            r"\p{N}+",
+            r"[\p{P}\$\+<=>\^~\|]+",
+            r"\s{2,}|\S+|\s",
+            r"\P{L}+|\p{L}{1,4}",
+            r" ?\p{L}+(?=\s)|\S|\s",
+            r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+            r"[\u3040-\u30ff]+|[^\S\n]+|\p{Lu}\p{Ll}*|\p{M}",
+        ]
+        .map(String::from),
+    );
+    let texts = context_texts();
+    for pattern in &patterns {
+        let fast = pretok::PreTokenizer::compile(pattern)
+            .unwrap_or_else(|why| panic!("{pattern:?} refused: {why}"));
+        let split = Split::new(
+            SplitPattern::Regex(pattern.clone()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .unwrap();
+        for text in &texts {
+            let mut pts = PreTokenizedString::from(text.as_str());
+            split.pre_tokenize(&mut pts).unwrap();
+            let want: Vec<(usize, usize)> = pts
+                .get_splits(OffsetReferential::Original, OffsetType::Byte)
+                .into_iter()
+                .map(|(_, o, _)| o)
+                .collect();
+            let mut got = Vec::new();
+            fast.for_each_range(text, |s, e| got.push((s, e)));
+            assert!(
+                got == want,
+                "{pattern:?} on {:?}",
+                &text[..text.len().min(80)]
+            );
+            // A recognised spelling: its hand-written matcher too.
+            if let Some(p) = Pattern::recognise(pattern) {
+                let mut got = Vec::new();
+                pretok::PreTokenizer::new(p).for_each_range(text, |s, e| got.push((s, e)));
+                assert!(got == want, "{p:?} on {:?}", &text[..text.len().min(80)]);
+            }
+        }
+    }
+}
+
+/// The tricky strings, and code points of every class in contexts that exercise each
+/// alternative of each pattern.
+fn context_texts() -> Vec<String> {
+    let sample: Vec<char> = (0..0x800u32)
+        .chain((0x800..=0x10ffff).step_by(61))
+        .filter_map(char::from_u32)
+        .collect();
+    let mut texts: Vec<String> = tricky().into_iter().map(|(_, t)| t).collect();
+    for block in sample.chunks(2048) {
+        let mut text = String::new();
+        for &c in block {
+            for t in [
+                "a", "A", "1", " ", "'", "'S", ".", "\n", "  ", "\u{301}", "中", "ア",
+            ] {
+                text.push(c);
+                text.push_str(t);
+            }
+            text.push(c);
+            text.push(c);
+        }
+        texts.push(text);
+    }
+    texts
+}
+
+/// Syntax outside the compiled grammar is refused, with the reason.
+#[test]
+fn patterns_outside_the_grammar_are_refused() {
+    for (pattern, why) in [
+        (r"\d+|\s+", "\\d"),
+        (r"(ab)+|\s", "outside the grammar"),
+        (r".", "outside the grammar"),
+        (r"\p{Han}+", "Han"),
+        (r"[[:alpha:]]", "POSIX"),
+        (r"[a-z&&[^aeiou]]", "&&"),
+        (r"a*?", "lazy"),
+        (r"a|", "empty"),
+        (r"x*", "empty"),
+        (r"^a", "outside the grammar"),
+        (r"\w+", "\\w"),
+        (r"(?i:ab)", "outside the grammar"),
+        (r"[z-a]", "range"),
+        (r"a{2", "{"),
+    ] {
+        let err = pretok::PreTokenizer::compile(pattern)
+            .err()
+            .unwrap_or_else(|| panic!("{pattern:?} accepted"));
+        assert!(err.contains(why), "{pattern:?}: {err}");
+    }
+}
+
+/// A whole tokenizer whose pattern is compiled: the crate's ids, also when asked to cut (it does
+/// not: no proof).
+#[test]
+fn a_tokenizer_with_a_compiled_pattern_gives_the_crates_ids() {
+    let json = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
+    let from = r#"\\p{N}|"#;
+    assert!(json.contains(from));
+    let edited = json.replacen(from, r#"\\p{N}{1,2}|"#, 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    assert!(
+        fast.description().contains("compiled"),
+        "{}",
+        fast.description()
+    );
+    for (case, text) in tricky() {
+        let want = crate_ids(&crate_tok, &text);
+        assert_eq!(fast.encode(&text), want, "{case}");
+        assert_eq!(fast.encode_in_parts(&text, 3), want, "{case} (parts)");
     }
 }

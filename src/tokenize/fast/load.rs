@@ -7,6 +7,7 @@
 //! the file against) the crate's id rules, so a run on the fast path never loads the crate.
 
 use super::bpe::Bpe;
+use super::compiled::Compiled;
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer};
 use crate::tokenize::vocab::{AddedToken, Vocab};
@@ -189,7 +190,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MergeJson<'a> {
 /// What [`parse`] read from the file, for [`build`]; merge strings may borrow from the file.
 pub struct Parsed<'a> {
     normalizer: Normalizer,
-    steps: Vec<Pattern>,
+    pre: PreTokenizer,
     post_adds: bool,
     model: ModelJson,
     merges: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -264,15 +265,14 @@ fn byte_level(v: &Value) -> Result<bool, Unsupported> {
 
 /// The pre-tokenizer: `ByteLevel` alone (GPT-2's pattern), or a `Sequence` of `Split` and
 /// `Digits` steps followed by `ByteLevel` (with its regex: one more step, GPT-2's pattern).
-/// Returns the split patterns, in order.
-fn pre_tokenizer(v: Option<&Value>) -> Result<Vec<Pattern>, Unsupported> {
+fn pre_tokenizer(v: Option<&Value>) -> Result<PreTokenizer, Unsupported> {
     let v = v.ok_or("no pre-tokenizer")?;
     match type_of(v) {
         "ByteLevel" => {
             expect(byte_level(v)?, || {
                 "a ByteLevel pre-tokenizer without its regex and no Split".into()
             })?;
-            Ok(vec![Pattern::Gpt2])
+            Ok(PreTokenizer::new(Pattern::Gpt2))
         }
         "Sequence" => {
             exactly(
@@ -289,20 +289,25 @@ fn pre_tokenizer(v: Option<&Value>) -> Result<Vec<Pattern>, Unsupported> {
                     seq.len()
                 ));
             };
-            let mut steps = splits.iter().map(step).collect::<Result<Vec<_>, _>>()?;
+            let mut compiled = vec![];
+            let mut steps = splits
+                .iter()
+                .map(|v| step(v, &mut compiled))
+                .collect::<Result<Vec<_>, _>>()?;
             if byte_level(last)? {
                 steps.push(Pattern::Gpt2);
             }
-            Ok(steps)
+            Ok(PreTokenizer::with_compiled(steps, compiled))
         }
         other => Err(format!("pre-tokenizer {other}")),
     }
 }
 
-/// A step of a pre-tokenizer `Sequence` before its `ByteLevel`: `Split` or `Digits`.
-fn step(v: &Value) -> Result<Pattern, Unsupported> {
+/// A step of a pre-tokenizer `Sequence` before its `ByteLevel`: `Split` or `Digits`. A `Split`
+/// pattern without a hand-written matcher is compiled into `compiled`.
+fn step(v: &Value, compiled: &mut Vec<Compiled>) -> Result<Pattern, Unsupported> {
     match type_of(v) {
-        "Split" => split_step(v),
+        "Split" => split_step(v, compiled),
         "Digits" => {
             exactly(
                 v,
@@ -322,7 +327,7 @@ fn step(v: &Value) -> Result<Pattern, Unsupported> {
 }
 
 /// One `Split` step: a pattern with a fast matcher, and a behavior that gives its pieces.
-fn split_step(split: &Value) -> Result<Pattern, Unsupported> {
+fn split_step(split: &Value, compiled: &mut Vec<Compiled>) -> Result<Pattern, Unsupported> {
     exactly(
         split,
         "the Split pre-tokenizer",
@@ -337,8 +342,17 @@ fn split_step(split: &Value) -> Result<Pattern, Unsupported> {
         .get("Regex")
         .and_then(Value::as_str)
         .ok_or("the Split pattern is not a Regex")?;
-    let pattern = Pattern::recognise(regex)
-        .ok_or_else(|| format!("the Split regex {regex:?} has no fast matcher"))?;
+    let pattern = match Pattern::recognise(regex) {
+        Some(pattern) => pattern,
+        None => {
+            let matcher = Compiled::new(regex).map_err(|why| {
+                format!("the Split regex {regex:?} has no fast matcher: {why} is not supported")
+            })?;
+            let k = u16::try_from(compiled.len()).map_err(|_| "too many Split steps")?;
+            compiled.push(matcher);
+            Pattern::Compiled(k)
+        }
+    };
     let behavior = split["behavior"].as_str().unwrap_or("?");
     let invert = split["invert"]
         .as_bool()
@@ -431,7 +445,7 @@ pub fn parse(json: &str) -> Result<Parsed<'_>, Unsupported> {
     };
     Ok(Parsed {
         normalizer: normalizer(file.normalizer.as_ref())?,
-        steps: pre_tokenizer(file.pre_tokenizer.as_ref())?,
+        pre: pre_tokenizer(file.pre_tokenizer.as_ref())?,
         post_adds: post_processor_adds(file.post_processor.as_ref()),
         model: file.model,
         merges,
@@ -467,7 +481,7 @@ pub fn build(
 ) -> Result<(FastEncoder, Vocab), Unsupported> {
     let Parsed {
         normalizer,
-        steps,
+        pre,
         post_adds,
         model,
         merges,
@@ -497,7 +511,7 @@ pub fn build(
     let (raw, normalized) = added_lists(&vocab, normalizer, encode_special_tokens)?;
     let description = format!(
         "byte-level BPE, {} split pattern, {} normalizer, {} merges{}, {} added tokens",
-        steps
+        pre.steps()
             .iter()
             .map(|p| p.name())
             .collect::<Vec<_>>()
@@ -512,7 +526,7 @@ pub fn build(
         vocab.added().len()
     );
     let fast = FastEncoder {
-        pre: PreTokenizer::sequence(steps),
+        pre,
         bpe: Bpe::new(byte_ids, merges, whole),
         normalizer,
         raw_added: added_tokens(raw)?,

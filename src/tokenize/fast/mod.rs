@@ -6,7 +6,8 @@
 //! (leftmost-longest; with `encode_special_tokens`, special tokens are matched and then left as
 //! text, exactly as the crate does), each remaining piece is NFC- or NFKC-normalized only when a
 //! quick check says it may change, pre-tokenized by matchers written for its exact `Split`
-//! patterns, one or several in sequence ([`pretok`]), and each pre-token is merged by rank ([`bpe`]) behind a per-thread cache. No
+//! patterns, or else compiled from a pattern of a small proven grammar ([`compiled`]), one or
+//! several in sequence ([`pretok`]), and each pre-token is merged by rank ([`bpe`]) behind a per-thread cache. No
 //! offsets, no per-token strings. Long documents are cut where the pattern provably restarts and
 //! the parts are encoded in parallel on the caller's rayon pool.
 //!
@@ -17,6 +18,7 @@
 
 mod bpe;
 mod classes;
+mod compiled;
 mod load;
 pub mod pretok;
 #[rustfmt::skip]
@@ -161,8 +163,9 @@ impl FastEncoder {
     /// the differential tests, which cut small texts into tiny parts).
     #[doc(hidden)]
     pub fn encode_in_parts(&self, text: &str, part_bytes: usize) -> Vec<u32> {
-        if self.normalized_added.is_some() {
-            // A normalized added token could span a cut: no proof, so no cutting.
+        if self.normalized_added.is_some() || !self.pre.cuttable() {
+            // A normalized added token could span a cut, and a compiled pattern has no proof of
+            // where it restarts: no proof, so no cutting.
             let mut out = Vec::with_capacity(text.len() / 3 + 1);
             self.encode_into(text, &mut out);
             return out;

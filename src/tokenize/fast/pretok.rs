@@ -11,10 +11,14 @@
 //! "gap"), and each later `Split` step runs over every piece of the one before, as a text of its
 //! own ([`PreTokenizer::for_each_range`]).
 //!
+//! Patterns without a hand-written matcher are compiled by [`super::compiled`] when they fit its
+//! grammar; they are steps like the others (with gaps, never cut).
+//!
 //! [`PreTokenizer::safe_cut`] finds places where a long text may be cut and both halves
 //! pre-tokenized alone with the same result: the proof is in its comment, per pattern.
 
 use super::classes::{Classes, L, LO, M, N, NL, PS, S, UP};
+use super::compiled::Compiled;
 
 /// Qwen2 / Qwen2.5 / Qwen3: cl100k with single digits.
 pub const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -59,6 +63,9 @@ pub enum Pattern {
     /// `Digits` without `individual_digits`: runs of `char::is_numeric` characters (`Contiguous`,
     /// which makes one piece of each run of numeric characters and of each run of others).
     DigitsRuns,
+    /// A pattern without a hand-written matcher, compiled ([`super::compiled`]): the index of
+    /// its matcher in the pre-tokenizer.
+    Compiled(u16),
 }
 
 impl Pattern {
@@ -89,6 +96,7 @@ impl Pattern {
             Pattern::DeepSeek => "deepseek",
             Pattern::DigitsEach => "digits (individual)",
             Pattern::DigitsRuns => "digits",
+            Pattern::Compiled(_) => "compiled",
         }
     }
 
@@ -114,7 +122,7 @@ pub fn class_flags(c: char) -> u8 {
 
 /// Decodes the character starting at `b[i]`; `b` is valid UTF-8 (it comes from a `&str`).
 #[inline(always)]
-fn decode(b: &[u8], i: usize) -> (u32, usize) {
+pub(super) fn decode(b: &[u8], i: usize) -> (u32, usize) {
     let b0 = b[i] as u32;
     if b0 < 0x80 {
         (b0, 1)
@@ -169,6 +177,8 @@ fn numeric_run(b: &[u8], i: usize, max: usize) -> Option<usize> {
 pub struct PreTokenizer {
     /// At least one step; each step after the first splits every piece of the one before.
     steps: Vec<Pattern>,
+    /// The matchers of the `Pattern::Compiled` steps.
+    compiled: Vec<Compiled>,
     classes: Classes,
 }
 
@@ -179,11 +189,31 @@ impl PreTokenizer {
 
     /// `Split` steps applied in order; `steps` is not empty.
     pub fn sequence(steps: Vec<Pattern>) -> Self {
+        Self::with_compiled(steps, vec![])
+    }
+
+    /// `Split` steps applied in order, `Pattern::Compiled(k)` being `compiled[k]`.
+    pub fn with_compiled(steps: Vec<Pattern>, compiled: Vec<Compiled>) -> Self {
         assert!(!steps.is_empty(), "a pre-tokenizer has at least one step");
         PreTokenizer {
             steps,
+            compiled,
             classes: Classes::default(),
         }
+    }
+
+    /// One compiled pattern (for the tests, which compare it with the crate), or why not.
+    #[doc(hidden)]
+    pub fn compile(regex: &str) -> Result<Self, String> {
+        Ok(Self::with_compiled(
+            vec![Pattern::Compiled(0)],
+            vec![Compiled::new(regex)?],
+        ))
+    }
+
+    /// Whether [`Self::safe_cut`]'s proof covers every step (not for compiled patterns).
+    pub fn cuttable(&self) -> bool {
+        !self.steps.iter().any(|s| matches!(s, Pattern::Compiled(_)))
     }
 
     pub fn steps(&self) -> &[Pattern] {
@@ -307,6 +337,7 @@ impl PreTokenizer {
             Pattern::DeepSeek => self.next_deepseek(b, i),
             Pattern::DigitsEach => numeric_run(b, i, 1),
             Pattern::DigitsRuns => numeric_run(b, i, usize::MAX),
+            Pattern::Compiled(k) => self.compiled[k as usize].match_at(b, i),
         }
     }
 
@@ -333,7 +364,7 @@ impl PreTokenizer {
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)` after the apostrophe at `i - 1`: the end of the match.
     /// Oniguruma's case folding also lets U+017F LATIN SMALL LETTER LONG S match `s`; no other
     /// character folds to one of these letters.
-    fn contraction_ci(b: &[u8], i: usize) -> Option<usize> {
+    pub(super) fn contraction_ci(b: &[u8], i: usize) -> Option<usize> {
         let lower = |j: usize| b.get(j).map(|c| c.to_ascii_lowercase());
         match lower(i)? {
             b's' | b't' | b'm' | b'd' => Some(i + 1),
