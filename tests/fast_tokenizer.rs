@@ -615,6 +615,8 @@ fn patterns_outside_the_grammar_are_refused() {
         (r"(?i:ab)", "outside the grammar"),
         (r"[z-a]", "range"),
         (r"a{2", "{"),
+        (r"\p{N}{1,3}+", "after {1,3}"),
+        (r"[a-b-c]", "a - after"),
     ] {
         let err = pretok::PreTokenizer::compile(pattern)
             .err()

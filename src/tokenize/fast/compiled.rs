@@ -7,7 +7,7 @@
 //!   empty string as a whole (so every match is at least one character, as the crate's
 //!   splitting needs);
 //! - an item is one character set with an optional quantifier (`?`, `*`, `+`, `{n}`, `{n,}`,
-//!   `{n,m}`, greedy or possessive `…+`; lazy ones are refused), the exact group
+//!   `{n,m}`; the first three greedy or possessive `…+`; lazy ones are refused), the exact group
 //!   `(?i:'s|'t|'re|'ve|'m|'ll|'d)` (optionally `?`), or a one-character look-ahead `(?!x)` or
 //!   `(?=x)`;
 //! - a character set is a literal character, an escape (`\r`, `\n`, `\t`, `\uHHHH`, an escaped
@@ -357,7 +357,7 @@ impl Parser {
         Ok(Some((min, max, self.possessive()?)))
     }
 
-    /// `{n}`, `{n,}` or `{n,m}`, then an optional possessive `+`.
+    /// `{n}`, `{n,}` or `{n,m}` (greedy).
     fn braces(&mut self) -> Result<(u32, u32, bool), String> {
         let close = self.s[self.i..]
             .iter()
@@ -377,7 +377,12 @@ impl Parser {
             return Err(format!("the quantifier {{{inner}}}"));
         }
         self.i += close + 1;
-        Ok((min, max, self.possessive()?))
+        // In Oniguruma's Ruby syntax `{n,m}+` is not possessive but a second quantifier, and
+        // `{n,m}?` is lazy: both refused.
+        if matches!(self.peek(), Some('+' | '?')) {
+            return Err(format!("a quantifier after {{{inner}}}"));
+        }
+        Ok((min, max, false))
     }
 
     fn possessive(&mut self) -> Result<bool, String> {
@@ -467,6 +472,9 @@ impl Parser {
                 Some('[') => return Err("a nested class or POSIX bracket".into()),
                 Some('&') if self.peek() == Some('&') => {
                     return Err("a class intersection &&".into())
+                }
+                Some('-') if !members.is_empty() && self.peek() != Some(']') => {
+                    return Err("a - after a range or property in a class".into())
                 }
                 Some('\\') => self.escape()?,
                 Some(c) => Member::Range(c as u32, c as u32),
