@@ -363,6 +363,28 @@ fn digit_runs_give_the_crates_ids() {
     }
 }
 
+/// `ByteLevel` with its regex alone in a `Sequence` is GPT-2's split; without it, nothing splits
+/// (refused).
+#[test]
+fn byte_level_alone_in_a_sequence() {
+    let json = std::fs::read_to_string(fixture("tokenizers/gpt2-mini/tokenizer.json")).unwrap();
+    let from = r#""pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}"#;
+    assert!(json.contains(from));
+    let to = r#""pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}]}"#;
+    let edited = json.replacen(from, to, 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    for (case, text) in tricky() {
+        let want = crate_ids(&crate_tok, &text);
+        assert_eq!(fast.encode(&text), want, "{case}");
+        assert_eq!(fast.encode_in_parts(&text, 3), want, "{case} (parts)");
+    }
+    let no_regex = edited.replacen(r#""use_regex":true"#, r#""use_regex":false"#, 1);
+    let why = FastEncoder::new(&no_regex, true).err().expect("refused");
+    assert!(why.contains("does not split"), "{why}");
+}
+
 /// The pre-token byte ranges the crate's pre-tokenizer gives.
 fn crate_pretokens(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
     let mut pts = PreTokenizedString::from(text);

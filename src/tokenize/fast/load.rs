@@ -283,12 +283,7 @@ fn pre_tokenizer(v: Option<&Value>) -> Result<PreTokenizer, Unsupported> {
             let seq = v["pretokenizers"]
                 .as_array()
                 .ok_or("pretokenizers is not a list")?;
-            let Some((last, splits)) = seq.split_last().filter(|(_, s)| !s.is_empty()) else {
-                return Err(format!(
-                    "a pre-tokenizer Sequence of {} steps (the fast path supports Split steps + ByteLevel)",
-                    seq.len()
-                ));
-            };
+            let (last, splits) = seq.split_last().ok_or("an empty pre-tokenizer Sequence")?;
             let mut compiled = vec![];
             let mut steps = splits
                 .iter()
@@ -297,6 +292,9 @@ fn pre_tokenizer(v: Option<&Value>) -> Result<PreTokenizer, Unsupported> {
             if byte_level(last)? {
                 steps.push(Pattern::Gpt2);
             }
+            expect(!steps.is_empty(), || {
+                "a pre-tokenizer that does not split (ByteLevel without its regex alone)".into()
+            })?;
             Ok(PreTokenizer::with_compiled(steps, compiled))
         }
         other => Err(format!("pre-tokenizer {other}")),
