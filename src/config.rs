@@ -1,11 +1,12 @@
 //! The augmentation's configuration: every knob, its default (the paper's best setting), and the
 //! parsers for the spellings users type (`128k`, `2:0.5,3:0.5`). It serializes into the manifest.
 
+use crate::setting::{Setting, SettingError};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// Which transformation is applied to each packed window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Untie the Knots: chunk, label, knot, shuffle, backtrace.
@@ -15,7 +16,7 @@ pub enum Method {
 }
 
 /// How chunk boundaries are placed inside a split piece.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Chunking {
     /// Split points uniform among all placements that respect `--min-chunk-tokens`.
@@ -28,7 +29,7 @@ pub enum Chunking {
 }
 
 /// Whether a piece's chunks keep their relative order after the shuffle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Order {
     /// Chunk 1 of a piece always comes before chunk 2 (the paper's better setting).
@@ -38,7 +39,7 @@ pub enum Order {
 }
 
 /// What happens to the last, incomplete window of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tail {
     /// Pad it to `seq_len` with the pad token (loss mask 0).
@@ -46,6 +47,11 @@ pub enum Tail {
     /// Do not write it; its tokens are counted as dropped in the manifest.
     Drop,
 }
+
+crate::impl_choice!(Method { Utk => "utk", Plain => "plain" });
+crate::impl_choice!(Chunking { Uniform => "uniform", Equal => "equal", Fixed => "fixed" });
+crate::impl_choice!(Order { Preserve => "preserve", Shuffle => "shuffle" });
+crate::impl_choice!(Tail { Pad => "pad", Drop => "drop" });
 
 /// A discrete distribution over chunk counts, e.g. `2:0.5,3:0.5`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -157,29 +163,32 @@ impl Default for AugmentConfig {
 }
 
 impl AugmentConfig {
-    /// Checks the combination of values; names the flag at fault.
+    /// Checks the combination of values; names the setting at fault.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.split_prob) {
-            bail!("--split-prob {} must be between 0 and 1", self.split_prob);
+            let what = format!("{} must be between 0 and 1", self.split_prob);
+            return Err(SettingError::about(Setting::SplitProb, what).into());
         }
         if self.min_chunk_tokens == 0 {
-            bail!("--min-chunk-tokens must be at least 1");
+            return Err(SettingError::about(Setting::MinChunkTokens, "must be at least 1").into());
         }
         if self.label_len == 0 || self.label_len > 64 {
-            bail!("--label-len {} must be between 1 and 64", self.label_len);
+            let what = format!("{} must be between 1 and 64", self.label_len);
+            return Err(SettingError::about(Setting::LabelLen, what).into());
         }
         if self.chunking == Chunking::Fixed {
             if self.chunk_tokens == 0 {
-                bail!("--chunk-tokens must be at least 1");
+                return Err(SettingError::about(Setting::ChunkTokens, "must be at least 1").into());
             }
             if self.seq_len / self.chunk_tokens > 4096 {
-                bail!(
-                    "--chunk-tokens {} would allow {} chunks per piece in a {}-token window; \
-                     utk supports at most 4096 (use larger chunks)",
+                let what = format!(
+                    "{} would allow {} chunks per piece in a {}-token window; utk supports at \
+                     most 4096 (use larger chunks)",
                     self.chunk_tokens,
                     self.seq_len / self.chunk_tokens,
                     self.seq_len
                 );
+                return Err(SettingError::about(Setting::ChunkTokens, what).into());
             }
         }
         Ok(())

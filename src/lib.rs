@@ -20,6 +20,8 @@
 //! the output bytes never depend on the thread count.
 
 pub mod augment;
+pub mod choice;
+pub mod codec;
 pub mod config;
 pub mod input;
 pub mod inspect;
@@ -27,8 +29,12 @@ pub mod mapped;
 pub mod output;
 pub mod pack;
 pub mod pipeline;
+pub mod pretokenize;
 pub mod progress;
+pub mod record;
 pub mod rng;
+pub mod setting;
 pub mod tokenize;
 pub mod untie;
 pub mod verify;
+pub mod workers;

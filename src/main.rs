@@ -3,12 +3,13 @@
 mod cli;
 mod cmd;
 
+use anyhow::Result;
 use clap::Parser;
+use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match cmd::run(cli) {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // `utk … | head` closing the pipe is not an error.
@@ -18,8 +19,17 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("utk: error: {err:#}");
+            eprintln!("utk: error: {}", cmd::args::render_error(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Augment(args) => cmd::augment::run(*args, cli.quiet),
+        Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Verify(args) => cmd::verify::run(args, cli.quiet),
+        Command::Tokenize(args) => cmd::tokenize::run(*args, cli.quiet),
     }
 }

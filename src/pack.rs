@@ -8,13 +8,6 @@
 
 use anyhow::{bail, Result};
 
-/// A tokenized document (EOD included), with its ordinal in the input stream.
-#[derive(Clone, Debug)]
-pub struct TokenizedDoc {
-    pub ordinal: u64,
-    pub tokens: Vec<u32>,
-}
-
 /// How a piece will be augmented, decided before it is placed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Shape {
@@ -107,11 +100,6 @@ impl<S: Shaper> Packer<S> {
         }
     }
 
-    /// Adds a document; every window it completes is appended to `out`.
-    pub fn push(&mut self, doc: &TokenizedDoc, out: &mut Vec<WindowPlan>) -> Result<()> {
-        self.push_ids(doc.ordinal, &doc.tokens, out)
-    }
-
     /// Adds document number `ordinal` given by its ids (EOD last); every window it completes is
     /// appended to `out`.
     pub fn push_ids(
@@ -171,10 +159,5 @@ impl<S: Shaper> Packer<S> {
     /// The last, incomplete window (if any tokens are left over).
     pub fn finish(self) -> Option<WindowPlan> {
         self.current.filter(|w| !w.pieces.is_empty())
-    }
-
-    /// Number of windows started so far.
-    pub fn windows_started(&self) -> u64 {
-        self.next_index
     }
 }

@@ -84,147 +84,180 @@ fn flaw<T>(offset: usize, what: impl Into<String>) -> Result<T, Flaw> {
 
 /// Parses a window's layout from its ids.
 pub fn parse_window(t: &[u32], roles: &Roles) -> Result<ParsedWindow, Flaw> {
-    let ids = &roles.ids;
-    let n = t.len();
-    let name = |i: usize| {
-        roles
-            .role(t[i])
-            .map_or_else(|| format!("token {}", t[i]), |r| r.display())
-    };
-    // Ordinary tokens from `i`, up to and including an EOD, stopping before any role.
-    let content = |mut i: usize| -> (usize, bool) {
-        while i < n {
-            if t[i] == ids.eod {
+    let p = Parser { t, roles };
+    let mut chunks = Vec::new();
+    let mut i = 0;
+    while i < t.len() {
+        let chunk = match roles.role(t[i]) {
+            Some(Role::Pad) => {
+                p.pad(i)?;
+                return Ok(ParsedWindow {
+                    chunks,
+                    pad_from: Some(i),
+                });
+            }
+            Some(Role::Cl) => p.split_chunk(i)?,
+            Some(_) => return flaw(i, format!("unexpected {}", p.name(i))),
+            None => p.unsplit_chunk(i)?,
+        };
+        i = chunk.extent.end;
+        chunks.push(chunk);
+    }
+    Ok(ParsedWindow {
+        chunks,
+        pad_from: None,
+    })
+}
+
+/// The window being parsed, with the reading steps of its grammar.
+struct Parser<'a> {
+    t: &'a [u32],
+    roles: &'a Roles,
+}
+
+impl Parser<'_> {
+    fn name(&self, i: usize) -> String {
+        match i < self.t.len() {
+            true => self
+                .roles
+                .role(self.t[i])
+                .map_or_else(|| format!("token {}", self.t[i]), |r| r.display()),
+            false => "window end".into(),
+        }
+    }
+
+    /// The role at `i`, if `i` is inside the window.
+    fn role_at(&self, i: usize) -> Option<Role> {
+        self.t.get(i).and_then(|&x| self.roles.role(x))
+    }
+
+    /// Ordinary tokens from `i`, up to and including an EOD, stopping before any role: their
+    /// end and whether the EOD ends them.
+    fn content(&self, mut i: usize) -> (usize, bool) {
+        while i < self.t.len() {
+            if self.t[i] == self.roles.ids.eod {
                 return (i + 1, true);
             }
-            if roles.role(t[i]).is_some() {
+            if self.roles.role(self.t[i]).is_some() {
                 break;
             }
             i += 1;
         }
         (i, false)
-    };
-    // The end of the ordinary tokens (a label) from `i`: the next role or EOD.
-    let label_end = |mut i: usize| -> usize {
-        while i < n && t[i] != ids.eod && roles.role(t[i]).is_none() {
+    }
+
+    /// The end of the ordinary tokens (a label) from `i`: the next role or EOD.
+    fn label_end(&self, mut i: usize) -> usize {
+        let t = self.t;
+        while i < t.len() && t[i] != self.roles.ids.eod && self.roles.role(t[i]).is_none() {
             i += 1;
         }
         i
-    };
-    let mut chunks = Vec::new();
-    let mut pad_from = None;
-    let mut i = 0;
-    while i < n {
-        let start = i;
-        match roles.role(t[i]) {
-            Some(Role::Pad) => {
-                if let Some(j) = (i..n).find(|&j| t[j] != ids.pad) {
-                    return flaw(
-                        j,
-                        format!("{} after padding: pad must be a trailing run", name(j)),
-                    );
-                }
-                pad_from = Some(i);
-                break;
+    }
+
+    /// Pad from `i` must run to the window's end.
+    fn pad(&self, i: usize) -> Result<(), Flaw> {
+        match (i..self.t.len()).find(|&j| self.t[j] != self.roles.ids.pad) {
+            Some(j) => flaw(
+                j,
+                format!("{} after padding: pad must be a trailing run", self.name(j)),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// A chunk of a split piece at `start` (its `<CL>`): label, head knot, content, tail knot
+    /// and the backtrace list that may follow.
+    fn split_chunk(&self, start: usize) -> Result<Chunk, Flaw> {
+        let label = self.label(start)?;
+        let mut i = label.end + 1;
+        let head = match self.role_at(i) {
+            Some(Role::Head(b)) => {
+                i += 1;
+                Some(b)
             }
-            Some(Role::Cl) => {
-                let lab_end = label_end(i + 1);
-                if lab_end == i + 1 {
-                    return flaw(i + 1, "empty chunk label");
-                }
-                if lab_end >= n || t[lab_end] != ids.cl_end {
-                    return flaw(
-                        lab_end.min(n - 1),
-                        format!(
-                            "chunk label not closed by </CL> (found {})",
-                            if lab_end < n {
-                                name(lab_end)
-                            } else {
-                                "window end".into()
-                            }
-                        ),
-                    );
-                }
-                let label = i + 1..lab_end;
-                i = lab_end + 1;
-                let head = match t.get(i).and_then(|&x| roles.role(x)) {
-                    Some(Role::Head(b)) => {
-                        i += 1;
-                        Some(b)
-                    }
-                    _ => None,
-                };
-                let (end, eod) = content(i);
-                if end == i {
-                    return flaw(
-                        i,
-                        format!(
-                            "chunk without content (found {})",
-                            if i < n { name(i) } else { "window end".into() }
-                        ),
-                    );
-                }
-                let content = i..end;
-                i = end;
-                let tail = match t.get(i).and_then(|&x| roles.role(x)) {
-                    Some(Role::Tail(b)) if !eod => {
-                        i += 1;
-                        Some(b)
-                    }
-                    _ => None,
-                };
-                let backtrace = if t.get(i) == Some(&ids.bt) {
-                    let mut labels = Vec::new();
-                    i += 1;
-                    loop {
-                        let e = label_end(i);
-                        if e == i {
-                            return flaw(i, "empty label in backtrace list");
-                        }
-                        labels.push(i..e);
-                        match t.get(e) {
-                            Some(&x) if x == ids.bt_sep => i = e + 1,
-                            Some(&x) if x == ids.bt_end => {
-                                i = e + 1;
-                                break;
-                            }
-                            _ => return flaw(e.min(n - 1), "backtrace list not closed by </S>"),
-                        }
-                    }
-                    Some(labels)
-                } else {
-                    None
-                };
-                chunks.push(Chunk {
-                    extent: start..i,
-                    label: Some(label),
-                    head,
-                    content,
-                    eod,
-                    tail,
-                    backtrace,
-                });
+            _ => None,
+        };
+        let (end, eod) = self.content(i);
+        if end == i {
+            return flaw(i, format!("chunk without content (found {})", self.name(i)));
+        }
+        let content = i..end;
+        i = end;
+        let tail = match self.role_at(i) {
+            Some(Role::Tail(b)) if !eod => {
+                i += 1;
+                Some(b)
             }
-            Some(_) => return flaw(i, format!("unexpected {}", name(i))),
-            None => {
-                let (end, eod) = content(i);
-                if !eod && end < n && t[end] != ids.pad {
-                    return flaw(end, format!("{} inside an unsplit piece", name(end)));
+            _ => None,
+        };
+        let backtrace = match self.t.get(i) == Some(&self.roles.ids.bt) {
+            true => Some(self.backtrace(&mut i)?),
+            false => None,
+        };
+        Ok(Chunk {
+            extent: start..i,
+            label: Some(label),
+            head,
+            content,
+            eod,
+            tail,
+            backtrace,
+        })
+    }
+
+    /// The label after the `<CL>` at `cl`, which `</CL>` must close.
+    fn label(&self, cl: usize) -> Result<Range<usize>, Flaw> {
+        let n = self.t.len();
+        let end = self.label_end(cl + 1);
+        if end == cl + 1 {
+            return flaw(cl + 1, "empty chunk label");
+        }
+        if end >= n || self.t[end] != self.roles.ids.cl_end {
+            let what = format!("chunk label not closed by </CL> (found {})", self.name(end));
+            return flaw(end.min(n - 1), what);
+        }
+        Ok(cl + 1..end)
+    }
+
+    /// The labels of the backtrace list whose `<S>` is at `*i`; `*i` ends after its `</S>`.
+    fn backtrace(&self, i: &mut usize) -> Result<Vec<Range<usize>>, Flaw> {
+        let ids = &self.roles.ids;
+        let mut labels = Vec::new();
+        *i += 1;
+        loop {
+            let e = self.label_end(*i);
+            if e == *i {
+                return flaw(*i, "empty label in backtrace list");
+            }
+            labels.push(*i..e);
+            match self.t.get(e) {
+                Some(&x) if x == ids.bt_sep => *i = e + 1,
+                Some(&x) if x == ids.bt_end => {
+                    *i = e + 1;
+                    return Ok(labels);
                 }
-                chunks.push(Chunk {
-                    extent: i..end,
-                    label: None,
-                    head: None,
-                    content: i..end,
-                    eod,
-                    tail: None,
-                    backtrace: None,
-                });
-                i = end;
+                _ => return flaw(e.min(self.t.len() - 1), "backtrace list not closed by </S>"),
             }
         }
     }
-    Ok(ParsedWindow { chunks, pad_from })
+
+    /// An unsplit piece at `i`: content up to its EOD, or to the pad or the window's end.
+    fn unsplit_chunk(&self, i: usize) -> Result<Chunk, Flaw> {
+        let (end, eod) = self.content(i);
+        if !eod && end < self.t.len() && self.t[end] != self.roles.ids.pad {
+            return flaw(end, format!("{} inside an unsplit piece", self.name(end)));
+        }
+        Ok(Chunk {
+            extent: i..end,
+            label: None,
+            head: None,
+            content: i..end,
+            eod,
+            tail: None,
+            backtrace: None,
+        })
+    }
 }
 
 /// The loss mask the documented policy gives this structure (1 = training target).
@@ -282,38 +315,7 @@ pub fn untie(p: &ParsedWindow, t: &[u32], preserve_order: bool) -> Result<Vec<Un
         }
         let Some(list) = &c.backtrace else { continue };
         let n = list.len();
-        if n < 2 {
-            return flaw(list[0].start, "backtrace list with fewer than two labels");
-        }
-        let mut members = Vec::with_capacity(n);
-        for (k, l) in list.iter().enumerate() {
-            let Some(&j) = by_label.get(&t[l.clone()]) else {
-                return flaw(
-                    l.start,
-                    "backtrace names a label no chunk in the window has",
-                );
-            };
-            if owner[j].is_some() {
-                return flaw(l.start, "chunk claimed by two backtrace lists");
-            }
-            owner[j] = Some(pieces.len());
-            let ch = &p.chunks[j];
-            let b = k as u32 + 1;
-            let head_ok = if k == 0 {
-                ch.head.is_none()
-            } else {
-                ch.head == Some(b - 1)
-            };
-            let tail_ok = if k + 1 == n {
-                ch.tail.is_none()
-            } else {
-                ch.tail == Some(b) && !ch.eod
-            };
-            if !head_ok || !tail_ok {
-                return flaw(ch.content.start, format!("chunk {b} of {n}: knots {:?}/{:?} do not match its place in the backtrace list", ch.head, ch.tail));
-            }
-            members.push(j);
-        }
+        let members = claim(p, t, list, &by_label, &mut owner, pieces.len())?;
         if members.iter().max() != Some(&i) {
             return flaw(
                 c.extent.start,
@@ -343,6 +345,50 @@ pub fn untie(p: &ParsedWindow, t: &[u32], preserve_order: bool) -> Result<Vec<Un
     }
     pieces.sort_by_key(|x| x.chunks.iter().copied().min());
     Ok(pieces)
+}
+
+/// The chunks a backtrace list names, in its order, each claimed for piece `piece` and checked
+/// for the knots its place in the list implies.
+fn claim(
+    p: &ParsedWindow,
+    t: &[u32],
+    list: &[Range<usize>],
+    by_label: &HashMap<&[u32], usize>,
+    owner: &mut [Option<usize>],
+    piece: usize,
+) -> Result<Vec<usize>, Flaw> {
+    let n = list.len();
+    if n < 2 {
+        return flaw(list[0].start, "backtrace list with fewer than two labels");
+    }
+    let mut members = Vec::with_capacity(n);
+    for (k, l) in list.iter().enumerate() {
+        let Some(&j) = by_label.get(&t[l.clone()]) else {
+            return flaw(
+                l.start,
+                "backtrace names a label no chunk in the window has",
+            );
+        };
+        if owner[j].is_some() {
+            return flaw(l.start, "chunk claimed by two backtrace lists");
+        }
+        owner[j] = Some(piece);
+        let ch = &p.chunks[j];
+        let b = k as u32 + 1;
+        let head_ok = match k {
+            0 => ch.head.is_none(),
+            _ => ch.head == Some(b - 1),
+        };
+        let tail_ok = match k + 1 == n {
+            true => ch.tail.is_none(),
+            false => ch.tail == Some(b) && !ch.eod,
+        };
+        if !head_ok || !tail_ok {
+            return flaw(ch.content.start, format!("chunk {b} of {n}: knots {:?}/{:?} do not match its place in the backtrace list", ch.head, ch.tail));
+        }
+        members.push(j);
+    }
+    Ok(members)
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! Differential tests: the fast encoder gives exactly the `tokenizers` crate's ids.
 //!
 //! Every committed byte-level test tokenizer (one per supported pre-tokenizer or normalizer
-//! shape, see scripts/make-fast-fixtures.py) × the hand-picked texts of tests/fixtures/tricky-strings.jsonl,
+//! shape, see scripts/make-fast-fixtures.py) and SentencePiece-style BPE one (scripts/make-spm-fixtures.py,
+//! plus edits of them for the other shapes) × the texts of tests/fixtures/tricky-strings.jsonl,
 //! with special tokens encoded as text (utk's default) and parsed (`--parse-special`); texts cut
 //! into tiny parts as long documents are; random Unicode strings (proptest); and the
 //! pre-tokenizers against the crate's on every code point; every `Split` behavior, accepted only
-//! where it gives the crate's ids.
+//! where it gives the crate's ids; compiled split patterns against the crate's `Split`.
 
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -33,6 +34,53 @@ const BYTE_LEVEL: &[(&str, &[Pattern])] = &[
     ("digits-mini", &[Pattern::DigitsEach, Pattern::Gpt2]),
 ];
 
+/// SentencePiece-style BPE with byte fallback (scripts/make-spm-fixtures.py): Gemma's shape
+/// (Replace) and Llama 2's (Prepend + Replace, ignore_merges, a normalized added token).
+const SPM: &[&str] = &["gemma-mini", "llama2-mini"];
+
+/// The other SentencePiece-BPE shapes, as edits of those two: Gemma as newer converters write it
+/// (a `Split` on `' '` that finds none after the normalizer), and the `Metaspace` pre-tokenizer
+/// without a normalizer (Llama/Mistral files converted with `legacy: false`), every
+/// `prepend_scheme`, splitting or not.
+fn spm_variants() -> Vec<(String, String)> {
+    let read = |name: &str| {
+        std::fs::read_to_string(fixture(&format!("tokenizers/{name}/tokenizer.json"))).unwrap()
+    };
+    let edit = |json: &str, from: &str, to: &str| {
+        assert!(json.contains(from), "{from}");
+        json.replacen(from, to, 1)
+    };
+    let no_pre = r#""pre_tokenizer":null"#;
+    let split = r#""pre_tokenizer":{"type":"Split","pattern":{"String":" "},"behavior":"MergedWithPrevious","invert":false}"#;
+    let mut out = vec![(
+        "gemma-mini + Split ' '".to_string(),
+        edit(&read("gemma-mini"), no_pre, split),
+    )];
+    let llama = read("llama2-mini");
+    let normalizer = r#""normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]}"#;
+    let llama = edit(&llama, normalizer, r#""normalizer":null"#);
+    for (scheme, split) in [
+        ("first", false),
+        ("always", false),
+        ("never", false),
+        ("first", true),
+        ("always", true),
+    ] {
+        let meta = format!(
+            r#""pre_tokenizer":{{"type":"Metaspace","replacement":"▁","prepend_scheme":"{scheme}","split":{split}}}"#
+        );
+        let mut json = edit(&llama, no_pre, &meta);
+        if split {
+            json = edit(&json, r#""ignore_merges":true"#, r#""ignore_merges":false"#);
+        }
+        out.push((
+            format!("llama2-mini + Metaspace {scheme} split {split}"),
+            json,
+        ));
+    }
+    out
+}
+
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -40,21 +88,25 @@ fn fixture(rel: &str) -> PathBuf {
 }
 
 struct Pair {
-    name: &'static str,
+    name: String,
     crate_tok: Tokenizer,
     fast: FastEncoder,
 }
 
 /// The crate's tokenizer and the fast encoder for a fixture, with `encode_special_tokens`.
-fn load(name: &'static str, encode_special_tokens: bool) -> Pair {
+fn load(name: &str, encode_special_tokens: bool) -> Pair {
     let json = std::fs::read_to_string(fixture(&format!("tokenizers/{name}/tokenizer.json")))
         .expect("fixture");
+    load_json(name, &json, encode_special_tokens)
+}
+
+fn load_json(name: &str, json: &str, encode_special_tokens: bool) -> Pair {
     let mut crate_tok: Tokenizer = json.parse().expect("the crate loads the fixture");
     crate_tok.set_encode_special_tokens(encode_special_tokens);
-    let (fast, _) = FastEncoder::new(&json, encode_special_tokens)
+    let (fast, _) = FastEncoder::new(json, encode_special_tokens)
         .unwrap_or_else(|why| panic!("{name}: fast encoder refused: {why}"));
     Pair {
-        name,
+        name: name.to_string(),
         crate_tok,
         fast,
     }
@@ -65,7 +117,14 @@ fn pairs() -> &'static [Pair] {
     PAIRS.get_or_init(|| {
         BYTE_LEVEL
             .iter()
-            .flat_map(|&(name, _)| [load(name, true), load(name, false)])
+            .map(|&(name, _)| name)
+            .chain(SPM.iter().copied())
+            .flat_map(|name| [load(name, true), load(name, false)])
+            .chain(
+                spm_variants()
+                    .iter()
+                    .flat_map(|(n, j)| [load_json(n, j, true), load_json(n, j, false)]),
+            )
             .collect()
     })
 }
@@ -165,7 +224,8 @@ fn text_spelling_added_tokens() {
 #[test]
 fn the_token_table_read_from_the_file_is_the_crates() {
     use utk::tokenize::{Backend, Encoder, EncoderOptions, SpecialTokens};
-    for &(name, _) in BYTE_LEVEL {
+    let names = BYTE_LEVEL.iter().map(|&(name, _)| name);
+    for name in names.chain(SPM.iter().copied()) {
         let path = fixture(&format!("tokenizers/{name}/tokenizer.json"));
         let json = std::fs::read_to_string(&path).unwrap();
         let tok: Tokenizer = json.parse().unwrap();
@@ -272,6 +332,136 @@ fn other_tokenizers_are_refused_with_a_reason() {
             .err()
             .unwrap_or_else(|| panic!("{to} accepted"));
         assert!(why.contains(expect), "{to}: {why}");
+    }
+}
+
+/// SentencePiece-style BPE: the shapes of text where the crate merges one long word, and where
+/// the cut rule and the prepended '▁' matter.
+#[test]
+fn sentencepiece_bpe_edge_cases_give_the_crates_ids() {
+    let mut texts: Vec<String> = vec![
+        "".into(),
+        " ".into(),
+        "  leading and trailing  ".into(),
+        "▁already▁replaced ▁ mixed".into(),
+        "<bos>text<eos> <s>x</s>".into(),
+        "<start_of_turn>user\nhi<end_of_turn>".into(),
+        "ΩΩ x ΩΩ xΩΩ x".into(),
+        "tab\tseparated\t\tvalues\n\n\nend".into(),
+        "naïve café e\u{301}\u{302} 🎉🎉 👩‍👩‍👧 \u{10ffff}\u{80}".into(),
+        "機器學習需要大量的數據。長上下文模型在十二萬八千個詞元的窗口上訓練。".into(),
+    ];
+    for c in ["a", " ", "▁", "\n", "\t", "的", "🎉", "ab", " the", "<s>"] {
+        texts.push(c.repeat(3000));
+    }
+    let mut mixed = String::new();
+    for i in 0..4000u32 {
+        mixed.push(char::from_u32(0x20 + (i * 7919) % 0x3000).unwrap_or(' '));
+    }
+    texts.push(mixed);
+    for p in pairs()
+        .iter()
+        .filter(|p| p.name.contains("-mini ") || SPM.contains(&&*p.name))
+    {
+        for text in &texts {
+            check(p, "edge case", text);
+        }
+    }
+}
+
+/// A byte-level file with `byte_fallback: true` (which never falls back: every byte is a token)
+/// stays on the byte-level path.
+#[test]
+fn byte_level_bpe_with_byte_fallback_stays_byte_level() {
+    let qwen = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
+    let from = r#""byte_fallback":false"#;
+    assert!(qwen.contains(from));
+    let json = qwen.replacen(from, r#""byte_fallback":true"#, 1);
+    let p = load_json("qwen3-mini + byte_fallback", &json, true);
+    assert!(p.fast.description().starts_with("byte-level"));
+    for (case, text) in tricky() {
+        check(&p, &case, &text);
+    }
+}
+
+/// SentencePiece-BPE files the fast path cannot prove are refused with the reason.
+#[test]
+fn sentencepiece_bpe_shapes_not_implemented_are_refused() {
+    let gemma = std::fs::read_to_string(fixture("tokenizers/gemma-mini/tokenizer.json")).unwrap();
+    let (fast, _) = FastEncoder::new(&gemma, true).unwrap();
+    assert!(fast.description().contains("SentencePiece"));
+    let llama = std::fs::read_to_string(fixture("tokenizers/llama2-mini/tokenizer.json")).unwrap();
+    let (fast, _) = FastEncoder::new(&llama, true).unwrap();
+    assert!(fast.description().contains("Prepend"));
+    assert!(fast.post_processor_adds_tokens());
+    let metaspace = r#""pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false}"#;
+    for (from, to, expect) in [
+        (
+            r#""pre_tokenizer":null"#,
+            metaspace,
+            "pre-tokenizer Metaspace",
+        ),
+        (r#""content":"▁"}"#, r#""content":"_"}"#, "content"),
+        (r#""String":" ""#, r#""Regex":" ""#, "pattern"),
+        (r#""dropout":null"#, r#""dropout":0.1"#, "dropout"),
+        (r#""<0x80>":"#, r#""<0x80x>":"#, "byte 0x80"),
+        (r#""fuse_unk":true"#, r#""fuse_unk":true,"x":1"#, "x"),
+        (
+            r#""normalizer":{"type":"Replace","pattern":{"String":" "},"content":"▁"}"#,
+            r#""normalizer":{"type":"NFKC"}"#,
+            "normalizer NFKC",
+        ),
+    ] {
+        assert!(gemma.contains(from), "{from}");
+        let edited = gemma.replacen(from, to, 1);
+        let why = FastEncoder::new(&edited, true)
+            .err()
+            .unwrap_or_else(|| panic!("{to} accepted"));
+        assert!(why.contains(expect), "{to}: {why}");
+    }
+    let nfkc = llama.replacen(
+        r#"{"type":"Prepend","prepend":"▁"}"#,
+        r#"{"type":"NFKC"}"#,
+        1,
+    );
+    let why = FastEncoder::new(&nfkc, true).err().unwrap();
+    assert!(why.contains("NFKC"), "{why}");
+    let variants = spm_variants();
+    for (i, ignore_merges, from, to, expect) in [
+        (0, false, r#""invert":false"#, r#""invert":true"#, "invert"),
+        (
+            0,
+            false,
+            r#""String":" "},"behavior""#,
+            r#""String":"x"},"behavior""#,
+            "pattern",
+        ),
+        (4, true, "", "", "splitting Metaspace"),
+        (
+            1,
+            false,
+            r#""replacement":"▁""#,
+            r#""replacement":"_""#,
+            "replacement",
+        ),
+        (
+            1,
+            false,
+            r#""prepend_scheme":"first""#,
+            r#""prepend_scheme":"x""#,
+            "\"x\"",
+        ),
+    ] {
+        let (name, mut edited) = variants[i].clone();
+        if ignore_merges {
+            edited = edited.replacen(r#""ignore_merges":false"#, r#""ignore_merges":true"#, 1);
+        }
+        assert!(edited.contains(from), "{name}: {from}");
+        let edited = edited.replacen(from, to, 1);
+        let why = FastEncoder::new(&edited, true)
+            .err()
+            .unwrap_or_else(|| panic!("{name}: {to} accepted"));
+        assert!(why.contains(expect), "{name}: {to}: {why}");
     }
 }
 
@@ -479,7 +669,7 @@ fn tricky_char() -> impl Strategy<Value = char> {
             '٣', '²', '.', ',', '!', '<', '>', '|', '/', '_', '中', '文', 'é', '\u{301}', '\u{308}',
             'A', '\u{212b}', '\u{1100}', '\u{1161}', '\u{11a8}', '🎉', '\u{200d}', '\u{fe0f}',
             'Σ', 'ǅ', 'ʰ', '一', 'ア', 'ー', '゠', '\u{3040}', '\u{ff5c}', 'ﬁ', '①', '½', '＄',
-            'Ⅻ', '〇', '𝟘',
+            'Ⅻ', '〇', '𝟘', '▁', '\u{2580}', '\u{2582}', '的', '是', '\u{10ffff}', '\u{80}',
         ]),
         2 => proptest::char::range('\u{0}', '\u{7f}'),
         1 => any::<char>(),
@@ -493,6 +683,9 @@ fn tricky_text() -> impl Strategy<Value = String> {
             "<|endoftext|>", "<think>", "</think>", "<|im_start|>", "<|fim_pad|>", "ΩΩ", "été",
             "e\u{301}té", "<sp>", "\nA", "'ll", "'VE", " 123", "\r\n", "<｜end▁of▁sentence｜>",
             "ﬁx", "HTTPServer's", "1234567", "日本語のテキスト", "\n/", "!/\n",
+            // SentencePiece-BPE specials and spaces.
+            "<s>", "</s>", "<bos>", "<eos>", "<mask>", "<start_of_turn>", "ΩΩ x", " ΩΩ x", "▁",
+            "▁▁", "    ", "\t\t", " the", "的", "。",
         ]).prop_map(String::from),
     ];
     prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())

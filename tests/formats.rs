@@ -7,8 +7,9 @@ use common::check::check_output;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use utk::output::array::Dtype;
-use utk::output::npy::parse_npy_header;
+use utk::choice::Choice;
+use utk::codec::npy::parse_npy_header;
+use utk::codec::Dtype;
 use utk::output::reader::OutputReader;
 use utk::output::Format;
 

@@ -76,7 +76,7 @@ proptest! {
             let mut content = 0usize;
             let mut is_content = vec![false; cfg.seq_len];
             for s in &w.spans {
-                let doc = &docs[s.doc as usize].tokens;
+                let doc = &docs[s.doc as usize];
                 let (a, b) = (s.start as usize, (s.start + s.len) as usize);
                 prop_assert_eq!(&w.tokens[a..b], &doc[s.doc_offset as usize..s.doc_offset as usize + s.len as usize]);
                 prop_assert!(w.mask[a..b].iter().all(|&m| m == 1));
@@ -123,7 +123,7 @@ proptest! {
                 prop_assert_eq!(o, at, "doc {} gap or overlap", d);
                 at += n as u64;
             }
-            prop_assert_eq!(at as usize, docs[d].tokens.len(), "doc {} incomplete", d);
+            prop_assert_eq!(at as usize, docs[d].len(), "doc {} incomplete", d);
         }
     }
 

@@ -218,12 +218,15 @@ fn input_kind_must_match_the_manifest() {
     tokenize(&prefix);
     let from_shards = tmp.path().join("from-shards");
     augment(&[&prefix], &qwen(), &from_shards, &["-L", "2048"]);
-    verify_with(&from_shards, &docs())
-        .fails_with(&["made from token shards (megatron)", "--input is JSONL text"]);
+    verify_with(&from_shards, &docs()).fails_with(&[
+        "made from token shards (megatron)",
+        "--input: ",
+        "the input is JSONL text",
+    ]);
     let from_text = fresh(tmp.path(), "from-text", &["-L", "2048"]);
     verify_with(&from_text, &prefix).fails_with(&[
         "made from JSONL text",
-        "--input is token shards",
+        "the input is token shards",
         "corpus.bin",
     ]);
 }

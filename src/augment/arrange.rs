@@ -114,13 +114,14 @@ pub fn arrange_into(
     plan: &WindowPlan,
     cfg: &AugmentConfig,
     sp: &SpecialTokens,
-    mut tokens: Vec<u32>,
-    mut mask: Vec<u8>,
+    tokens: Vec<u32>,
+    mask: Vec<u8>,
 ) -> Result<Window> {
-    tokens.clear();
-    mask.clear();
-    tokens.reserve(plan.used);
-    mask.reserve(plan.used);
+    let mut out = Emitter { tokens, mask };
+    out.tokens.clear();
+    out.mask.clear();
+    out.tokens.reserve(plan.used);
+    out.mask.reserve(plan.used);
     let mut rng = window_rng(cfg.seed, plan.index, Purpose::Arrange);
     let bounds: Vec<Vec<usize>> = plan
         .pieces
@@ -139,48 +140,33 @@ pub fn arrange_into(
     let order = placement(plan, cfg, &mut rng);
     let mut remaining: Vec<u32> = plan.pieces.iter().map(|p| p.shape.chunks).collect();
     let mut spans = Vec::with_capacity(order.len());
-    let mut emit = |tokens: &mut Vec<u32>, ids: &[u32], target: u8| {
-        tokens.extend_from_slice(ids);
-        mask.resize(mask.len() + ids.len(), target);
-    };
     for (i, j) in order {
         let piece = &plan.pieces[i];
         let n = piece.shape.chunks;
         let (lo, hi) = (bounds[i][j as usize - 1], bounds[i][j as usize]);
         let split = n >= 2;
         if split {
-            emit(&mut tokens, &[sp.cl], 0);
-            emit(&mut tokens, &piece.shape.labels[j as usize - 1], 0);
-            emit(&mut tokens, &[sp.cl_end], 0);
-            if j > 1 {
-                emit(&mut tokens, &[sp.heads[j as usize - 2]], 0);
-            }
+            out.open_chunk(sp, &piece.shape.labels[j as usize - 1], j);
         }
         spans.push(Span {
             doc: piece.doc,
             doc_offset: piece.doc_offset + lo as u64,
             window: plan.index,
-            start: tokens.len() as u32,
+            start: out.tokens.len() as u32,
             len: (hi - lo) as u32,
             chunk: j as u16,
             chunks: n as u16,
         });
-        emit(&mut tokens, &plan.content(piece)[lo..hi], 1);
+        out.emit(&plan.content(piece)[lo..hi], 1);
         if split && j < n {
-            emit(&mut tokens, &[sp.tails[j as usize - 1]], 0);
+            out.emit(&[sp.tails[j as usize - 1]], 0);
         }
         remaining[i] -= 1;
         if split && remaining[i] == 0 && cfg.backtrace {
-            emit(&mut tokens, &[sp.bt], 0);
-            for (k, label) in piece.shape.labels.iter().enumerate() {
-                if k > 0 {
-                    emit(&mut tokens, &[sp.bt_sep], 1);
-                }
-                emit(&mut tokens, label, 1);
-            }
-            emit(&mut tokens, &[sp.bt_end], 1);
+            out.backtrace(sp, &piece.shape.labels);
         }
     }
+    let Emitter { tokens, mask } = out;
     if tokens.len() != plan.used {
         bail!(
             "internal error: window {} has {} tokens, its plan budgeted {}",
@@ -195,4 +181,39 @@ pub fn arrange_into(
         mask,
         spans,
     })
+}
+/// A window's tokens and loss mask, written together.
+struct Emitter {
+    tokens: Vec<u32>,
+    mask: Vec<u8>,
+}
+
+impl Emitter {
+    /// Appends `ids`, each with loss-mask value `target`.
+    fn emit(&mut self, ids: &[u32], target: u8) {
+        self.tokens.extend_from_slice(ids);
+        self.mask.resize(self.mask.len() + ids.len(), target);
+    }
+
+    /// `<CL> label </CL>` and, for chunk `j > 1`, its head knot (none of them targets).
+    fn open_chunk(&mut self, sp: &SpecialTokens, label: &[u32], j: u32) {
+        self.emit(&[sp.cl], 0);
+        self.emit(label, 0);
+        self.emit(&[sp.cl_end], 0);
+        if j > 1 {
+            self.emit(&[sp.heads[j as usize - 2]], 0);
+        }
+    }
+
+    /// `<S> l1 <s> l2 … </S>`: every token a target but the opening `<S>`.
+    fn backtrace(&mut self, sp: &SpecialTokens, labels: &[Vec<u32>]) {
+        self.emit(&[sp.bt], 0);
+        for (k, label) in labels.iter().enumerate() {
+            if k > 0 {
+                self.emit(&[sp.bt_sep], 1);
+            }
+            self.emit(label, 1);
+        }
+        self.emit(&[sp.bt_end], 1);
+    }
 }

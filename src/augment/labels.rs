@@ -1,8 +1,9 @@
 //! Chunk labels: random strings tokenized as ordinary text, unique within a window as token
 //! sequences (a lower-casing tokenizer maps `aB3x` and `ab3x` to the same ids).
 
+use crate::setting::{Setting, SettingError};
 use crate::tokenize::Encoder;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use rand::Rng;
 use std::collections::HashSet;
 
@@ -45,11 +46,14 @@ impl<'a> LabelMaker<'a> {
                 return Ok(ids);
             }
         }
-        bail!(
-            "could not draw a chunk label unused in its window after {MAX_ATTEMPTS} attempts: \
-             raise --label-len (now {})",
-            self.len
-        )
+        Err(SettingError::new()
+            .text(format!(
+                "could not draw a chunk label unused in its window after {MAX_ATTEMPTS} \
+                 attempts: raise "
+            ))
+            .setting(Setting::LabelLen)
+            .text(format!(" (now {})", self.len))
+            .into())
     }
 
     /// Returns a label drawn but not used, so it may be drawn again.

@@ -1,14 +1,14 @@
 //! `utk augment`: arguments → a validated [`AugmentJob`] → run → summary.
 
-use super::shared::{threads, EncodeArgs};
+use super::args::{choice, threads, EncodeArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
+use utk::choice::Choice;
+use utk::codec::Dtype;
 use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
-use utk::input::expand_inputs;
-use utk::input::shards::{classify, InputFormat, Inputs};
-use utk::output::array::Dtype;
+use utk::input::{Input, InputFormat};
 use utk::output::{normalize_formats, Format};
 use utk::pipeline::{run as run_job, AugmentJob, Summary};
 use utk::tokenize::{Encoder, SpecialTokens};
@@ -23,7 +23,7 @@ pub struct AugmentArgs {
 
     /// Input layout: auto (detect shards by name and content, JSONL otherwise), jsonl, megatron,
     /// npy, datatrove, u16, u32 (raw little-endian ids, documents separated by the EOD id).
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    #[arg(long, value_parser = choice::<InputFormat>(), default_value = "auto")]
     pub input_format: InputFormat,
 
     /// Output directory (created; refused if not empty unless --force).
@@ -43,7 +43,7 @@ pub struct AugmentArgs {
     pub seed: u64,
 
     /// utk, or the plain-packing baseline (concatenate and cut, no markup).
-    #[arg(long, value_enum, default_value_t = Method::Utk)]
+    #[arg(long, value_parser = choice::<Method>(), default_value = "utk")]
     pub method: Method,
 
     /// Probability that a piece is split into chunks (the paper's better setting is 0.8).
@@ -56,7 +56,7 @@ pub struct AugmentArgs {
 
     /// Where split points go: uniform (random, respecting --min-chunk-tokens), equal, or fixed
     /// (chunks of --chunk-tokens, the paper's "1K chunks").
-    #[arg(long, value_enum, default_value_t = Chunking::Uniform)]
+    #[arg(long, value_parser = choice::<Chunking>(), default_value = "uniform")]
     pub chunking: Chunking,
 
     /// Chunk length for --chunking fixed.
@@ -72,7 +72,7 @@ pub struct AugmentArgs {
     pub label_len: usize,
 
     /// preserve: a piece's chunks keep their order after the shuffle; shuffle: full shuffle.
-    #[arg(long, value_enum, default_value_t = Order::Preserve)]
+    #[arg(long, value_parser = choice::<Order>(), default_value = "preserve")]
     pub order: Order,
 
     /// Do not append the backtracing list (<S> l1 <s> l2 … </S>) after a split piece.
@@ -80,7 +80,7 @@ pub struct AugmentArgs {
     pub no_backtrace: bool,
 
     /// The last, incomplete window: pad it (pad token, mask 0) or drop it.
-    #[arg(long, value_enum, default_value_t = Tail::Pad)]
+    #[arg(long, value_parser = choice::<Tail>(), default_value = "pad")]
     pub tail: Tail,
 
     /// Map a role to an existing special token or id: ROLE=TOKEN or ROLE=ID (roles: pad, cl,
@@ -102,7 +102,7 @@ pub struct AugmentArgs {
     /// olmo (tokens.olmo.bin, loss_mask.olmo.bin for OLMo-core), npy (tokens.npy, loss_mask.npy).
     #[arg(
         long = "format",
-        value_enum,
+        value_parser = choice::<Format>(),
         value_delimiter = ',',
         default_value = "megatron",
         value_name = "FORMAT"
@@ -137,21 +137,9 @@ impl AugmentArgs {
     /// Everything that can fail before work starts fails here.
     fn resolve(self) -> Result<AugmentJob> {
         let config = self.config()?;
-        let (sources, shards) = match classify(&self.inputs, self.input_format)? {
-            Inputs::Text => (expand_inputs(&self.inputs)?, Vec::new()),
-            Inputs::Shards(shards) => (
-                shards
-                    .iter()
-                    .map(|s| utk::input::Source::File(s.path.clone()))
-                    .collect(),
-                shards,
-            ),
-        };
-        let options = self.encode.options();
-        let encoder = Encoder::load(&self.tokenizer, &options)?;
-        for shard in &shards {
-            shard.check_sidecar(&self.tokenizer, encoder.sha256(), encoder.eod.id)?;
-        }
+        let input = Input::resolve(&self.inputs, self.input_format, self.encode.text())?;
+        let encoder = Encoder::load(&self.tokenizer, &self.encode.options())?;
+        input.check_sidecars(&self.tokenizer, encoder.sha256(), encoder.eod.id)?;
         if self.encode.parse_special && !self.special_tokens.is_empty() {
             bail!("--parse-special with --special-token would let text forge utk's markup; use one or the other");
         }
@@ -164,10 +152,7 @@ impl AugmentArgs {
         let threads = threads(self.threads)?;
         Ok(AugmentJob {
             config,
-            sources,
-            shards,
-            text_key: self.encode.text_key,
-            skip_bad_lines: self.encode.skip_bad_lines,
+            input,
             encoder,
             specials,
             output: self.output,
@@ -181,8 +166,7 @@ impl AugmentArgs {
 
 pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
     let job = args.resolve()?;
-    let total: Option<u64> = job.sources.iter().map(|s| s.size()).sum();
-    let bar = utk::progress::bytes_bar(total, quiet);
+    let bar = utk::progress::bytes_bar(job.input.size(), quiet);
     let summary = run_job(&job, &bar)
         .with_context(|| format!("augment into {} failed", job.output.display()))?;
     bar.finish_and_clear();

@@ -1,19 +1,8 @@
-//! One module per subcommand; each turns its arguments into a validated job and runs it.
+//! One module per subcommand, each glue: arguments → a validated job → the library's run →
+//! the summary printed. [`args`] holds the flags and parsers more than one shares.
 
+pub mod args;
 pub mod augment;
 pub mod inspect;
-pub mod shared;
 pub mod tokenize;
 pub mod verify;
-
-use crate::cli::{Cli, Command};
-use anyhow::Result;
-
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Augment(args) => augment::run(*args, cli.quiet),
-        Command::Inspect(args) => inspect::run(args),
-        Command::Verify(args) => verify::run(args, cli.quiet),
-        Command::Tokenize(args) => tokenize::run(*args, cli.quiet),
-    }
-}

@@ -1,12 +1,12 @@
 //! `utk tokenize`: text → a Megatron indexed dataset (`PREFIX.bin`/`.idx` + `PREFIX.json`), so a
 //! corpus is tokenized once and augmented many times (`utk augment PREFIX`).
 
-use super::shared::{threads, EncodeArgs};
+use super::args::{threads, EncodeArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
-use utk::input::expand_inputs;
-use utk::pipeline::tokenize::{run as run_job, TokenizeJob};
+use utk::input::{Input, InputFormat};
+use utk::pretokenize::{run as run_job, TokenizeJob};
 use utk::tokenize::Encoder;
 
 #[derive(Args, Debug)]
@@ -36,7 +36,7 @@ pub struct TokenizeArgs {
 
 impl TokenizeArgs {
     fn resolve(self) -> Result<TokenizeJob> {
-        let sources = expand_inputs(&self.inputs)?;
+        let input = Input::resolve(&self.inputs, InputFormat::Jsonl, self.encode.text())?;
         let options = self.encode.options();
         let encoder = Encoder::load(&self.tokenizer, &options)?;
         let threads = threads(self.threads)?;
@@ -47,9 +47,7 @@ impl TokenizeArgs {
             );
         }
         Ok(TokenizeJob {
-            sources,
-            text_key: self.encode.text_key,
-            skip_bad_lines: self.encode.skip_bad_lines,
+            input,
             encoder,
             prefix: self.output,
             force: self.force,
@@ -61,8 +59,7 @@ impl TokenizeArgs {
 
 pub fn run(args: TokenizeArgs, quiet: bool) -> Result<()> {
     let job = args.resolve()?;
-    let total: Option<u64> = job.sources.iter().map(|s| s.size()).sum();
-    let bar = utk::progress::bytes_bar(total, quiet);
+    let bar = utk::progress::bytes_bar(job.input.size(), quiet);
     let s = run_job(&job, &bar)
         .with_context(|| format!("tokenize into {} failed", job.path("bin").display()))?;
     bar.finish_and_clear();

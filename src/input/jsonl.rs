@@ -8,23 +8,16 @@
 
 use super::open::{open, Compression};
 use super::{Source, TextDoc};
+use crate::record::BadLines;
+use crate::setting::{Setting, SettingError};
 use anyhow::{bail, Context, Result};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// How many skipped lines are quoted in the manifest and summary.
 const MAX_EXAMPLES: usize = 10;
-
-/// Lines skipped under `--skip-bad-lines`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct BadLines {
-    pub count: u64,
-    /// The first few, as `file:line: reason`.
-    pub examples: Vec<String>,
-}
 
 /// Reads documents from a list of sources, in order.
 pub struct DocumentReader {
@@ -132,17 +125,15 @@ impl DocumentReader {
                         line: cur.line,
                     }));
                 }
-                Err(reason) if self.skip_bad_lines => {
+                Err(bad) if self.skip_bad_lines => {
                     cur.skipped += 1;
                     self.bad_lines.count += 1;
                     if self.bad_lines.examples.len() < MAX_EXAMPLES {
-                        self.bad_lines.examples.push(format!("{name}:{}: {reason}", cur.line));
+                        let example = format!("{name}:{}: {}", cur.line, bad.reason);
+                        self.bad_lines.examples.push(example);
                     }
                 }
-                Err(reason) => bail!(
-                    "{name}:{}: {reason} (fix the line, or pass --skip-bad-lines to skip and count such lines)",
-                    cur.line
-                ),
+                Err(bad) => return Err(bad.error(&name, cur.line).into()),
             }
         }
     }
@@ -166,25 +157,60 @@ impl DocumentReader {
     }
 }
 
-/// Extracts the text field from one JSONL line; the error is a reason for a person.
-pub fn parse_line(line: &[u8], key: &str) -> std::result::Result<String, String> {
-    let s = std::str::from_utf8(line)
-        .map_err(|e| format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()))?;
+/// Why a line is not a document.
+#[derive(Debug)]
+pub struct BadLine {
+    /// The reason, for a person.
+    pub reason: String,
+    /// The object has fields but not the text field: another text key may be the fix.
+    pub other_fields: bool,
+}
+
+impl BadLine {
+    fn new(reason: String) -> Self {
+        BadLine {
+            reason,
+            other_fields: false,
+        }
+    }
+
+    /// The error that stops a run at line `line` of source `name`, naming the settings that fix it.
+    fn error(&self, name: &str, line: u64) -> SettingError {
+        let mut e = SettingError::new().text(format!("{name}:{line}: {}", self.reason));
+        if self.other_fields {
+            e = e
+                .text("; choose the text field with ")
+                .setting(Setting::TextKey);
+        }
+        e.text(" (fix the line, or pass ")
+            .setting(Setting::SkipBadLines)
+            .text(" to skip and count such lines)")
+    }
+}
+
+/// Extracts the text field from one JSONL line.
+pub fn parse_line(line: &[u8], key: &str) -> std::result::Result<String, BadLine> {
+    let bad = |reason: String| BadLine::new(reason);
+    let s = std::str::from_utf8(line).map_err(|e| {
+        bad(format!(
+            "invalid UTF-8 at byte {} of the line",
+            e.valid_up_to()
+        ))
+    })?;
     let mut de = serde_json::Deserializer::from_str(s);
     let found = TextField { key }
         .deserialize(&mut de)
-        .map_err(|e| format!("malformed JSON: {e}"))?;
-    de.end().map_err(|e| format!("malformed JSON: {e}"))?;
+        .map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    de.end().map_err(|e| bad(format!("malformed JSON: {e}")))?;
     match found {
         Found::Text(t) => Ok(t),
-        Found::WrongType(kind) => Err(format!("field \"{key}\" is {kind}, not a string")),
-        Found::Missing(keys) => Err(if keys.is_empty() {
-            format!("no \"{key}\" field (the object is empty)")
-        } else {
-            format!(
-                "no \"{key}\" field (fields: {}); choose the text field with --text-key",
-                keys.join(", ")
-            )
+        Found::WrongType(kind) => Err(bad(format!("field \"{key}\" is {kind}, not a string"))),
+        Found::Missing(keys) if keys.is_empty() => {
+            Err(bad(format!("no \"{key}\" field (the object is empty)")))
+        }
+        Found::Missing(keys) => Err(BadLine {
+            reason: format!("no \"{key}\" field (fields: {})", keys.join(", ")),
+            other_fields: true,
         }),
     }
 }
@@ -256,8 +282,13 @@ mod tests {
             parse_line(br#"{"body":"x","meta":{"text":1}}"#, "body").unwrap(),
             "x"
         );
-        let err = |l: &[u8]| parse_line(l, "text").unwrap_err();
-        assert!(err(br#"{"content":"x"}"#).contains("--text-key"));
+        let err = |l: &[u8]| parse_line(l, "text").unwrap_err().reason;
+        assert!(
+            parse_line(br#"{"content":"x"}"#, "text")
+                .unwrap_err()
+                .other_fields
+        );
+        assert!(err(br#"{"content":"x"}"#).contains("fields: content"));
         assert!(err(br#"{"text":3}"#).contains("a number"));
         assert!(err(br#"{"text":null}"#).contains("null"));
         assert!(err(br#"{"text":"x""#).contains("malformed JSON"));

@@ -2,7 +2,8 @@
 //! only when the run has succeeded; `manifest.json` is written last. An interrupted run therefore
 //! never leaves an output that looks complete, and a failed one removes its temporary files.
 
-use anyhow::{bail, Context, Result};
+use crate::setting::{Setting, SettingError};
+use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -87,12 +88,13 @@ impl OutputDir {
     /// unless `force`, which removes a previous manifest first and then the files it will replace.
     pub fn prepare(root: &Path, force: bool, names: &[&str]) -> Result<OutputDir> {
         if root.exists() && !root.is_dir() {
-            bail!("--output {} exists and is not a directory", root.display());
+            let what = format!("{} exists and is not a directory", root.display());
+            return Err(SettingError::about(Setting::Output, what).into());
         }
         fs::create_dir_all(root)
-            .with_context(|| format!("cannot create --output {}", root.display()))?;
+            .with_context(|| format!("cannot create the output directory {}", root.display()))?;
         let existing: Vec<String> = fs::read_dir(root)
-            .with_context(|| format!("cannot list --output {}", root.display()))?
+            .with_context(|| format!("cannot list the output directory {}", root.display()))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| !n.starts_with('.'))
@@ -104,17 +106,23 @@ impl OutputDir {
                 } else {
                     "is not empty"
                 };
-                bail!(
-                    "--output {} {what}; choose another directory or pass --force to overwrite",
-                    root.display()
-                );
+                return Err(SettingError::about(
+                    Setting::Output,
+                    format!(
+                        "{} {what}; choose another directory or pass ",
+                        root.display()
+                    ),
+                )
+                .setting(Setting::Force)
+                .text(" to overwrite")
+                .into());
             }
             // Manifest first: from here on the directory no longer claims to be complete.
             for name in std::iter::once(MANIFEST).chain(names.iter().copied()) {
                 let path = root.join(name);
                 if path.exists() {
                     fs::remove_file(&path)
-                        .with_context(|| format!("--force: cannot remove {}", path.display()))?;
+                        .with_context(|| format!("cannot remove {}", path.display()))?;
                 }
             }
         }
@@ -133,13 +141,17 @@ impl OutputDir {
             let path = root.join(name);
             if path.exists() {
                 if !force {
-                    bail!(
-                        "{} exists; choose another output prefix or pass --force to overwrite",
-                        path.display()
-                    );
+                    return Err(SettingError::new()
+                        .text(format!(
+                            "{} exists; choose another output prefix or pass ",
+                            path.display()
+                        ))
+                        .setting(Setting::Force)
+                        .text(" to overwrite")
+                        .into());
                 }
                 fs::remove_file(&path)
-                    .with_context(|| format!("--force: cannot remove {}", path.display()))?;
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
             }
         }
         Ok(OutputDir {

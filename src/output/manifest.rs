@@ -1,9 +1,9 @@
 //! `manifest.json`: what was run, on what, with which ids, and what came out. Written last.
 
-use super::array::Dtype;
 use super::Format;
+use crate::codec::Dtype;
 use crate::config::AugmentConfig;
-use crate::input::BadLines;
+use crate::record::BadLines;
 use crate::tokenize::EodChoice;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

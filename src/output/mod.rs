@@ -26,11 +26,12 @@ pub mod provenance;
 pub mod reader;
 
 use crate::augment::Window;
+use crate::choice::Choice;
+use crate::codec::Dtype;
+use crate::record::DocRecord;
 use anyhow::{bail, Result};
-use array::Dtype;
 use dir::{OutputDir, Staged};
 use manifest::FileInfo;
-use provenance::DocRecord;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
@@ -42,19 +43,7 @@ pub const SPANS: &str = "provenance.spans";
 pub const DOCS: &str = "provenance.docs";
 
 /// An on-disk layout of the token and mask files.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// Megatron-LM / megatron-core indexed datasets: tokens.bin/.idx, loss_mask.bin/.idx.
@@ -65,24 +54,18 @@ pub enum Format {
     Npy,
 }
 
+crate::impl_choice!(Format {
+    Megatron => "megatron",
+    Olmo => "olmo",
+    Npy => "npy",
+});
+
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Megatron, Format::Olmo, Format::Npy];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Megatron => "megatron",
-            Format::Olmo => "olmo",
-            Format::Npy => "npy",
-        }
-    }
-
     /// The dtype of token ids in this format for ids below `vocab_size`: Megatron's own rule
     /// (uint16 below 65,500, else int32: it has no uint32), otherwise the narrowest unsigned type.
     pub fn token_dtype(self, vocab_size: u64) -> Dtype {
         match self {
-            Format::Megatron => megatron::DType::for_vocab(vocab_size)
-                .elem()
-                .expect("Megatron token dtypes are written by utk"),
+            Format::Megatron => Dtype::megatron_for_vocab(vocab_size),
             Format::Olmo | Format::Npy => Dtype::unsigned_for_vocab(vocab_size),
         }
     }
@@ -122,7 +105,7 @@ impl Format {
         Ok(match self {
             Format::Megatron => Box::new(megatron::MegatronSink::create(
                 dir,
-                megatron::DType::for_vocab(vocab_size),
+                self.token_dtype(vocab_size),
             )?),
             Format::Olmo => Box::new(olmo::OlmoSink::create(dir, self.token_dtype(vocab_size))?),
             Format::Npy => Box::new(npy::NpySink::create(

@@ -10,10 +10,11 @@
 //! OLMo-core's own files carry a `.npy` suffix though they have no numpy header; utk names them
 //! `.olmo.bin` so that they are never mistaken for the real `.npy` files it also writes.
 
-use super::array::{Dtype, RawArrayWriter};
+use super::array::RawArrayWriter;
 use super::dir::{OutputDir, Staged};
 use super::manifest::FileInfo;
 use super::{WindowSink, LOSS_MASK, TOKENS};
+use crate::codec::Dtype;
 use anyhow::Result;
 
 pub const TOKENS_FILE: &str = "tokens.olmo.bin";

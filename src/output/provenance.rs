@@ -7,18 +7,11 @@
 //! u32 source (index into the manifest's inputs), u32 flags (0), u64 line, u64 tokens (EOD included).
 
 use crate::augment::Span;
+use crate::record::DocRecord;
 use anyhow::{bail, Result};
 
 pub const SPAN_BYTES: usize = 32;
 pub const DOC_BYTES: usize = 24;
-
-/// One input document's origin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DocRecord {
-    pub source: u32,
-    pub line: u64,
-    pub tokens: u64,
-}
 
 pub fn encode_span(s: &Span, out: &mut Vec<u8>) -> Result<()> {
     let window = u32::try_from(s.window)

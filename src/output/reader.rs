@@ -3,15 +3,18 @@
 //! format the output holds (megatron, olmo, npy), or from a chosen one with
 //! [`OutputReader::open_format`], so every format can be checked the same way.
 
-use super::array::{decode_at, Dtype};
 use super::dir::MANIFEST;
 use super::manifest::Manifest;
-use super::megatron::decode_idx;
-use super::npy::parse_npy_header;
-use super::provenance::{decode_doc, decode_span, DocRecord, DOC_BYTES, SPAN_BYTES};
+use super::provenance::{decode_doc, decode_span, DOC_BYTES, SPAN_BYTES};
 use super::{Format, DOCS, SPANS};
 use crate::augment::Span;
+use crate::choice::Choice;
+use crate::codec::dtype::decode_at;
+use crate::codec::megatron::decode_idx;
+use crate::codec::npy::parse_npy_header;
+use crate::codec::Dtype;
 use crate::mapped::{map_file, Bytes};
+use crate::record::DocRecord;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -208,54 +211,14 @@ fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Ar
         .with_context(|| format!("the manifest of {} does not list {name}", dir.display()))?;
     let bytes = map_file(&path)?;
     let (dtype, offset) = match format {
-        Format::Megatron => {
-            let ipath = path.with_extension("idx");
-            let index = decode_idx(
-                &std::fs::read(&ipath)
-                    .with_context(|| format!("cannot read {}", ipath.display()))?,
-            )
-            .with_context(|| format!("{} is damaged", ipath.display()))?;
-            if index.lengths.len() as u64 != w {
-                bail!(
-                    "{} holds {} sequences, the manifest says {w} windows",
-                    ipath.display(),
-                    index.lengths.len()
-                );
-            }
-            if let Some(i) = index.lengths.iter().position(|&x| x as u64 != l) {
-                bail!(
-                    "{}: sequence {i} has {} tokens, not seq_len {l}",
-                    ipath.display(),
-                    index.lengths[i]
-                );
-            }
-            let dtype = index.dtype.elem().with_context(|| {
-                format!(
-                    "{}: dtype {:?} is not one utk writes",
-                    ipath.display(),
-                    index.dtype
-                )
-            })?;
-            (dtype, 0)
-        }
+        Format::Megatron => (megatron_dtype(&path.with_extension("idx"), w, l)?, 0),
         Format::Olmo => (
             listed.dtype.with_context(|| {
                 format!("the manifest gives no dtype for the headerless {name}")
             })?,
             0,
         ),
-        Format::Npy => {
-            let h = parse_npy_header(&bytes)
-                .with_context(|| format!("{} is damaged", path.display()))?;
-            if h.shape != [w, l] {
-                bail!(
-                    "{} has shape {:?}, the manifest says ({w}, {l})",
-                    path.display(),
-                    h.shape
-                );
-            }
-            (h.dtype, h.data_offset)
-        }
+        Format::Npy => npy_layout(&path, &bytes, w, l)?,
     };
     if listed.dtype.is_some_and(|d| d != dtype) {
         bail!(
@@ -279,4 +242,58 @@ fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Ar
         offset,
         dtype,
     })
+}
+
+/// The dtype of a Megatron `.bin`, from its `.idx`, which must index `w` sequences of `l`.
+fn megatron_dtype(ipath: &Path, w: u64, l: u64) -> Result<Dtype> {
+    let index = decode_idx(
+        &std::fs::read(ipath).with_context(|| format!("cannot read {}", ipath.display()))?,
+    )
+    .with_context(|| format!("{} is damaged", ipath.display()))?;
+    if index.lengths.len() as u64 != w {
+        bail!(
+            "{} holds {} sequences, the manifest says {w} windows",
+            ipath.display(),
+            index.lengths.len()
+        );
+    }
+    if let Some(i) = index.lengths.iter().position(|&x| x as u64 != l) {
+        bail!(
+            "{}: sequence {i} has {} tokens, not seq_len {l}",
+            ipath.display(),
+            index.lengths[i]
+        );
+    }
+    written(index.dtype, ipath)
+}
+
+/// The dtype and data offset of a `.npy` output of shape `(w, l)`.
+fn npy_layout(path: &Path, bytes: &[u8], w: u64, l: u64) -> Result<(Dtype, usize)> {
+    let h = parse_npy_header(bytes).with_context(|| format!("{} is damaged", path.display()))?;
+    if h.fortran_order {
+        bail!(
+            "{} is damaged: the array is in Fortran order",
+            path.display()
+        );
+    }
+    if h.shape != [w, l] {
+        bail!(
+            "{} has shape {:?}, the manifest says ({w}, {l})",
+            path.display(),
+            h.shape
+        );
+    }
+    Ok((written(h.dtype, path)?, h.data_offset))
+}
+
+/// `dtype`, if utk writes it.
+fn written(dtype: Dtype, path: &Path) -> Result<Dtype> {
+    if !Dtype::WRITTEN.contains(&dtype) {
+        bail!(
+            "{}: dtype {} is not one utk writes",
+            path.display(),
+            dtype.name()
+        );
+    }
+    Ok(dtype)
 }

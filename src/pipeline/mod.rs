@@ -4,27 +4,26 @@
 //! reader thread ──batches──▶ main: tokenize (rayon) → pack (sequential) → augment (rayon) ──▶ writer thread
 //! ```
 //! Batches are bounded in bytes and the queues in batches, so memory does not grow with the corpus.
-//! `utk tokenize` (text → a Megatron dataset, no augmentation) is in [`tokenize`].
 //! Packing is the only sequential decision-making stage; it draws from per-window generators, so
 //! the thread count changes how fast the output is produced, never what it is.
 
 mod recycle;
-pub mod tokenize;
 
 use crate::augment::{arrange_into, Window, WindowShaper};
+use crate::codec::Dtype;
 use crate::config::{AugmentConfig, Tail};
-use crate::input::shards::{OpenShard, Shard};
-use crate::input::{DocumentReader, Source, TextDoc};
-use crate::output::array::Dtype;
+use crate::input::{Input, Reader, TextDoc, BATCH_TOKENS};
 use crate::output::dir::OutputDir;
 use crate::output::manifest::{
     Counts, InputInfo, Manifest, MaskInfo, TokenizerInfo, FORMAT, FORMAT_VERSION, MASK_SEMANTICS,
 };
-use crate::output::provenance::DocRecord;
 use crate::output::{file_names, normalize_formats, Format, WindowWriter};
 use crate::pack::{Packer, WindowPlan};
+use crate::record::{DocBatch, DocRecord};
+use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Encoder, SpecialTokens};
-use anyhow::{anyhow, Context, Result};
+use crate::workers::{joined, read_text_batches, worker_pool, QUEUE};
+use anyhow::{anyhow, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use recycle::Recycle;
@@ -34,21 +33,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Text read per batch before it is tokenized in parallel.
-pub(crate) const BATCH_BYTES: usize = 8 << 20;
-/// Batches in flight between stages.
-pub(crate) const QUEUE: usize = 2;
-/// Token ids read from shards per batch.
-const BATCH_TOKENS: usize = 4 << 20;
-
 /// A fully resolved `augment` run: inputs checked, tokenizer loaded, ids assigned.
 pub struct AugmentJob {
     pub config: AugmentConfig,
-    pub sources: Vec<Source>,
-    /// Token shards read instead of text (then `sources` names their data files).
-    pub shards: Vec<Shard>,
-    pub text_key: String,
-    pub skip_bad_lines: bool,
+    pub input: Input,
     pub encoder: Encoder,
     pub specials: SpecialTokens,
     pub output: PathBuf,
@@ -108,75 +96,73 @@ enum ToWriter {
     Windows(Vec<Window>),
 }
 
-/// A batch of documents as ids, in stream order: document `i`'s ids are the `docs[i].tokens`
-/// ids following those of document `i - 1` in `ids` (one buffer, not one allocation per document).
-struct Tokenized {
-    ids: Vec<u32>,
-    docs: Vec<DocRecord>,
-}
-
-impl Tokenized {
-    /// Each document's origin and ids.
-    fn iter(&self) -> impl Iterator<Item = (&DocRecord, &[u32])> {
-        let mut at = 0;
-        self.docs.iter().map(move |d| {
-            let ids = &self.ids[at..at + d.tokens as usize];
-            at += d.tokens as usize;
-            (d, ids)
-        })
-    }
+/// What the stage threads hand back once the input is exhausted.
+struct Finished {
+    counts: Counts,
+    writer: WindowWriter,
 }
 
 /// Runs the job; on success the output directory is complete and its manifest written.
 pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     let start = Instant::now();
-    let cfg = &job.config;
     let names = file_names();
     let dir = OutputDir::prepare(
         &job.output,
         job.force,
         &names.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
-    let writer = WindowWriter::new(dir, cfg.seq_len, &job.formats, job.vocab_size())?;
-    let pool = worker_pool(job.threads)?;
-    let buffers = Buffers::new(cfg.seq_len);
+    let writer = WindowWriter::new(dir, job.config.seq_len, &job.formats, job.vocab_size())?;
     let raw_bytes = Arc::new(AtomicU64::new(0));
-    let shard_mode = !job.shards.is_empty();
-    let mut reader = DocumentReader::new(
-        if shard_mode {
-            Vec::new()
-        } else {
-            job.sources.clone()
-        },
-        &job.text_key,
-        job.skip_bad_lines,
-        raw_bytes.clone(),
-    );
+    let Finished { counts, writer } = run_stages(job, writer, bar, &raw_bytes)?;
+    let windows = writer.windows;
+    check_balance(&counts)?;
+    let manifest = build_manifest(job, &counts, windows);
+    writer.finish(|files| {
+        let mut m = manifest;
+        m.files = files;
+        Ok(serde_json::to_vec_pretty(&m)?)
+    })?;
+    bar.set_position(raw_bytes.load(Ordering::Relaxed));
+    Ok(Summary {
+        counts,
+        windows,
+        elapsed: start.elapsed(),
+        token_dtypes: job.token_dtypes(),
+    })
+}
 
-    // Four stages overlap: while batch k is packed and augmented, batch k+1 is tokenized and
-    // batch k+2 read; the writer drains behind them. Each queue holds at most QUEUE batches.
-    std::thread::scope(|scope| -> Result<Summary> {
+/// The stages, overlapping: while batch k is packed and augmented, batch k+1 is tokenized and
+/// batch k+2 read; the writer drains behind them. Each queue holds at most [`QUEUE`] batches.
+/// Token shards skip tokenization: their reader feeds the pack stage directly, and the tokenize
+/// stage sees a closed queue at once.
+fn run_stages(
+    job: &AugmentJob,
+    writer: WindowWriter,
+    bar: &ProgressBar,
+    raw_bytes: &Arc<AtomicU64>,
+) -> Result<Finished> {
+    let pool = worker_pool(job.threads)?;
+    let buffers = Buffers::new(job.config.seq_len);
+    let mut reader = Reader::new(
+        &job.input,
+        raw_bytes.clone(),
+        job.encoder.eod.id,
+        job.encoder.max_known_id(),
+    );
+    std::thread::scope(|scope| -> Result<Finished> {
         let (text_tx, text_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
-        let (tok_tx, tok_rx) = sync_channel::<Tokenized>(QUEUE);
+        let (tok_tx, tok_rx) = sync_channel::<DocBatch>(QUEUE);
         let (write_tx, write_rx) = sync_channel::<ToWriter>(QUEUE);
-        // Shards skip tokenization: their reader feeds the pack stage directly, and the
-        // tokenize stage sees a closed queue at once.
-        let shard_tx = shard_mode.then(|| tok_tx.clone());
-        let (shard_bytes, shard_bar) = (raw_bytes.clone(), bar.clone());
-        let buffers = &buffers;
-        let read_thread = scope.spawn(move || -> Result<DocumentReader> {
-            match shard_tx {
-                Some(tx) => read_shards(job, &tx, buffers, &shard_bytes, &shard_bar)?,
-                None => read_batches(&mut reader, &text_tx)?,
-            }
+        let (buffers, pool) = (&buffers, &pool);
+        let shard_tx = tok_tx.clone();
+        let read_thread = scope.spawn(move || -> Result<Reader> {
+            read(&mut reader, text_tx, shard_tx, buffers, bar)?;
             Ok(reader)
         });
-        let pool = &pool;
         let pack_thread =
             scope.spawn(move || pack_and_augment(job, pool, buffers, tok_rx, write_tx));
         let write_thread = scope.spawn(move || write_all(writer, buffers, write_rx));
-        let tokenized = tokenize_batches(job, pool, buffers, text_rx, tok_tx, bar, &raw_bytes);
-
+        let tokenized = tokenize_batches(job, pool, buffers, text_rx, tok_tx, bar, raw_bytes);
         let reader = joined(read_thread.join(), "reader");
         let counts = joined(pack_thread.join(), "pack");
         let writer = joined(write_thread.join(), "writer");
@@ -185,117 +171,66 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
             (Ok(r), Ok(()), Ok(c), Ok(w)) => (r, c, w),
             (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return Err(e),
         };
-        let windows = writer.windows;
-        counts.blank_lines = reader.blank_lines;
-        counts.bad_lines = reader.bad_lines.clone();
-        counts.input_bytes = if shard_mode {
-            raw_bytes.load(Ordering::Relaxed)
-        } else {
-            reader.bytes
-        };
-        counts.output_tokens = windows * cfg.seq_len as u64;
-        let balance = counts.input_tokens - counts.dropped_tokens
-            + counts.inserted_tokens
-            + counts.pad_tokens;
-        if balance != counts.output_tokens {
-            return Err(anyhow!(
-                "internal error: {} input - {} dropped + {} inserted + {} pad != {} output tokens",
-                counts.input_tokens,
-                counts.dropped_tokens,
-                counts.inserted_tokens,
-                counts.pad_tokens,
-                counts.output_tokens
-            ));
+        match reader {
+            Reader::Text(r) => {
+                counts.blank_lines = r.blank_lines;
+                counts.bad_lines = r.bad_lines.clone();
+                counts.input_bytes = r.bytes;
+            }
+            Reader::Shards(s) => counts.input_bytes = s.bytes,
         }
-        let manifest = build_manifest(job, &counts, windows);
-        writer.finish(|files| {
-            let mut m = manifest;
-            m.files = files;
-            Ok(serde_json::to_vec_pretty(&m)?)
-        })?;
-        bar.set_position(raw_bytes.load(Ordering::Relaxed));
-        Ok(Summary {
-            counts,
-            windows,
-            elapsed: start.elapsed(),
-            token_dtypes: job.token_dtypes(),
-        })
+        counts.output_tokens = writer.windows * job.config.seq_len as u64;
+        Ok(Finished { counts, writer })
     })
 }
 
-/// The rayon pool every parallel stage runs in.
-pub fn worker_pool(threads: usize) -> Result<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("utk-worker-{i}"))
-        .build()
-        .context("cannot start worker threads")
-}
-
-/// A stage thread's result; a panic becomes an error.
-pub(crate) fn joined<T>(r: std::thread::Result<Result<T>>, what: &str) -> Result<T> {
-    r.map_err(|_| anyhow!("the {what} thread panicked"))?
-}
-
-pub(crate) fn read_batches(
-    reader: &mut DocumentReader,
-    tx: &SyncSender<Vec<TextDoc>>,
-) -> Result<()> {
-    loop {
-        let batch = reader.next_batch(BATCH_BYTES)?;
-        if batch.is_empty() || tx.send(batch).is_err() {
-            return Ok(()); // the end, or a later stage stopped (its error is reported)
-        }
-    }
-}
-
-/// Stage 1 for token shards: documents as ids, in shard order, batched for the pack stage.
-/// Provenance `line` is the document's 0-based index inside its shard.
-fn read_shards(
-    job: &AugmentJob,
-    tx: &SyncSender<Tokenized>,
-    buffers: &Buffers,
-    raw_bytes: &AtomicU64,
-    bar: &ProgressBar,
-) -> Result<()> {
-    let eod = job.encoder.eod.id;
-    let max_id = job.encoder.max_known_id();
-    let new_batch = || Tokenized {
-        ids: buffers.batches.take(BATCH_TOKENS),
-        docs: Vec::new(),
-    };
-    let mut batch = new_batch();
-    let mut documents = 0u64;
-    for (index, shard) in job.shards.iter().enumerate() {
-        let open = OpenShard::open(shard)?;
-        let mut docs = open.docs(eod, max_id);
-        let mut before = batch.ids.len();
-        while let Some(doc) = docs.next_doc(&mut batch.ids)? {
-            let tokens = batch.ids.len() - before;
-            raw_bytes.fetch_add((tokens * open.elem_size()) as u64, Ordering::Relaxed);
-            batch.docs.push(DocRecord {
-                source: index as u32,
-                line: doc,
-                tokens: tokens as u64,
-            });
-            if batch.ids.len() >= BATCH_TOKENS {
-                documents += batch.docs.len() as u64;
-                let full = std::mem::replace(&mut batch, new_batch());
-                if tx.send(full).is_err() {
-                    return Ok(()); // the pack stage stopped; its error is reported
-                }
-                // What has been copied out is not read again: keep the resident set bounded.
-                open.release_before(docs.position());
-                bar.set_position(raw_bytes.load(Ordering::Relaxed));
-                bar.set_message(format!("{documents} docs"));
-            }
-            before = batch.ids.len();
-        }
-    }
-    if !batch.docs.is_empty() {
-        let _ = tx.send(batch);
+/// Every token accounted for: what came in, less what was dropped, plus what was inserted and
+/// padded, is what was written.
+fn check_balance(c: &Counts) -> Result<()> {
+    let balance = c.input_tokens - c.dropped_tokens + c.inserted_tokens + c.pad_tokens;
+    if balance != c.output_tokens {
+        return Err(anyhow!(
+            "internal error: {} input - {} dropped + {} inserted + {} pad != {} output tokens",
+            c.input_tokens,
+            c.dropped_tokens,
+            c.inserted_tokens,
+            c.pad_tokens,
+            c.output_tokens
+        ));
     }
     Ok(())
+}
+
+/// Stage 1: text batches to the tokenize stage, or shard batches (already ids) straight to the
+/// pack stage. Provenance `line` of a shard document is its 0-based index inside its shard.
+fn read(
+    reader: &mut Reader,
+    text_tx: SyncSender<Vec<TextDoc>>,
+    shard_tx: SyncSender<DocBatch>,
+    buffers: &Buffers,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let stream = match reader {
+        Reader::Text(r) => return read_text_batches(r, &text_tx),
+        Reader::Shards(s) => s,
+    };
+    drop(text_tx);
+    let mut documents = 0u64;
+    loop {
+        let mut batch = DocBatch {
+            ids: buffers.batches.take(BATCH_TOKENS),
+            docs: Vec::new(),
+        };
+        if !stream.next_batch(&mut batch, BATCH_TOKENS)? {
+            return Ok(());
+        }
+        documents += batch.docs.len() as u64;
+        if shard_tx.send(batch).is_err() {
+            return Ok(()); // the pack stage stopped; its error is reported
+        }
+        bar.set_position(stream.bytes);
+        bar.set_message(format!("{documents} docs"));
+    }
 }
 
 /// Stage 2: tokenize each batch in parallel, keeping document order.
@@ -304,38 +239,19 @@ fn tokenize_batches(
     pool: &rayon::ThreadPool,
     buffers: &Buffers,
     batches: Receiver<Vec<TextDoc>>,
-    out: SyncSender<Tokenized>,
+    out: SyncSender<DocBatch>,
     bar: &ProgressBar,
     raw_bytes: &AtomicU64,
 ) -> Result<()> {
+    let names = job.input.names();
     let (mut documents, mut tokens) = (0u64, 0u64);
     let start = Instant::now();
     for batch in batches {
-        let encoded: Vec<Result<Vec<u32>>> = pool.install(|| {
-            batch
-                .par_iter()
-                .map(|d| job.encoder.encode_doc(&d.text))
-                .collect()
-        });
-        let total = encoded.iter().flatten().map(Vec::len).sum();
-        let mut tokenized = Tokenized {
-            ids: buffers.batches.take(total),
-            docs: Vec::with_capacity(batch.len()),
-        };
-        for (doc, ids) in batch.iter().zip(encoded) {
-            let ids = ids.with_context(|| {
-                format!("{}:{}", job.sources[doc.source as usize].name(), doc.line)
-            })?;
-            tokenized.docs.push(DocRecord {
-                source: doc.source,
-                line: doc.line,
-                tokens: ids.len() as u64,
-            });
-            tokenized.ids.extend_from_slice(&ids);
-        }
-        documents += tokenized.docs.len() as u64;
-        tokens += tokenized.ids.len() as u64;
-        if out.send(tokenized).is_err() {
+        let encoded = pool
+            .install(|| encode_batch(&job.encoder, &batch, &names, |n| buffers.batches.take(n)))?;
+        documents += encoded.docs.len() as u64;
+        tokens += encoded.ids.len() as u64;
+        if out.send(encoded).is_err() {
             return Ok(()); // the pack stage stopped; its error is reported
         }
         bar.set_position(raw_bytes.load(Ordering::Relaxed));
@@ -352,7 +268,7 @@ fn pack_and_augment(
     job: &AugmentJob,
     pool: &rayon::ThreadPool,
     buffers: &Buffers,
-    batches: Receiver<Tokenized>,
+    batches: Receiver<DocBatch>,
     to_writer: SyncSender<ToWriter>,
 ) -> Result<Counts> {
     let cfg = &job.config;
@@ -461,10 +377,10 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
         command: job.command.clone(),
         config: job.config.clone(),
         input: InputInfo {
-            format: input_format(&job.shards),
-            sources: job.sources.iter().map(Source::name).collect(),
-            text_key: job.text_key.clone(),
-            skip_bad_lines: job.skip_bad_lines,
+            format: job.input.format_name(),
+            sources: job.input.names(),
+            text_key: job.input.text.text_key.clone(),
+            skip_bad_lines: job.input.text.skip_bad_lines,
         },
         tokenizer: TokenizerInfo {
             path: std::fs::canonicalize(job.encoder.path())
@@ -495,20 +411,5 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
         },
         files: Vec::new(),
         counts: counts.clone(),
-    }
-}
-
-/// `jsonl`, or the shard layouts in first-seen order joined by `,`.
-pub fn input_format(shards: &[Shard]) -> String {
-    let mut kinds: Vec<&str> = Vec::new();
-    for s in shards {
-        if !kinds.contains(&s.kind.name()) {
-            kinds.push(s.kind.name());
-        }
-    }
-    if kinds.is_empty() {
-        "jsonl".into()
-    } else {
-        kinds.join(",")
     }
 }

@@ -14,6 +14,7 @@
 //! crate's tokenizer is not loaded at all (the token table comes from [`vocab`]): that halves the
 //! start-up of a run, which is most of the time of a run on token shards.
 
+pub mod batch;
 pub mod fast;
 pub mod special;
 pub mod vocab;
@@ -30,12 +31,14 @@ pub use fast::FastEncoder;
 pub use special::SpecialTokens;
 
 /// Special tokens tried, in order, when no EOD is given: the document separators that base-model
-/// pretraining uses for the common tokenizer families. `tokenizer_config.json`'s `eos_token` is
-/// deliberately not used: chat models name the end of a turn there (Qwen: `<|im_end|>`).
+/// pretraining uses for the common tokenizer families (DeepSeek spells its own with full-width
+/// bars). `tokenizer_config.json`'s `eos_token` comes only after all of them
+/// ([`special::eod_from_config`]): chat models name the end of a turn there (Qwen: `<|im_end|>`).
 pub const EOD_CANDIDATES: &[&str] = &[
     "<|endoftext|>",
     "<|end_of_text|>",
     "<|end▁of▁sentence|>",
+    "<｜end▁of▁sentence｜>",
     "</s>",
     "<eos>",
     "<|eos|>",
@@ -58,7 +61,7 @@ pub struct EncoderOptions {
 }
 
 /// The implementation that turns text into ids (`--tokenizer-backend`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
     /// The fast encoder when it supports the tokenizer file and options, else the crate.
     #[default]
@@ -68,6 +71,12 @@ pub enum Backend {
     /// The fast encoder; an error if it does not support the tokenizer file or options.
     Fast,
 }
+
+crate::impl_choice!(Backend {
+    Auto => "auto",
+    Tokenizers => "tokenizers",
+    Fast => "fast",
+});
 
 /// The EOD chosen for a run and why, for the summary and manifest.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -229,9 +238,13 @@ impl Encoder {
                 }
             }
         }
+        let why_not_config = match special::eod_from_config(self) {
+            Ok(choice) => return Ok(choice),
+            Err(why) => why,
+        };
         bail!(
-            "{path} has no end-of-document token (none of {} is a special token in it): \
-             name one with --eod-token TOKEN or --eod-id ID",
+            "{path} has no end-of-document token (none of {} is a special token in it, and \
+             {why_not_config}): name one with --eod-token TOKEN or --eod-id ID",
             EOD_CANDIDATES.join(" ")
         )
     }

@@ -6,9 +6,61 @@
 //! A user may map a role to an existing token only if the tokenizer marks it special (models often
 //! have spare embedding rows there); ordinary tokens, even ones that look special, are refused.
 
-use super::Encoder;
+use super::{Encoder, EodChoice, EOD_CANDIDATES};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+/// The EOD when no token of [`EOD_CANDIDATES`] is special in the tokenizer: the `eos_token` of the
+/// `tokenizer_config.json` beside the `tokenizer.json`, if the tokenizer marks it special (a
+/// model with its own separator, e.g. `<EOT>`, names it there). It comes last because chat models
+/// name the end of a *turn* there (Qwen's `<|im_end|>`), which must not end documents; their
+/// document separator is a candidate and is found first. `Err` says why it is not used.
+pub fn eod_from_config(enc: &Encoder) -> Result<EodChoice, String> {
+    let config = enc.path().with_file_name("tokenizer_config.json");
+    let token = config_eos_token(&config)?;
+    let id = enc.token_to_id(&token).ok_or_else(|| {
+        format!(
+            "the eos_token {token:?} of {} is not a token of it",
+            config.display()
+        )
+    })?;
+    if !enc.is_special(id) {
+        return Err(format!(
+            "the eos_token {token:?} of {} is not marked special in the tokenizer",
+            config.display()
+        ));
+    }
+    Ok(EodChoice {
+        id,
+        token: Some(token),
+        rule: format!(
+            "eos_token of tokenizer_config.json beside the tokenizer (no special token of {} found)",
+            EOD_CANDIDATES.join(" ")
+        ),
+    })
+}
+
+/// The `eos_token` of a `tokenizer_config.json`: a string, or an added-token object with a
+/// `content` string (older files).
+fn config_eos_token(config: &Path) -> Result<String, String> {
+    let shown = config.display();
+    let text = match std::fs::read_to_string(config) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("there is no {shown} naming an eos_token"))
+        }
+        Err(e) => return Err(format!("{shown} cannot be read ({e})")),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{shown} is not JSON ({e})"))?;
+    let eos = &json["eos_token"];
+    eos.as_str()
+        .or_else(|| eos["content"].as_str())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| format!("{shown} names no eos_token"))
+}
 
 /// A structural role in an augmented window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

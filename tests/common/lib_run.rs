@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use utk::augment::{arrange, Window, WindowShaper};
 use utk::config::AugmentConfig;
-use utk::pack::{Packer, TokenizedDoc, WindowPlan};
+use utk::pack::{Packer, WindowPlan};
 use utk::tokenize::{Encoder, EncoderOptions, SpecialTokens};
 
 pub fn encoder() -> &'static Encoder {
@@ -13,16 +13,15 @@ pub fn encoder() -> &'static Encoder {
     })
 }
 
-/// Documents of the given lengths (EOD last) with ordinary ids drawn from `seed`.
-pub fn random_docs(lengths: &[usize], seed: u64) -> Vec<TokenizedDoc> {
+/// Documents (document `i` has ordinal `i`) of the given lengths (EOD last) with ordinary ids drawn from `seed`.
+pub fn random_docs(lengths: &[usize], seed: u64) -> Vec<Vec<u32>> {
     let eod = encoder().eod.id;
     let mut x = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
     lengths
         .iter()
-        .enumerate()
-        .map(|(i, &len)| {
+        .map(|&len| {
             let mut tokens: Vec<u32> = (0..len.max(1) - 1)
                 .map(|_| {
                     x = x
@@ -32,10 +31,7 @@ pub fn random_docs(lengths: &[usize], seed: u64) -> Vec<TokenizedDoc> {
                 })
                 .collect();
             tokens.push(eod);
-            TokenizedDoc {
-                ordinal: i as u64,
-                tokens,
-            }
+            tokens
         })
         .collect()
 }
@@ -48,14 +44,14 @@ pub struct LibRun {
     pub padded_tail: bool,
 }
 
-pub fn run(cfg: &AugmentConfig, docs: &[TokenizedDoc]) -> LibRun {
+pub fn run(cfg: &AugmentConfig, docs: &[Vec<u32>]) -> LibRun {
     let enc = encoder();
     let specials = SpecialTokens::resolve(enc, cfg.max_chunks(), &[], None).expect("specials");
     let shaper = WindowShaper::new(cfg, enc).expect("shaper");
     let mut packer = Packer::new(cfg.seq_len, shaper);
     let mut plans = Vec::new();
-    for d in docs {
-        packer.push(d, &mut plans).expect("push");
+    for (i, d) in docs.iter().enumerate() {
+        packer.push_ids(i as u64, d, &mut plans).expect("push");
     }
     let tail = packer.finish();
     let padded_tail = tail.is_some();

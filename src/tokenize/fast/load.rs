@@ -68,7 +68,7 @@ struct ModelJson {
 
 /// The model's vocabulary: read as a list, then hashed once at its final size (growing a hash
 /// map 150K entries at a time rehashes it a dozen times).
-struct VocabJson(FxHashMap<String, u32>);
+pub(super) struct VocabJson(pub(super) FxHashMap<String, u32>);
 
 impl<'de> Deserialize<'de> for VocabJson {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -97,15 +97,15 @@ impl<'de> Deserialize<'de> for VocabJson {
 
 /// The second pass over the file: only the merges, their strings borrowed from the file.
 #[derive(Deserialize)]
-struct MergesFile<'a> {
+pub(super) struct MergesFile<'a> {
     #[serde(borrow)]
-    model: MergesModel<'a>,
+    pub(super) model: MergesModel<'a>,
 }
 
 #[derive(Deserialize)]
-struct MergesModel<'a> {
+pub(super) struct MergesModel<'a> {
     #[serde(borrow)]
-    merges: Option<Vec<MergeJson<'a>>>,
+    pub(super) merges: Option<Vec<MergeJson<'a>>>,
 }
 
 /// Just the model's type, read when the full shape is refused, to say which model it is.
@@ -122,7 +122,7 @@ struct KindOnly {
 
 /// One merge: `["a", "b"]`, or the legacy `"a b"` (`#version` lines are skipped, as by the crate).
 /// Strings without escapes are borrowed from the file.
-enum MergeJson<'a> {
+pub(super) enum MergeJson<'a> {
     Pair(Cow<'a, str>, Cow<'a, str>),
     Line(Cow<'a, str>),
 }
@@ -213,7 +213,7 @@ pub fn byte_level_chars() -> [char; 256] {
     table
 }
 
-fn expect(cond: bool, why: impl FnOnce() -> String) -> Result<(), Unsupported> {
+pub(super) fn expect(cond: bool, why: impl FnOnce() -> String) -> Result<(), Unsupported> {
     if cond {
         Ok(())
     } else {
@@ -221,12 +221,16 @@ fn expect(cond: bool, why: impl FnOnce() -> String) -> Result<(), Unsupported> {
     }
 }
 
-fn type_of(v: &Value) -> &str {
+pub(super) fn type_of(v: &Value) -> &str {
     v.get("type").and_then(Value::as_str).unwrap_or("?")
 }
 
 /// Checks an object has exactly the listed keys with the listed values (`None`: any value).
-fn exactly(v: &Value, what: &str, fields: &[(&str, Option<Value>)]) -> Result<(), Unsupported> {
+pub(super) fn exactly(
+    v: &Value,
+    what: &str,
+    fields: &[(&str, Option<Value>)],
+) -> Result<(), Unsupported> {
     let obj = v
         .as_object()
         .ok_or_else(|| format!("{what} is not an object"))?;
@@ -452,7 +456,7 @@ pub fn parse(json: &str) -> Result<Parsed<'_>, Unsupported> {
 }
 
 /// A legacy merge line `"a b"` as its two tokens.
-fn split_line(line: Cow<'_, str>) -> Result<(Cow<'_, str>, Cow<'_, str>), Unsupported> {
+pub(super) fn split_line(line: Cow<'_, str>) -> Result<(Cow<'_, str>, Cow<'_, str>), Unsupported> {
     let two = |l: &str| match l.split(' ').collect::<Vec<_>>()[..] {
         [a, b] => Ok((a.len(), b.len())),
         _ => Err(format!("merge {l:?} is not two tokens")),
@@ -527,10 +531,11 @@ pub fn build(
         pre,
         bpe: Bpe::new(byte_ids, merges, whole),
         normalizer,
-        raw_added: added_tokens(raw)?,
-        normalized_added: added_tokens(normalized)?,
+        raw_added: added_matcher(raw)?,
+        normalized_added: added_matcher(normalized)?,
         post_processor_adds_tokens: post_adds,
         description,
+        spm: None,
     };
     Ok((fast, vocab))
 }
@@ -666,11 +671,20 @@ fn added_lists(
     Ok((raw, normalized))
 }
 
-/// The matcher of the added tokens in `list`; none when no match would be kept (every token is
-/// a special one left as text), which splits nothing, and lets long texts be cut even when
-/// those tokens are `normalized` (DeepSeek's are).
-fn added_tokens(list: Vec<(String, u32, bool)>) -> Result<Option<AddedTokens>, Unsupported> {
+/// The byte-level path's matcher of the added tokens in `list`: none when no match would be kept
+/// (every token is a special one left as text), which splits nothing, and lets long texts be cut
+/// even when those tokens are `normalized` (DeepSeek's are).
+fn added_matcher(list: Vec<(String, u32, bool)>) -> Result<Option<AddedTokens>, Unsupported> {
     if list.iter().all(|&(_, _, skip)| skip) {
+        return Ok(None);
+    }
+    added_tokens(list)
+}
+
+pub(super) fn added_tokens(
+    list: Vec<(String, u32, bool)>,
+) -> Result<Option<AddedTokens>, Unsupported> {
+    if list.is_empty() {
         return Ok(None);
     }
     let automaton: AhoCorasick = AhoCorasickBuilder::new()

@@ -11,6 +11,10 @@
 //! offsets, no per-token strings. Long documents are cut where the pattern provably restarts and
 //! the parts are encoded in parallel on the caller's rayon pool.
 //!
+//! SentencePiece-style BPE with byte fallback (Llama 2, Mistral, Gemma) shares the added-token
+//! splitting and is otherwise encoded by [`spm`], which cuts the text where no merge can reach
+//! across (see there for why that is exact).
+//!
 //! [`FastEncoder::new`] accepts a file only if it can show the file has one of the shapes
 //! implemented here ([`load`]); otherwise it returns the reason and the caller uses the crate.
 //! It reads everything from the file (the token table through [`crate::tokenize::vocab`]), so a
@@ -21,6 +25,7 @@ mod classes;
 mod compiled;
 mod load;
 pub mod pretok;
+mod spm;
 #[rustfmt::skip]
 mod tables;
 
@@ -110,6 +115,9 @@ pub struct FastEncoder {
     normalized_added: Option<AddedTokens>,
     post_processor_adds_tokens: bool,
     description: String,
+    /// A SentencePiece-style BPE model ([`spm`]): when set, it encodes the text (with
+    /// `raw_added` and `normalized_added`), and `pre`, `bpe` and `normalizer` are unused.
+    spm: Option<Box<spm::Spm>>,
 }
 
 /// A unit of work of one document: a token id, or text to normalize and encode.
@@ -126,7 +134,16 @@ impl FastEncoder {
         json: &str,
         encode_special_tokens: bool,
     ) -> Result<(FastEncoder, Vocab), Unsupported> {
-        load::build(load::parse(json)?, encode_special_tokens)
+        // A byte-fallback BPE is SentencePiece-style, unless its pre-tokenizer is byte-level
+        // (then byte fallback never happens): if spm refuses it, the byte-level path may take it.
+        let spm_refused = match spm::may_be(json).then(|| spm::build(json, encode_special_tokens)) {
+            Some(Some(Ok(built))) => return Ok(built),
+            Some(Some(Err(why))) => Some(why),
+            _ => None,
+        };
+        load::parse(json)
+            .and_then(|parsed| load::build(parsed, encode_special_tokens))
+            .map_err(|why| spm_refused.unwrap_or(why))
     }
 
     /// What was recognised, for the summary.
@@ -142,6 +159,10 @@ impl FastEncoder {
 
     /// Appends the ids of `text` to `out` (no special tokens added), on this thread.
     pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        if let Some(spm) = &self.spm {
+            let normalized_added = self.normalized_added.as_ref();
+            return spm.encode_into(self.raw_added.as_ref(), normalized_added, text, out);
+        }
         AddedTokens::split(self.raw_added.as_ref(), text, |part| match part {
             Part::Text(piece) => self.encode_piece(piece, out),
             Part::Id(id) => out.push(id),
@@ -169,6 +190,9 @@ impl FastEncoder {
             let mut out = Vec::with_capacity(text.len() / 3 + 1);
             self.encode_into(text, &mut out);
             return out;
+        }
+        if let Some(spm) = &self.spm {
+            return spm.encode_in_parts(self.raw_added.as_ref(), text, part_bytes);
         }
         let mut parts = Vec::new();
         AddedTokens::split(self.raw_added.as_ref(), text, |part| match part {

@@ -1,5 +1,9 @@
-//! The data behind `utk inspect`: one window's structure joined with its provenance, and the
-//! whole output's knot-distance distribution. Rendering (text, colour, JSON, SVG) is the CLI's job.
+//! The `utk inspect` run: one window's structure joined with its provenance ([`window_view`]),
+//! rendered as text or JSON ([`render`]), and the whole output's summary with its knot-distance
+//! distribution ([`summary`]).
+
+pub mod render;
+pub mod summary;
 
 use crate::augment::Span;
 use crate::output::reader::OutputReader;
@@ -52,7 +56,7 @@ fn window_spans(out: &OutputReader, w: u64) -> Vec<Span> {
 pub fn window_view(out: &OutputReader, w: u64) -> Result<WindowView> {
     if w >= out.windows() {
         bail!(
-            "--window {w}: the output has {} windows (0..{})",
+            "window {w} does not exist: the output has {} windows (0..{})",
             out.windows(),
             out.windows().saturating_sub(1)
         );

@@ -1,4 +1,5 @@
-//! The `tokenize` run: text documents → a Megatron indexed dataset, tokenized once.
+//! The `utk tokenize` run: text documents → a Megatron indexed dataset, tokenized once
+//! ("pre-tokenized": `utk augment PREFIX` reads it back without a tokenizer pass).
 //!
 //! ```text
 //! reader thread ──batches──▶ main: tokenize (rayon, order kept) → write PREFIX.bin in order
@@ -8,14 +9,17 @@
 //! (uint16 below 65,500 ids, else int32). `PREFIX.bin` and `PREFIX.idx` are written under
 //! temporary names and renamed when complete; the `PREFIX.json` sidecar comes last.
 
-use super::{joined, read_batches, QUEUE};
-use crate::input::{BadLines, DocumentReader, Source, TextDoc};
+use crate::codec::Dtype;
+use crate::input::shards::TOKENIZED_FORMAT;
+use crate::input::{DocumentReader, Input, InputFiles, TextDoc};
 use crate::output::dir::OutputDir;
-use crate::output::megatron::{DType, MegatronWriter};
+use crate::output::megatron::MegatronWriter;
+use crate::record::BadLines;
+use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Encoder, EodChoice};
-use anyhow::{anyhow, Context, Result};
+use crate::workers::{joined, read_text_batches, worker_pool, QUEUE};
+use anyhow::{anyhow, bail, Result};
 use indicatif::ProgressBar;
-use rayon::prelude::*;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,9 +30,8 @@ use std::time::{Duration, Instant};
 
 /// A resolved `tokenize` run.
 pub struct TokenizeJob {
-    pub sources: Vec<Source>,
-    pub text_key: String,
-    pub skip_bad_lines: bool,
+    /// JSONL text (token shards are already tokenized).
+    pub input: Input,
     pub encoder: Encoder,
     /// Output prefix: writes `PREFIX.bin`, `PREFIX.idx`, `PREFIX.json`.
     pub prefix: PathBuf,
@@ -39,9 +42,9 @@ pub struct TokenizeJob {
 
 impl TokenizeJob {
     /// The token dtype, by Megatron's rule over every id the tokenizer (and the EOD) can produce.
-    pub fn dtype(&self) -> DType {
+    pub fn dtype(&self) -> Dtype {
         let top = self.encoder.max_known_id().max(self.encoder.eod.id) as u64;
-        DType::for_vocab(top + 1)
+        Dtype::megatron_for_vocab(top + 1)
     }
 
     /// `PREFIX.ext` as a path.
@@ -67,7 +70,7 @@ pub struct TokenizeSummary {
     pub add_special_tokens: bool,
     pub parse_special: bool,
     pub eod: EodChoice,
-    pub dtype: DType,
+    pub dtype: Dtype,
     pub documents: u64,
     /// Tokens written, EOD included.
     pub tokens: u64,
@@ -93,29 +96,9 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
     };
     let (bin_name, idx_name, json_name) = (file("bin"), file("idx"), file("json"));
     let mut dir = OutputDir::prepare_files(&root, job.force, &[&json_name, &bin_name, &idx_name])?;
-    let dtype = job.dtype();
-    let mut writer = MegatronWriter::new(dir.create(&bin_name)?, dtype);
-    let pool = super::worker_pool(job.threads)?;
+    let mut writer = MegatronWriter::new(dir.create(&bin_name)?, job.dtype());
     let raw_bytes = Arc::new(AtomicU64::new(0));
-    let mut reader = DocumentReader::new(
-        job.sources.clone(),
-        &job.text_key,
-        job.skip_bad_lines,
-        raw_bytes.clone(),
-    );
-    let (documents, tokens, reader) = std::thread::scope(|scope| -> Result<_> {
-        let (tx, rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
-        let read_thread = scope.spawn(move || -> Result<DocumentReader> {
-            read_batches(&mut reader, &tx)?;
-            Ok(reader)
-        });
-        let written = write_batches(job, &pool, rx, &mut writer, bar, &raw_bytes);
-        let reader = joined(read_thread.join(), "reader");
-        // The reader's failure explains the writer's (it only sees a closed queue).
-        let reader = reader?;
-        let (documents, tokens) = written?;
-        Ok((documents, tokens, reader))
-    })?;
+    let (documents, tokens, reader) = run_stages(job, &mut writer, bar, &raw_bytes)?;
     let (bin, idx) = writer.finish()?;
     drop(bin);
     let mut idx_file = dir.create(&idx_name)?;
@@ -123,18 +106,18 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
     idx_file.flush()?;
     drop(idx_file);
     let summary = TokenizeSummary {
-        format: crate::input::shards::TOKENIZED_FORMAT.into(),
+        format: TOKENIZED_FORMAT.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         command: job.command.clone(),
-        sources: job.sources.iter().map(Source::name).collect(),
-        text_key: job.text_key.clone(),
+        sources: job.input.names(),
+        text_key: job.input.text.text_key.clone(),
         tokenizer: canonical(job.encoder.path()),
         tokenizer_sha256: job.encoder.sha256().to_string(),
         backend: job.encoder.backend().into(),
         add_special_tokens: job.encoder.add_special_tokens(),
         parse_special: job.encoder.parse_special(),
         eod: job.encoder.eod.clone(),
-        dtype,
+        dtype: job.dtype(),
         documents,
         tokens,
         input_bytes: reader.bytes,
@@ -145,6 +128,39 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
     dir.commit_as(&json_name, &serde_json::to_vec_pretty(&summary)?)?;
     bar.set_position(raw_bytes.load(Ordering::Relaxed));
     Ok(summary)
+}
+
+/// A reader thread and, on this thread, tokenize (in the pool) → write in order. Returns the
+/// documents and tokens written and the reader (for its counts).
+fn run_stages<W: Write>(
+    job: &TokenizeJob,
+    writer: &mut MegatronWriter<W>,
+    bar: &ProgressBar,
+    raw_bytes: &Arc<AtomicU64>,
+) -> Result<(u64, u64, DocumentReader)> {
+    let InputFiles::Text(sources) = &job.input.files else {
+        bail!("token shards are already tokenized: give `utk tokenize` JSONL text");
+    };
+    let text = &job.input.text;
+    let mut reader = DocumentReader::new(
+        sources.clone(),
+        &text.text_key,
+        text.skip_bad_lines,
+        raw_bytes.clone(),
+    );
+    let pool = worker_pool(job.threads)?;
+    std::thread::scope(|scope| -> Result<_> {
+        let (tx, rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
+        let read_thread = scope.spawn(move || -> Result<DocumentReader> {
+            read_text_batches(&mut reader, &tx)?;
+            Ok(reader)
+        });
+        let written = write_batches(job, &pool, rx, writer, bar, raw_bytes);
+        // The reader's failure explains the writer's (it only sees a closed queue).
+        let reader = joined(read_thread.join(), "reader")?;
+        let (documents, tokens) = written?;
+        Ok((documents, tokens, reader))
+    })
 }
 
 fn canonical(p: &Path) -> String {
@@ -164,30 +180,24 @@ fn write_batches<W: Write>(
     bar: &ProgressBar,
     raw_bytes: &AtomicU64,
 ) -> Result<(u64, u64)> {
+    let names = job.input.names();
     let (mut documents, mut tokens) = (0u64, 0u64);
     for batch in batches {
-        let encoded: Vec<Result<Vec<u32>>> = pool.install(|| {
-            batch
-                .par_iter()
-                .map(|d| job.encoder.encode_doc(&d.text))
-                .collect()
-        });
-        for (doc, ids) in batch.iter().zip(encoded) {
-            let ids = ids.with_context(|| {
-                format!("{}:{}", job.sources[doc.source as usize].name(), doc.line)
-            })?;
+        let encoded =
+            pool.install(|| encode_batch(&job.encoder, &batch, &names, Vec::with_capacity))?;
+        for (doc, ids) in encoded.iter() {
             if ids.len() > i32::MAX as usize {
                 return Err(anyhow!(
                     "{}:{}: {} tokens do not fit a Megatron sequence (at most 2^31-1)",
-                    job.sources[doc.source as usize].name(),
+                    names[doc.source as usize],
                     doc.line,
                     ids.len()
                 ));
             }
-            writer.write_seq(&ids)?;
-            tokens += ids.len() as u64;
+            writer.write_seq(ids)?;
         }
-        documents += batch.len() as u64;
+        tokens += encoded.ids.len() as u64;
+        documents += encoded.docs.len() as u64;
         bar.set_position(raw_bytes.load(Ordering::Relaxed));
         bar.set_message(format!("{documents} docs"));
     }

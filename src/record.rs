@@ -1,0 +1,47 @@
+//! What the stages tell each other about documents, defined apart from all of them so that the
+//! readers (`input`) and the writers (`output`) share it without importing each other.
+
+use serde::{Deserialize, Serialize};
+
+/// One input document's origin and length, as the provenance sidecar records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocRecord {
+    /// Index of the source (file or shard) in the run's input list.
+    pub source: u32,
+    /// 1-based line of a text source, or the 0-based document index inside a token shard.
+    pub line: u64,
+    /// Token ids, EOD included.
+    pub tokens: u64,
+}
+
+/// Documents as ids, in stream order, in one buffer: document `i`'s ids are the `docs[i].tokens`
+/// ids following those of document `i - 1` (one allocation per batch, not one per document).
+#[derive(Debug, Default)]
+pub struct DocBatch {
+    pub ids: Vec<u32>,
+    pub docs: Vec<DocRecord>,
+}
+
+impl DocBatch {
+    /// Each document's origin and ids.
+    pub fn iter(&self) -> impl Iterator<Item = (&DocRecord, &[u32])> {
+        let mut at = 0;
+        self.docs.iter().map(move |d| {
+            let ids = &self.ids[at..at + d.tokens as usize];
+            at += d.tokens as usize;
+            (d, ids)
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+}
+
+/// Lines skipped as bad (malformed JSON, missing text, …) when the run allows it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BadLines {
+    pub count: u64,
+    /// The first few, as `file:line: reason`.
+    pub examples: Vec<String>,
+}

@@ -1,0 +1,38 @@
+//! The one batched encoder: a batch of text documents becomes one [`DocBatch`] of ids, encoded
+//! in parallel on the caller's rayon pool (threading stays with the caller), in document order,
+//! with every error naming its `file:line`. `augment`, `tokenize` and `verify` all encode here.
+
+use super::Encoder;
+use crate::input::TextDoc;
+use crate::record::{DocBatch, DocRecord};
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+
+/// Encodes `docs` (EOD appended to each) into a batch whose id buffer comes from `take` (given
+/// the total id count, so a recycled buffer can be reused). `names[i]` names source `i` in errors.
+pub fn encode_batch(
+    encoder: &Encoder,
+    docs: &[TextDoc],
+    names: &[String],
+    take: impl FnOnce(usize) -> Vec<u32>,
+) -> Result<DocBatch> {
+    let encoded: Vec<Result<Vec<u32>>> = docs
+        .par_iter()
+        .map(|d| encoder.encode_doc(&d.text))
+        .collect();
+    let total = encoded.iter().flatten().map(Vec::len).sum();
+    let mut batch = DocBatch {
+        ids: take(total),
+        docs: Vec::with_capacity(docs.len()),
+    };
+    for (doc, ids) in docs.iter().zip(encoded) {
+        let ids = ids.with_context(|| format!("{}:{}", names[doc.source as usize], doc.line))?;
+        batch.docs.push(DocRecord {
+            source: doc.source,
+            line: doc.line,
+            tokens: ids.len() as u64,
+        });
+        batch.ids.extend_from_slice(&ids);
+    }
+    Ok(batch)
+}

@@ -1,0 +1,995 @@
+//! SentencePiece-style BPE with byte fallback (Llama 2, Mistral, Gemma 1–3): the crate's ids,
+//! computed piece by piece behind a cache.
+//!
+//! Such a file has no real pre-tokenizer: the `tokenizers` crate replaces `' '` with `'▁'` in
+//! each piece between added tokens — by a `Replace` normalizer (Gemma; Llama 2 and Mistral add a
+//! `Prepend '▁'`; newer Gemma files add a `Split` on `' '`, which then finds none) or by a
+//! non-splitting `Metaspace` pre-tokenizer (files converted with `legacy: false`, which puts a
+//! `'▁'` before a piece that does not start with one: always, or only at the start of the text)
+//! — and merges the whole piece, a whole document, as ONE word: its characters (a character
+//! missing from the vocabulary becomes its UTF-8 bytes' `<0xXX>` tokens), then the
+//! lowest-ranked, leftmost pair again and again. That is exact but cannot be cached, so it is
+//! slow. (A splitting `Metaspace` makes each `'▁'` start a new word: a cut before every `'▁'`.)
+//!
+//! The cut rule that makes it fast, and why it is exact: every symbol during merging is a token
+//! whose text equals the span of text it covers (characters are their own tokens, a merge joins
+//! the texts of two such symbols; byte tokens never merge, which [`build`] checks). So a symbol
+//! covering both characters `a` and `b` on either side of a position must be the result of a
+//! merge whose text contains `ab`. If no merge result contains the adjacent pair `ab`, no symbol
+//! ever crosses the position, no pair across it is ever merged, and the merges on either side
+//! happen exactly as they would if the sides were encoded alone (the order of merges within a
+//! side is unchanged: it is by rank, then position, and positions keep their order). [`Spm`]
+//! therefore cuts the text at every such position into pieces of a few characters (the set of
+//! pairs inside merge results is read from the merges; for Gemma, `'▁'` is preceded inside a
+//! merge result only by another `'▁'`) and looks each piece up in a per-thread cache; a piece
+//! not cached is merged with the same rank order as the crate. The pieces are cut from the text
+//! as written: a `' '` stands for the `'▁'` it is replaced with, and the prepended `'▁'` is a
+//! `' '` put before the first piece, so the text is not copied. Long documents are cut the same
+//! way into parts encoded in parallel.
+
+use super::bpe::Bpe;
+use super::load::{self, exactly, expect, split_line, type_of, MergeJson, MergesFile, VocabJson};
+use super::pretok::{Pattern, PreTokenizer};
+use super::{AddedTokens, FastEncoder, Normalizer, Part};
+use crate::tokenize::vocab::{AddedToken, Unsupported, Vocab};
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `'▁'`, which replaces `' '`.
+const SPACE: char = '\u{2581}';
+/// The slot of `'▁'` (and of `' '`, which stands for it) in the ASCII tables.
+const SPACE_SLOT: usize = b' ' as usize;
+/// No id.
+const NONE: u32 = u32::MAX;
+/// Pieces longer than this (bytes) are not cached.
+const MAX_CACHED_LEN: usize = 256;
+/// Entries per thread before the cache is emptied and refilled.
+const CACHE_ENTRIES: usize = 1 << 19;
+/// Pieces of more symbols than this merge with the heap.
+const HEAP_ABOVE: usize = 48;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // fields are read only to refuse files that have others
+struct FileJson {
+    version: Option<IgnoredAny>,
+    truncation: Option<IgnoredAny>,
+    padding: Option<IgnoredAny>,
+    #[serde(default)]
+    added_tokens: Vec<AddedJson>,
+    normalizer: Option<Value>,
+    pre_tokenizer: Option<Value>,
+    post_processor: Option<Value>,
+    decoder: Option<IgnoredAny>,
+    model: ModelJson,
+}
+
+/// An added token; every field is required (the crate's defaults are not guessed).
+#[derive(Deserialize)]
+struct AddedJson {
+    id: u32,
+    content: String,
+    single_word: bool,
+    lstrip: bool,
+    rstrip: bool,
+    normalized: bool,
+    special: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ModelJson {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    dropout: Option<f64>,
+    unk_token: Option<String>,
+    continuing_subword_prefix: Option<String>,
+    end_of_word_suffix: Option<String>,
+    fuse_unk: Option<bool>,
+    byte_fallback: Option<bool>,
+    ignore_merges: Option<bool>,
+    vocab: VocabJson,
+    merges: Option<IgnoredAny>,
+}
+
+/// True when the file may be a byte-fallback BPE (a quick look for `"byte_fallback": true`);
+/// [`build`] decides.
+pub fn may_be(json: &str) -> bool {
+    let key = "\"byte_fallback\"";
+    memchr::memmem::find_iter(json.as_bytes(), key).any(|at| {
+        let rest = json[at + key.len()..].trim_start();
+        rest.strip_prefix(':')
+            .is_some_and(|r| r.trim_start().starts_with("true"))
+    })
+}
+
+/// The fast encoder for a SentencePiece-style BPE file; `None` if the model has no byte fallback
+/// (then it is not this kind of file); `Some(Err)` with the reason if it is but is not supported.
+pub fn build(
+    json: &str,
+    encode_special_tokens: bool,
+) -> Option<Result<(FastEncoder, Vocab), Unsupported>> {
+    let (file, merges) = std::thread::scope(|scope| {
+        let merges = scope.spawn(|| serde_json::from_str::<MergesFile>(json));
+        let file = serde_json::from_str::<FileJson>(json);
+        (file, merges.join())
+    });
+    let file = match file {
+        Ok(f) if f.model.byte_fallback == Some(true) => f,
+        Ok(_) => return None,
+        Err(e) => {
+            return Some(Err(format!(
+                "a byte-fallback BPE file of a shape the fast path does not know ({e})"
+            )))
+        }
+    };
+    let merges = match merges {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => return Some(Err(format!("the merges have an unknown shape ({e})"))),
+        Err(_) => return Some(Err("the merges parser panicked".into())),
+    };
+    Some(build_from(file, merges, encode_special_tokens))
+}
+
+/// How spaces become `'▁'` and when a `'▁'` is put before a piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spaces {
+    /// The `Replace ' '→'▁'` normalizer, and `Prepend '▁'` before every piece between raw added
+    /// tokens if `prepend`.
+    Normalizer { prepend: bool },
+    /// No normalizer; the `Metaspace` pre-tokenizer replaces `' '` in each piece between added
+    /// tokens and puts a `'▁'` before one that does not start with it: every piece (`Always`),
+    /// only one at the start of the text (`First`) or none; with `split`, each `'▁'` starts a
+    /// new word.
+    Metaspace { prefix: Prefix, split: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prefix {
+    Always,
+    First,
+    Never,
+}
+
+/// The normalizer and pre-tokenizer: `Replace ' '→'▁'` (alone or with `Prepend '▁'`) and no
+/// pre-tokenizer (or a `Split` on `' '`, which finds none after the normalizer); or no normalizer
+/// and `Metaspace`.
+fn spaces(normalizer: Option<&Value>, pre: Option<&Value>) -> Result<Spaces, Unsupported> {
+    let (normalizer, pre) = (
+        normalizer.filter(|v| !v.is_null()),
+        pre.filter(|v| !v.is_null()),
+    );
+    let Some(normalizer) = normalizer else {
+        let pre = pre.ok_or("neither a normalizer nor a pre-tokenizer turns ' ' into '▁'")?;
+        return metaspace(pre);
+    };
+    let prepend = replace_normalizer(normalizer)?;
+    if let Some(pre) = pre {
+        exactly(
+            pre,
+            &format!("pre-tokenizer {} with byte fallback", type_of(pre)),
+            &[
+                ("type", Some("Split".into())),
+                ("pattern", Some(serde_json::json!({ "String": " " }))),
+                ("behavior", None),
+                ("invert", Some(false.into())),
+            ],
+        )?;
+    }
+    Ok(Spaces::Normalizer { prepend })
+}
+
+/// The `Metaspace` pre-tokenizer (replacement `'▁'`), read as the crate reads it.
+fn metaspace(v: &Value) -> Result<Spaces, Unsupported> {
+    exactly(
+        v,
+        &format!("pre-tokenizer {} with byte fallback", type_of(v)),
+        &[
+            ("type", Some("Metaspace".into())),
+            ("replacement", Some(SPACE.to_string().into())),
+            ("add_prefix_space", None),
+            ("prepend_scheme", None),
+            ("split", None),
+            ("str_rep", None),
+        ],
+    )?;
+    let prefix = match v.get("prepend_scheme").map(|p| p.as_str()) {
+        None | Some(Some("always")) => Prefix::Always,
+        Some(Some("first")) => Prefix::First,
+        Some(Some("never")) => Prefix::Never,
+        Some(other) => return Err(format!("Metaspace prepend_scheme {other:?}")),
+    };
+    let split = match v.get("split") {
+        None | Some(Value::Null) => true,
+        Some(split) => split.as_bool().ok_or("Metaspace split is not a boolean")?,
+    };
+    match v.get("add_prefix_space") {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) if prefix == Prefix::Never => {}
+        Some(other) => {
+            return Err(format!(
+                "Metaspace add_prefix_space {other} with prepend_scheme {prefix:?}"
+            ))
+        }
+    }
+    Ok(Spaces::Metaspace { prefix, split })
+}
+
+/// The `Replace ' '→'▁'` normalizer, alone or in a `Sequence` with `Prepend '▁'` (either order:
+/// the prepended `'▁'` is not a space, so the order does not matter). True if it prepends.
+fn replace_normalizer(v: &Value) -> Result<bool, Unsupported> {
+    let replace = |v: &Value| {
+        exactly(
+            v,
+            "the Replace normalizer",
+            &[
+                ("type", None),
+                ("pattern", Some(serde_json::json!({ "String": " " }))),
+                ("content", Some(SPACE.to_string().into())),
+            ],
+        )
+    };
+    match type_of(v) {
+        "Replace" => replace(v).map(|_| false),
+        "Sequence" => {
+            exactly(
+                v,
+                "the normalizer Sequence",
+                &[("type", None), ("normalizers", None)],
+            )?;
+            let steps = v["normalizers"]
+                .as_array()
+                .ok_or("normalizers is not a list")?;
+            let kinds: Vec<&str> = steps.iter().map(type_of).collect();
+            let prepend = match kinds[..] {
+                ["Replace"] => false,
+                ["Prepend", "Replace"] | ["Replace", "Prepend"] => true,
+                _ => {
+                    return Err(format!(
+                        "a normalizer Sequence of {kinds:?} (the fast path supports Replace and \
+                         Prepend + Replace)"
+                    ))
+                }
+            };
+            for step in steps {
+                match type_of(step) {
+                    "Replace" => replace(step)?,
+                    _ => exactly(
+                        step,
+                        "the Prepend normalizer",
+                        &[("type", None), ("prepend", Some(SPACE.to_string().into()))],
+                    )?,
+                }
+            }
+            Ok(prepend)
+        }
+        other => Err(format!("normalizer {other} (with byte fallback)")),
+    }
+}
+
+/// The model's fields that can change ids, checked.
+fn check_model(m: &ModelJson) -> Result<(), Unsupported> {
+    let kind = m.kind.as_deref().unwrap_or("without a type");
+    expect(kind == "BPE", || format!("model {kind} with byte fallback"))?;
+    expect(matches!(m.dropout, None | Some(0.0)), || {
+        "BPE dropout (random ids)".into()
+    })?;
+    for (name, v) in [
+        ("continuing_subword_prefix", &m.continuing_subword_prefix),
+        ("end_of_word_suffix", &m.end_of_word_suffix),
+    ] {
+        expect(v.as_deref().unwrap_or("").is_empty(), || {
+            format!("BPE {name} {v:?}")
+        })?;
+    }
+    Ok(())
+}
+
+/// The ids of the `<0xXX>` tokens, checked to cover every character the vocabulary lacks (so the
+/// unknown token, which the crate fuses across characters, never occurs).
+fn byte_tokens(model: &FxHashMap<String, u32>) -> Result<[u32; 256], Unsupported> {
+    let mut ids = [NONE; 256];
+    for (b, id) in ids.iter_mut().enumerate() {
+        if let Some(&i) = model.get(&format!("<0x{b:02X}>")) {
+            *id = i;
+        }
+    }
+    let mut buf = [0u8; 4];
+    for (b, &id) in ids.iter().enumerate() {
+        let needed = match b {
+            0x20 => !model.contains_key(SPACE.encode_utf8(&mut buf) as &str),
+            0..=0x7f => !model.contains_key((b as u8 as char).encode_utf8(&mut buf) as &str),
+            0x80..=0xbf | 0xc2..=0xf4 => true,
+            _ => false, // never in UTF-8
+        };
+        expect(!needed || id != NONE, || {
+            format!("byte {b:#04x} has no <0x{b:02X}> token: some characters would become unknown")
+        })?;
+    }
+    Ok(ids)
+}
+
+/// A merge: `(left, right, merged)` ids.
+type Merge = (u32, u32, u32);
+
+/// The merges as ids in rank order, and every adjacent pair of (normalized) characters inside a
+/// merged text, as `(a << 32) | b`.
+struct MergeTable {
+    ids: Vec<Merge>,
+    pairs: FxHashSet<u64>,
+}
+
+/// The merge table; refused if a merge involves a byte token (the cut rule needs byte tokens
+/// never to merge). Three look-ups per merge, 580K merges for Gemma: two threads take half each.
+fn merge_table(
+    merges: MergesFile,
+    model: &FxHashMap<String, u32>,
+    byte_ids: &[u32; 256],
+) -> Result<MergeTable, Unsupported> {
+    let list = merges.model.merges.ok_or("no merges")?;
+    let list = list
+        .into_iter()
+        .filter(|m| !matches!(m, MergeJson::Line(l) if l.starts_with("#version")))
+        .map(|m| match m {
+            MergeJson::Pair(a, b) => Ok((a, b)),
+            MergeJson::Line(l) => split_line(l),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (first, second) = list.split_at(list.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| merge_part(second, model, byte_ids));
+        let first = merge_part(first, model, byte_ids);
+        let second = second
+            .join()
+            .unwrap_or_else(|_| Err("the merge look-up panicked".into()));
+        (first, second)
+    });
+    let (mut table, second) = (first?, second?);
+    table.ids.extend(second.ids);
+    table.pairs.extend(second.pairs);
+    Ok(table)
+}
+
+fn merge_part(
+    list: &[(Cow<str>, Cow<str>)],
+    model: &FxHashMap<String, u32>,
+    byte_ids: &[u32; 256],
+) -> Result<MergeTable, Unsupported> {
+    let id = |t: &str| {
+        model
+            .get(t)
+            .copied()
+            .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
+    };
+    let mut table = MergeTable {
+        ids: Vec::with_capacity(list.len()),
+        pairs: FxHashSet::default(),
+    };
+    let bytes: FxHashSet<u32> = byte_ids.iter().copied().filter(|&i| i != NONE).collect();
+    let mut merged = String::new();
+    for (a, b) in list {
+        merged.clear();
+        merged.push_str(a);
+        merged.push_str(b);
+        let (ia, ib) = (id(a)?, id(b)?);
+        expect(!bytes.contains(&ia) && !bytes.contains(&ib), || {
+            format!("the merge {a:?} + {b:?} involves a byte-fallback token")
+        })?;
+        table.ids.push((ia, ib, id(&merged)?));
+        let mut chars = merged.chars().map(|c| norm(c as u32));
+        let mut x = chars.next().unwrap_or(0);
+        for y in chars {
+            table.pairs.insert(((x as u64) << 32) | y as u64);
+            x = y;
+        }
+    }
+    Ok(table)
+}
+
+fn build_from(
+    file: FileJson,
+    merges: MergesFile,
+    encode_special_tokens: bool,
+) -> Result<(FastEncoder, Vocab), Unsupported> {
+    let spaces = spaces(file.normalizer.as_ref(), file.pre_tokenizer.as_ref())?;
+    check_model(&file.model)?;
+    let ignore_merges = file.model.ignore_merges.unwrap_or(false);
+    // ignore_merges looks up each word whole: with a splitting Metaspace that is every '▁'-word,
+    // which the pieces here do not follow.
+    expect(
+        !(ignore_merges && matches!(spaces, Spaces::Metaspace { split: true, .. })),
+        || "ignore_merges with a splitting Metaspace".into(),
+    )?;
+    let added = file.added_tokens.into_iter().map(|a| AddedToken {
+        id: a.id,
+        content: a.content,
+        special: a.special,
+        single_word: a.single_word,
+        lstrip: a.lstrip,
+        rstrip: a.rstrip,
+        normalized: a.normalized,
+    });
+    let vocab = Vocab::new(file.model.vocab.0, added.collect())?;
+    expect(vocab.max_known_id() < NONE, || format!("token id {NONE}"))?;
+    let byte_ids = byte_tokens(vocab.model())?;
+    let merges = merge_table(merges, vocab.model(), &byte_ids)?;
+    let n_merges = merges.ids.len();
+    let spm = Spm::new(vocab.model(), byte_ids, merges, spaces, ignore_merges);
+    let (raw, normalized) = added_lists(&vocab, &spm, encode_special_tokens)?;
+    let description = format!(
+        "SentencePiece-style BPE with byte fallback, {}, {n_merges} merges{}, {} added tokens",
+        match spaces {
+            Spaces::Normalizer { prepend: true } =>
+                "Prepend '▁' + Replace ' '→'▁' normalizer".into(),
+            Spaces::Normalizer { prepend: false } => "Replace ' '→'▁' normalizer".into(),
+            Spaces::Metaspace { prefix, split } =>
+                format!("Metaspace pre-tokenizer (prepend {prefix:?}, split {split})"),
+        },
+        if ignore_merges {
+            " (ignore_merges)"
+        } else {
+            ""
+        },
+        vocab.added().len()
+    );
+    let fast = FastEncoder {
+        // Unused: `spm` encodes every piece.
+        pre: PreTokenizer::new(Pattern::Gpt2),
+        bpe: Bpe::new([0; 256], [], None),
+        normalizer: Normalizer::None,
+        raw_added: load::added_tokens(raw)?,
+        normalized_added: load::added_tokens(normalized)?,
+        post_processor_adds_tokens: !matches!(file.post_processor, None | Some(Value::Null)),
+        description,
+        spm: Some(Box::new(spm)),
+    };
+    Ok((fast, vocab))
+}
+
+/// The added tokens matched in the text as written, and those matched in the normalized text
+/// (their content normalized as the crate does it, the prepended `'▁'` included).
+type AddedList = Vec<(String, u32, bool)>;
+
+fn added_lists(
+    vocab: &Vocab,
+    spm: &Spm,
+    encode_special_tokens: bool,
+) -> Result<(AddedList, AddedList), Unsupported> {
+    let (mut raw, mut normalized) = (Vec::new(), Vec::new());
+    for t in vocab.added() {
+        let skip = t.special && encode_special_tokens;
+        expect(skip || !(t.single_word || t.lstrip || t.rstrip), || {
+            format!(
+                "added token {:?} has single_word/lstrip/rstrip matching",
+                t.content
+            )
+        })?;
+        if t.normalized {
+            normalized.push((spm.normalize(&t.content), t.id, skip));
+        } else {
+            raw.push((t.content.clone(), t.id, skip));
+        }
+    }
+    Ok((raw, normalized))
+}
+
+/// A SentencePiece-style BPE model and its cut rule.
+pub struct Spm {
+    /// The merge table (its byte table is unused: symbols start as characters here).
+    bpe: Bpe,
+    /// The id of each ASCII character; `' '` holds `'▁'`'s; [`NONE`] if not in the vocabulary.
+    ascii_ids: [u32; 128],
+    /// The id of every other single-character token.
+    char_ids: FxHashMap<u32, u32>,
+    /// The `<0xXX>` tokens.
+    byte_ids: [u32; 256],
+    /// Bit `b` of `ascii_pairs[a]`: the ASCII pair `ab` (`' '` standing for `'▁'`) occurs inside
+    /// a merge result.
+    ascii_pairs: [u128; 128],
+    /// Every adjacent pair of characters inside a merge result, as `(a << 32) | b`.
+    pairs: FxHashSet<u64>,
+    spaces: Spaces,
+    /// With `ignore_merges`: the vocabulary, and its longest token in bytes.
+    whole: Option<(FxHashMap<String, u32>, usize)>,
+    /// Identifies this model in the per-thread caches.
+    key: u64,
+}
+
+/// The character the normalizer makes of `c`.
+#[inline(always)]
+fn norm(c: u32) -> u32 {
+    if c == b' ' as u32 {
+        SPACE as u32
+    } else {
+        c
+    }
+}
+
+/// The ASCII-table slot of a (normalized or written) character.
+#[inline(always)]
+fn slot(c: u32) -> Option<usize> {
+    if c < 128 {
+        Some(c as usize)
+    } else if c == SPACE as u32 {
+        Some(SPACE_SLOT)
+    } else {
+        None
+    }
+}
+
+/// The character at `t[i]` (a character boundary of valid UTF-8) and where the next one starts.
+#[inline(always)]
+fn decode(t: &[u8], i: usize) -> (u32, usize) {
+    let b = t[i] as u32;
+    match b {
+        0..=0x7f => (b, i + 1),
+        0xc0..=0xdf => (((b & 0x1f) << 6) | (t[i + 1] as u32 & 0x3f), i + 2),
+        0xe0..=0xef => (
+            ((b & 0x0f) << 12) | ((t[i + 1] as u32 & 0x3f) << 6) | (t[i + 2] as u32 & 0x3f),
+            i + 3,
+        ),
+        _ => (
+            ((b & 0x07) << 18)
+                | ((t[i + 1] as u32 & 0x3f) << 12)
+                | ((t[i + 2] as u32 & 0x3f) << 6)
+                | (t[i + 3] as u32 & 0x3f),
+            i + 4,
+        ),
+    }
+}
+
+impl Spm {
+    fn new(
+        model: &FxHashMap<String, u32>,
+        byte_ids: [u32; 256],
+        merges: MergeTable,
+        spaces: Spaces,
+        ignore_merges: bool,
+    ) -> Spm {
+        static NEXT: AtomicU64 = AtomicU64::new(1 << 40);
+        let mut ascii_ids = [NONE; 128];
+        let mut char_ids = FxHashMap::default();
+        for (tok, &id) in model {
+            let mut chars = tok.chars();
+            if let (Some(c), None) = (chars.next(), chars.next()) {
+                match c as u32 {
+                    0x20 => {} // never in normalized text
+                    c if c < 128 => ascii_ids[c as usize] = id,
+                    c if c == SPACE as u32 => ascii_ids[SPACE_SLOT] = id,
+                    c => {
+                        char_ids.insert(c, id);
+                    }
+                }
+            }
+        }
+        let mut merges = merges;
+        if let Spaces::Metaspace { split: true, .. } = spaces {
+            // Every '▁' starts a word: no cut before one is ever crossed.
+            merges.pairs.retain(|&p| p as u32 != SPACE as u32);
+        }
+        let mut ascii_pairs = [0u128; 128];
+        for &pair in &merges.pairs {
+            let (a, b) = ((pair >> 32) as u32, pair as u32);
+            if let (Some(sa), Some(sb)) = (slot(a), slot(b)) {
+                ascii_pairs[sa] |= 1 << sb;
+            }
+        }
+        let whole = ignore_merges.then(|| {
+            let longest = model.keys().map(String::len).max().unwrap_or(0);
+            (model.clone(), longest)
+        });
+        Spm {
+            bpe: Bpe::new([0; 256], merges.ids, None),
+            ascii_ids,
+            char_ids,
+            byte_ids,
+            ascii_pairs,
+            pairs: merges.pairs,
+            spaces,
+            whole,
+            key: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The normalized text of `s` (the crate's normalizer; for added-token contents and the
+    /// text around normalized added tokens). Without a normalizer (Metaspace) it is `s`.
+    fn normalize(&self, s: &str) -> String {
+        let prepend = match self.spaces {
+            Spaces::Normalizer { prepend } => prepend,
+            Spaces::Metaspace { .. } => return s.to_string(),
+        };
+        let mut out = String::with_capacity(s.len() + s.len() / 4 + 3);
+        if prepend && !s.is_empty() {
+            out.push(SPACE);
+        }
+        for c in s.chars() {
+            out.push(if c == ' ' { SPACE } else { c });
+        }
+        out
+    }
+
+    /// True when the characters `a` then `b` (normalized) occur together inside a merge result:
+    /// then no cut between them.
+    #[inline(always)]
+    fn inside(&self, a: u32, b: u32) -> bool {
+        match (slot(a), slot(b)) {
+            (Some(sa), Some(sb)) => self.ascii_pairs[sa] >> sb & 1 != 0,
+            _ => self.pairs.contains(&(((a as u64) << 32) | b as u64)),
+        }
+    }
+
+    /// The first position after the character at `from` where the text may be cut, or its end.
+    #[inline]
+    fn next_cut(&self, t: &[u8], from: usize) -> usize {
+        let (first, mut i) = decode(t, from);
+        let mut prev = norm(first);
+        while i < t.len() {
+            let b = t[i];
+            if b < 0x80 {
+                let s = b as usize;
+                let inside = match slot(prev) {
+                    Some(p) => self.ascii_pairs[p] >> s & 1 != 0,
+                    None => self
+                        .pairs
+                        .contains(&(((prev as u64) << 32) | norm(s as u32) as u64)),
+                };
+                if !inside {
+                    return i;
+                }
+                prev = norm(s as u32);
+                i += 1;
+            } else {
+                let (c, next) = decode(t, i);
+                if !self.inside(prev, c) {
+                    return i;
+                }
+                prev = c;
+                i = next;
+            }
+        }
+        t.len()
+    }
+
+    /// With `ignore_merges`, the id of the normalized piece if it is one token.
+    fn whole_id(&self, piece: &str, prepend: bool) -> Option<u32> {
+        let (vocab, longest) = self.whole.as_ref()?;
+        if piece.is_empty() || piece.len() > *longest {
+            return None;
+        }
+        let normalized = if prepend {
+            let mut s = String::with_capacity(piece.len() + 3);
+            s.push(SPACE);
+            s.extend(piece.chars().map(|c| if c == ' ' { SPACE } else { c }));
+            Cow::Owned(s)
+        } else if piece.contains(' ') {
+            Cow::Owned(piece.replace(' ', "\u{2581}"))
+        } else {
+            Cow::Borrowed(piece)
+        };
+        vocab.get(normalized.as_ref()).copied()
+    }
+
+    /// Appends the ids of `text` (no special tokens added): split out the raw added tokens,
+    /// normalize, split out the normalized ones, encode each word.
+    pub(super) fn encode_into(
+        &self,
+        raw_added: Option<&AddedTokens>,
+        normalized_added: Option<&AddedTokens>,
+        text: &str,
+        out: &mut Vec<u32>,
+    ) {
+        AddedTokens::split(raw_added, text, |part| match part {
+            Part::Text(piece) => {
+                let at_start = piece.as_ptr() == text.as_ptr();
+                self.encode_piece(piece, at_start, normalized_added, out)
+            }
+            Part::Id(id) => out.push(id),
+        });
+    }
+
+    /// Whether a `'▁'` is put before `piece`, a piece between added tokens as written
+    /// (`at_start`: it starts the text).
+    fn prefix(&self, piece: &str, at_start: bool) -> bool {
+        match self.spaces {
+            Spaces::Normalizer { prepend } => prepend,
+            Spaces::Metaspace { prefix, .. } => {
+                let allowed = match prefix {
+                    Prefix::Always => true,
+                    Prefix::First => at_start,
+                    Prefix::Never => false,
+                };
+                allowed && !piece.starts_with([' ', SPACE])
+            }
+        }
+    }
+
+    /// Appends the ids of a piece between raw added tokens (before normalization).
+    fn encode_piece(
+        &self,
+        piece: &str,
+        at_start: bool,
+        normalized_added: Option<&AddedTokens>,
+        out: &mut Vec<u32>,
+    ) {
+        if piece.is_empty() {
+            return;
+        }
+        if normalized_added.is_none() {
+            return self.encode_whole(piece, self.prefix(piece, at_start), out);
+        }
+        let normalized = self.normalize(piece);
+        let metaspace = matches!(self.spaces, Spaces::Metaspace { .. });
+        AddedTokens::split(normalized_added, &normalized, |part| match part {
+            // After a normalizer, the prepended '▁' is already in the text; a Metaspace
+            // pre-tokenizer (no normalizer: `normalized` is `piece`) prefixes each word.
+            Part::Text(word) if metaspace => {
+                let at_start = at_start && word.as_ptr() == normalized.as_ptr();
+                self.encode_whole(word, self.prefix(word, at_start), out)
+            }
+            Part::Text(word) => self.encode_whole(word, false, out),
+            Part::Id(id) => out.push(id),
+        });
+    }
+
+    /// Appends the ids of one word of the crate's model: `text` as written (`' '` standing for
+    /// `'▁'`), after a `'▁'` if `prepend`.
+    fn encode_whole(&self, text: &str, prepend: bool, out: &mut Vec<u32>) {
+        if let Some(id) = self.whole_id(text, prepend) {
+            out.push(id);
+            return;
+        }
+        self.encode_cut(text, prepend, out);
+    }
+
+    /// Appends the ids of `text` (after a `'▁'` if `prepend`) cut into cached pieces. Correct
+    /// only where the cut rule holds at both ends (a whole word, or a part cut by [`Self::parts`];
+    /// `ignore_merges` checked by the caller).
+    fn encode_cut(&self, text: &str, prepend: bool, out: &mut Vec<u32>) {
+        let t = text.as_bytes();
+        if t.is_empty() {
+            return;
+        }
+        self.with_cache(|cache| {
+            let mut start = 0;
+            if prepend {
+                let (first, _) = decode(t, 0);
+                if self.inside(SPACE as u32, norm(first)) {
+                    let end = self.next_cut(t, 0);
+                    let mut piece = Vec::with_capacity(end + 1);
+                    piece.push(b' ');
+                    piece.extend_from_slice(&t[..end]);
+                    self.encode_cached(cache, &piece, out);
+                    start = end;
+                } else {
+                    self.encode_cached(cache, b" ", out);
+                }
+            }
+            while start < t.len() {
+                let end = self.next_cut(t, start);
+                self.encode_cached(cache, &t[start..end], out);
+                start = end;
+            }
+        });
+    }
+
+    /// The ids of `text` in parts of about `part_bytes`, cut where the cut rule holds, encoded
+    /// in parallel (without normalized added tokens, which could span a cut).
+    pub(super) fn encode_in_parts(
+        &self,
+        raw_added: Option<&AddedTokens>,
+        text: &str,
+        part_bytes: usize,
+    ) -> Vec<u32> {
+        // (text, prepend) or an id.
+        let mut parts: Vec<(Part, bool)> = Vec::new();
+        AddedTokens::split(raw_added, text, |part| match part {
+            Part::Text("") => {}
+            Part::Text(piece) => {
+                let prefix = self.prefix(piece, piece.as_ptr() == text.as_ptr());
+                if let Some(id) = self.whole_id(piece, prefix) {
+                    parts.push((Part::Id(id), false));
+                    return;
+                }
+                let mut start = 0;
+                for end in self.parts(piece, part_bytes) {
+                    parts.push((Part::Text(&piece[start..end]), start == 0 && prefix));
+                    start = end;
+                }
+            }
+            id => parts.push((id, false)),
+        });
+        let encoded: Vec<Vec<u32>> = parts
+            .par_iter()
+            .map(|(p, prepend)| match p {
+                Part::Id(id) => vec![*id],
+                Part::Text(t) => {
+                    let mut out = Vec::with_capacity(t.len() / 3 + 1);
+                    self.encode_cut(t, *prepend, &mut out);
+                    out
+                }
+            })
+            .collect();
+        encoded.concat()
+    }
+
+    /// Ends of parts of `text` of at least `part_bytes` (but the last), at cut positions.
+    fn parts(&self, text: &str, part_bytes: usize) -> Vec<usize> {
+        let t = text.as_bytes();
+        let mut ends = Vec::new();
+        let mut start = 0;
+        while start < t.len() {
+            let mut at = (start + part_bytes.max(1)).min(t.len());
+            while !text.is_char_boundary(at) {
+                at += 1;
+            }
+            // The first cut at or after `at`: look from the character before it.
+            let mut before = at - 1;
+            while !text.is_char_boundary(before) {
+                before -= 1;
+            }
+            let end = if before < start {
+                self.next_cut(t, start)
+            } else {
+                self.next_cut(t, before)
+            };
+            ends.push(end);
+            start = end;
+        }
+        ends
+    }
+
+    /// Runs `f` with this thread's cache for this model.
+    #[inline]
+    fn with_cache<R>(&self, f: impl FnOnce(&mut Cache) -> R) -> R {
+        CACHE.with(|cache| {
+            let cache = &mut *cache.borrow_mut();
+            if cache.owner != self.key {
+                cache.clear();
+                cache.owner = self.key;
+            }
+            f(cache)
+        })
+    }
+
+    /// Appends the ids of one piece (cut on both sides), from the cache if it is there.
+    #[inline]
+    fn encode_cached(&self, cache: &mut Cache, piece: &[u8], out: &mut Vec<u32>) {
+        let len = piece.len();
+        if len == 1 && self.ascii_ids[piece[0] as usize] != NONE {
+            out.push(self.ascii_ids[piece[0] as usize]);
+        } else if len < 16 {
+            let mut buf = [0u8; 16];
+            buf[..len].copy_from_slice(piece);
+            let key = u128::from_le_bytes(buf) | ((len as u128) << 120);
+            match cache.short.get(&key) {
+                Some(&v) => cache.emit(v, out),
+                None => {
+                    let v = self.compute(cache, piece, out);
+                    cache.short.insert(key, v);
+                }
+            }
+        } else if len <= MAX_CACHED_LEN {
+            match cache.long.get(piece) {
+                Some(&v) => cache.emit(v, out),
+                None => {
+                    let v = self.compute(cache, piece, out);
+                    cache.long.insert(piece.into(), v);
+                }
+            }
+        } else {
+            self.merge(cache, piece, out);
+        }
+    }
+
+    /// Merges `piece`, appends its ids and returns them for the cache.
+    #[inline(never)]
+    fn compute(&self, cache: &mut Cache, piece: &[u8], out: &mut Vec<u32>) -> Ids {
+        let before = out.len();
+        self.merge(cache, piece, out);
+        if cache.short.len() + cache.long.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.store(&out[before..])
+    }
+
+    /// The crate's `merge_word`: characters (or their bytes' tokens), then merges by rank.
+    fn merge(&self, cache: &mut Cache, piece: &[u8], out: &mut Vec<u32>) {
+        let syms = &mut cache.syms;
+        syms.clear();
+        let mut i = 0;
+        let mut buf = [0u8; 4];
+        while i < piece.len() {
+            let (c, next) = decode(piece, i);
+            let id = match slot(c) {
+                Some(s) => self.ascii_ids[s],
+                None => self.char_ids.get(&c).copied().unwrap_or(NONE),
+            };
+            if id != NONE {
+                syms.push(id);
+            } else {
+                let c = char::from_u32(norm(c)).unwrap_or(char::REPLACEMENT_CHARACTER);
+                syms.extend(
+                    c.encode_utf8(&mut buf)
+                        .bytes()
+                        .map(|b| self.byte_ids[b as usize]),
+                );
+            }
+            i = next;
+        }
+        if syms.len() > HEAP_ABOVE {
+            self.bpe.merge_heap(syms);
+        } else if syms.len() > 1 {
+            self.bpe.merge_scan(syms, &mut cache.ranks);
+        }
+        out.extend_from_slice(syms);
+    }
+}
+
+/// The per-thread cache: piece bytes → ids. Keys under 16 bytes are packed with their length
+/// into a `u128`; longer ones are boxed. A value is one id or a range of `ids`.
+struct Cache {
+    owner: u64,
+    short: FxHashMap<u128, Ids>,
+    long: FxHashMap<Box<[u8]>, Ids>,
+    ids: Vec<u32>,
+    /// Scratch space for merging.
+    syms: Vec<u32>,
+    ranks: Vec<(u32, u32)>,
+}
+
+#[derive(Clone, Copy)]
+struct Ids {
+    /// The id, or the start of the range in `Cache::ids`.
+    first: u32,
+    len: u32,
+}
+
+impl Cache {
+    fn clear(&mut self) {
+        self.short.clear();
+        self.long.clear();
+        self.ids.clear();
+    }
+
+    #[inline(always)]
+    fn emit(&self, v: Ids, out: &mut Vec<u32>) {
+        if v.len == 1 {
+            out.push(v.first);
+        } else {
+            out.extend_from_slice(&self.ids[v.first as usize..(v.first + v.len) as usize]);
+        }
+    }
+
+    fn store(&mut self, ids: &[u32]) -> Ids {
+        if ids.len() == 1 {
+            return Ids {
+                first: ids[0],
+                len: 1,
+            };
+        }
+        let first = self.ids.len() as u32;
+        self.ids.extend_from_slice(ids);
+        Ids {
+            first,
+            len: ids.len() as u32,
+        }
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache {
+        owner: u64::MAX,
+        short: FxHashMap::default(),
+        long: FxHashMap::default(),
+        ids: Vec::new(),
+        syms: Vec::new(),
+        ranks: Vec::new(),
+    });
+}
