@@ -575,6 +575,32 @@ fn byte_level_alone_in_a_sequence() {
     assert!(why.contains("does not split"), "{why}");
 }
 
+/// NFKC with texts cut into parts (nfkc-mini's normalized added token would stop cutting, so it
+/// is made raw here): compatibility characters and combining marks right after each cut.
+#[test]
+fn nfkc_texts_cut_into_parts_give_the_crates_ids() {
+    let json = std::fs::read_to_string(fixture("tokenizers/nfkc-mini/tokenizer.json")).unwrap();
+    let from =
+        r#""content":"ﬁx","single_word":false,"lstrip":false,"rstrip":false,"normalized":true"#;
+    assert!(json.contains(from));
+    let edited = json.replacen(from, &from.replace("true", "false"), 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    let mut texts: Vec<String> = tricky().into_iter().map(|(_, t)| t).collect();
+    texts.push("x.\nAﬁ① e\u{301}\u{323}\n\nｶﾞ ㌀ x)\nB\u{301}\u{302}ﬁx Ⅻ\n½\n".repeat(40));
+    for text in &texts {
+        let want = crate_ids(&crate_tok, text);
+        for part in [1, 3, 16] {
+            assert_eq!(
+                fast.encode_in_parts(text, part),
+                want,
+                "{text:?} in parts of {part}"
+            );
+        }
+    }
+}
+
 /// The pre-token byte ranges the crate's pre-tokenizer gives.
 fn crate_pretokens(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
     let mut pts = PreTokenizedString::from(text);
