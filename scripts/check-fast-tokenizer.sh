@@ -8,7 +8,9 @@
 # Every corpus × every tokenizer, document by document (examples/check_fast_tokenizer.rs), with
 # special tokens encoded as text (utk's default) and, with PARSE_SPECIAL=1, also parsed. Prints a
 # markdown table; exits 1 if any document differs. A tokenizer the fast encoder does not support
-# is reported as "falls back" with the reason (utk uses the crate for it).
+# is reported as "falls back" with the reason (utk uses the crate for it). EXTRA_TOKENIZERS (space
+# separated tokenizer.json paths) adds more, e.g. real vocabularies with another pre-tokenizer or
+# normalizer swapped in, to check shapes no file in DATA has.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA=$(cd "${1:-$ROOT/../shared/data}" && pwd)
@@ -22,8 +24,9 @@ echo "commit $(git -C "$ROOT" rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%M
 echo
 echo "| tokenizer | mode | corpus | documents | differing | tokens (crate) | tokens (fast) | crate wall s | fast wall s | crate CPU s | fast CPU s |"
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-for tj in "$DATA"/tokenizers/*/tokenizer.json; do
+for tj in "$DATA"/tokenizers/*/tokenizer.json ${EXTRA_TOKENIZERS:-}; do
     name=$(basename "$(dirname "$tj")")
+    [[ $(basename "$tj") != tokenizer.json ]] && name=$(basename "$tj" .json)
     for mode in "${MODES[@]}"; do
         label=${mode:-special-as-text}
         out=$("$BIN" "$tj" $mode "$DATA"/corpus/*.jsonl.zst) || status=1

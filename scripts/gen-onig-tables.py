@@ -4,7 +4,8 @@
 The `tokenizers` crate compiles `Split` patterns with Oniguruma (the `onig` feature), so the fast
 path must classify characters exactly as *that* Oniguruma does: `\\p{L}`, `\\p{N}` and `\\s` are read
 from the code-point ranges in the Oniguruma sources vendored by the `onig_sys` crate
-(`oniguruma/src/unicode_property_data.c`: CR_L, CR_N, CR_Space), not from Rust's `char` methods,
+(`oniguruma/src/unicode_property_data.c`: CR_L, CR_N, CR_Space, and the general categories
+CR_Lu, CR_Lt, CR_Ll, CR_Lm, CR_Lo, CR_M, CR_P, CR_S that the o200k and DeepSeek patterns use), not from Rust's `char` methods,
 whose Unicode version differs. Rerun when `onig_sys` changes version:
 
     scripts/gen-onig-tables.py ~/.cargo/registry/src/*/onig_sys-*/oniguruma/src/unicode_property_data.c
@@ -31,11 +32,14 @@ lines = [
     + (f" (onig_sys {version.group(1)})" if version else "")
     + ": do not edit.",
     "//!",
-    "//! Inclusive code-point ranges of the properties `\\p{L}`, `\\p{N}` and `\\s` (Oniguruma's",
-    "//! `Space`) exactly as the `tokenizers` crate's regex engine sees them.",
+    "//! Inclusive code-point ranges of the properties `\\p{L}`, `\\p{N}`, `\\s` (Oniguruma's `Space`),",
+    "//! and of the general categories Lu, Lt, Ll, Lm, Lo, M, P and S, exactly as the `tokenizers`",
+    "//! crate's regex engine sees them.",
     "",
 ]
-for rust, onig in [("LETTER", "L"), ("NUMBER", "N"), ("SPACE", "Space")]:
+for rust, onig in [("LETTER", "L"), ("NUMBER", "N"), ("SPACE", "Space"), ("UPPER", "Lu"),
+                   ("TITLE", "Lt"), ("LOWER", "Ll"), ("MODIFIER", "Lm"), ("OTHER_LETTER", "Lo"),
+                   ("MARK", "M"), ("PUNCT", "P"), ("SYMBOL", "S")]:
     rs = ranges(onig)
     lines.append(f"pub const {rust}: &[(u32, u32)] = &[")
     for a, b in rs:

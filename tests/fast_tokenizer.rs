@@ -1,23 +1,37 @@
 //! Differential tests: the fast encoder gives exactly the `tokenizers` crate's ids.
 //!
-//! Every committed byte-level test tokenizer (one per supported pattern, see
-//! scripts/make-fast-fixtures.py) and SentencePiece-style BPE one (scripts/make-spm-fixtures.py,
+//! Every committed byte-level test tokenizer (one per supported pre-tokenizer or normalizer
+//! shape, see scripts/make-fast-fixtures.py) and SentencePiece-style BPE one (scripts/make-spm-fixtures.py,
 //! plus edits of them for the other shapes) × the texts of tests/fixtures/tricky-strings.jsonl,
 //! with special tokens encoded as text (utk's default) and parsed (`--parse-special`); texts cut
 //! into tiny parts as long documents are; random Unicode strings (proptest); and the
-//! pre-tokenizers against the crate's on every code point.
+//! pre-tokenizers against the crate's on every code point; every `Split` behavior, accepted only
+//! where it gives the crate's ids; compiled split patterns against the crate's `Split`.
 
 use proptest::prelude::*;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, Tokenizer};
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{
+    OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior,
+    Tokenizer,
+};
 use utk::tokenize::fast::pretok::{self, Pattern};
 use utk::tokenize::FastEncoder;
 
-const BYTE_LEVEL: &[(&str, Pattern)] = &[
-    ("qwen3-mini", Pattern::Qwen2),
-    ("cl100k-mini", Pattern::Cl100k),
-    ("gpt2-mini", Pattern::Gpt2),
+const BYTE_LEVEL: &[(&str, &[Pattern])] = &[
+    ("qwen3-mini", &[Pattern::Qwen2]),
+    ("cl100k-mini", &[Pattern::Cl100k]),
+    ("gpt2-mini", &[Pattern::Gpt2]),
+    ("o200k-mini", &[Pattern::O200k]),
+    ("cl100k-invert-mini", &[Pattern::Cl100k]),
+    (
+        "deepseek-mini",
+        &[Pattern::Digits3, Pattern::DeepSeekCjk, Pattern::DeepSeek],
+    ),
+    ("nfkc-mini", &[Pattern::Qwen2]),
+    ("tekken-mini", &[Pattern::Tekken]),
+    ("digits-mini", &[Pattern::DigitsEach, Pattern::Gpt2]),
 ];
 
 /// SentencePiece-style BPE with byte fallback (scripts/make-spm-fixtures.py): Gemma's shape
@@ -296,8 +310,8 @@ fn other_tokenizers_are_refused_with_a_reason() {
 
     let qwen = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
     for (from, to, expect) in [
-        (r#"\p{N}|"#, r#"\p{N}{1,2}|"#, "no fast matcher"),
-        (r#""type":"NFC""#, r#""type":"NFKC""#, "normalizer NFKC"),
+        (r#"\p{N}|"#, r#"\d|"#, "no fast matcher"),
+        (r#""type":"NFC""#, r#""type":"NFD""#, "normalizer NFD"),
         (
             r#""behavior":"Isolated""#,
             r#""behavior":"Removed""#,
@@ -451,6 +465,142 @@ fn sentencepiece_bpe_shapes_not_implemented_are_refused() {
     }
 }
 
+/// Every `Split` behavior × `invert` on a tiling pattern (Qwen2) and on a step with gaps
+/// (DeepSeek's digits): the fast path accepts exactly the combinations that keep each match and
+/// each gap as one piece, and then gives the crate's ids; the others are refused, and give other
+/// pre-tokens than `Isolated` (so refusing them is needed, not just cautious).
+#[test]
+fn split_behaviors_are_accepted_exactly_where_they_give_the_same_pieces() {
+    let mut texts: Vec<String> = tricky().into_iter().map(|(_, t)| t).collect();
+    texts.extend(["a  1", "1abc"].map(String::from));
+    let behaviors = [
+        "Isolated",
+        "Removed",
+        "MergedWithPrevious",
+        "MergedWithNext",
+        "Contiguous",
+    ];
+    for (name, tiles) in [("qwen3-mini", true), ("deepseek-mini", false)] {
+        let json =
+            std::fs::read_to_string(fixture(&format!("tokenizers/{name}/tokenizer.json"))).unwrap();
+        let mut isolated: Tokenizer = json.parse().unwrap();
+        isolated.set_encode_special_tokens(true);
+        let from = r#""behavior":"Isolated","invert":false"#;
+        assert!(json.contains(from), "{name}");
+        for behavior in behaviors {
+            for invert in [false, true] {
+                let to = format!(r#""behavior":"{behavior}","invert":{invert}"#);
+                let expect = behavior == "Isolated"
+                    || (tiles
+                        && (behavior.starts_with("Merged") || (behavior == "Removed" && invert)));
+                let edited = json.replacen(from, &to, 1);
+                check_behavior(&format!("{name}: {to}"), &edited, expect, &isolated, &texts);
+            }
+        }
+    }
+}
+
+/// The fast path accepts `json` iff `expect`; if it does, it gives the crate's ids on `texts`;
+/// if not, the crate's pre-tokens differ from `isolated`'s on one of them.
+fn check_behavior(what: &str, json: &str, expect: bool, isolated: &Tokenizer, texts: &[String]) {
+    let mut crate_tok: Tokenizer = json.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    match FastEncoder::new(json, true) {
+        Ok((fast, _)) => {
+            assert!(expect, "{what} accepted");
+            for text in texts {
+                let want = crate_ids(&crate_tok, text);
+                assert_eq!(fast.encode(text), want, "{what}: {text:?}");
+            }
+        }
+        Err(why) => {
+            assert!(!expect, "{what} refused: {why}");
+            assert!(why.contains("behavior"), "{why}");
+            let differs =
+                |t: &String| crate_pretokens(&crate_tok, t) != crate_pretokens(isolated, t);
+            assert!(
+                texts.iter().any(differs),
+                "{what} gives Isolated's pre-tokens on every text"
+            );
+        }
+    }
+}
+
+/// `Digits` without `individual_digits` (runs of numeric characters), on digits-mini edited.
+#[test]
+fn digit_runs_give_the_crates_ids() {
+    let json = std::fs::read_to_string(fixture("tokenizers/digits-mini/tokenizer.json")).unwrap();
+    let from = r#""individual_digits":true"#;
+    assert!(json.contains(from));
+    let edited = json.replacen(from, r#""individual_digits":false"#, 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    assert!(
+        fast.description().contains("digits +"),
+        "{}",
+        fast.description()
+    );
+    let mut texts: Vec<String> = tricky().into_iter().map(|(_, t)| t).collect();
+    texts.push("a 12345 b½Ⅻ〇𝟘 99\n0".into());
+    for text in &texts {
+        assert_eq!(fast.encode(text), crate_ids(&crate_tok, text), "{text:?}");
+        assert_eq!(
+            fast.encode_in_parts(text, 5),
+            crate_ids(&crate_tok, text),
+            "{text:?}"
+        );
+    }
+}
+
+/// `ByteLevel` with its regex alone in a `Sequence` is GPT-2's split; without it, nothing splits
+/// (refused).
+#[test]
+fn byte_level_alone_in_a_sequence() {
+    let json = std::fs::read_to_string(fixture("tokenizers/gpt2-mini/tokenizer.json")).unwrap();
+    let from = r#""pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}"#;
+    assert!(json.contains(from));
+    let to = r#""pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true}]}"#;
+    let edited = json.replacen(from, to, 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    for (case, text) in tricky() {
+        let want = crate_ids(&crate_tok, &text);
+        assert_eq!(fast.encode(&text), want, "{case}");
+        assert_eq!(fast.encode_in_parts(&text, 3), want, "{case} (parts)");
+    }
+    let no_regex = edited.replacen(r#""use_regex":true"#, r#""use_regex":false"#, 1);
+    let why = FastEncoder::new(&no_regex, true).err().expect("refused");
+    assert!(why.contains("does not split"), "{why}");
+}
+
+/// NFKC with texts cut into parts (nfkc-mini's normalized added token would stop cutting, so it
+/// is made raw here): compatibility characters and combining marks right after each cut.
+#[test]
+fn nfkc_texts_cut_into_parts_give_the_crates_ids() {
+    let json = std::fs::read_to_string(fixture("tokenizers/nfkc-mini/tokenizer.json")).unwrap();
+    let from =
+        r#""content":"ﬁx","single_word":false,"lstrip":false,"rstrip":false,"normalized":true"#;
+    assert!(json.contains(from));
+    let edited = json.replacen(from, &from.replace("true", "false"), 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    let mut texts: Vec<String> = tricky().into_iter().map(|(_, t)| t).collect();
+    texts.push("x.\nAﬁ① e\u{301}\u{323}\n\nｶﾞ ㌀ x)\nB\u{301}\u{302}ﬁx Ⅻ\n½\n".repeat(40));
+    for text in &texts {
+        let want = crate_ids(&crate_tok, text);
+        for part in [1, 3, 16] {
+            assert_eq!(
+                fast.encode_in_parts(text, part),
+                want,
+                "{text:?} in parts of {part}"
+            );
+        }
+    }
+}
+
 /// The pre-token byte ranges the crate's pre-tokenizer gives.
 fn crate_pretokens(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
     let mut pts = PreTokenizedString::from(text);
@@ -464,21 +614,35 @@ fn crate_pretokens(tok: &Tokenizer, text: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
-fn fast_pretokens(pattern: Pattern, text: &str) -> Vec<(usize, usize)> {
+fn fast_pretokens(steps: &[Pattern], text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut at = 0;
-    pretok::PreTokenizer::new(pattern).for_each(text, |w| {
+    pretok::PreTokenizer::sequence(steps.to_vec()).for_each(text, |w| {
         out.push((at, at + w.len()));
         at += w.len();
     });
     out
 }
 
-/// Oniguruma's `\p{L}`, `\p{N}` and `\s`, as the crate compiles them, on every code point.
+/// Oniguruma's classes, as the crate compiles them, on every code point; and every letter is in
+/// one of o200k's two case classes (which [`Pattern::tiles`] relies on).
 #[test]
 fn character_classes_agree_with_oniguruma_on_every_code_point() {
     let chars: String = (0..=0x10ffffu32).filter_map(char::from_u32).collect();
-    for (regex, flag) in [(r"\p{L}", 1u8), (r"\p{N}", 2), (r"\s", 4)] {
+    for c in chars.chars() {
+        let k = pretok::class_flags(c);
+        assert!(k & 1 == 0 || k & (16 | 32) != 0, "U+{:04X}", c as u32);
+    }
+    for (regex, flag) in [
+        (r"\p{L}", 1u8),
+        (r"\p{N}", 2),
+        (r"\s", 4),
+        (r"[\r\n]", 8),
+        (r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", 16),
+        (r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", 32),
+        (r"\p{M}", 64),
+        (r"[\p{P}\p{S}]", 128),
+    ] {
         let re = tokenizers::utils::SysRegex::new(regex).unwrap();
         let mut onig = vec![false; 0x110000];
         for (start, _) in re.find_iter(&chars) {
@@ -498,12 +662,14 @@ fn pre_tokenizers_agree_with_the_crate_in_context() {
         .chain((0x800..=0x10ffff).step_by(61))
         .filter_map(char::from_u32)
         .collect();
-    for (i, &(name, pattern)) in BYTE_LEVEL.iter().enumerate() {
+    for (i, &(name, steps)) in BYTE_LEVEL.iter().enumerate() {
         let tok = &pairs()[2 * i].crate_tok;
         for block in sample.chunks(1024) {
             let mut text = String::new();
             for &c in block {
-                for t in ["a", "1", " ", "'", ".", "\n", "  "] {
+                for t in [
+                    "a", "A", "1", " ", "'", "'S", ".", "/", "\n", "  ", "\u{301}", "中", "ア",
+                ] {
                     text.push(c);
                     text.push_str(t);
                 }
@@ -511,7 +677,7 @@ fn pre_tokenizers_agree_with_the_crate_in_context() {
                 text.push(c);
             }
             assert_eq!(
-                fast_pretokens(pattern, &text),
+                fast_pretokens(steps, &text),
                 crate_pretokens(tok, &text),
                 "{name}: block from {:?}",
                 block[0]
@@ -528,7 +694,8 @@ fn tricky_char() -> impl Strategy<Value = char> {
             '\'', 's', 'S', 't', 'r', 'e', 'v', 'm', 'l', 'L', 'd', '\u{17f}', 'a', 'Z', '0', '7',
             '٣', '²', '.', ',', '!', '<', '>', '|', '/', '_', '中', '文', 'é', '\u{301}', '\u{308}',
             'A', '\u{212b}', '\u{1100}', '\u{1161}', '\u{11a8}', '🎉', '\u{200d}', '\u{fe0f}',
-            '▁', '\u{2580}', '\u{2582}', '的', '是', '\u{10ffff}', '\u{80}',
+            'Σ', 'ǅ', 'ʰ', '一', 'ア', 'ー', '゠', '\u{3040}', '\u{ff5c}', 'ﬁ', '①', '½', '＄',
+            'Ⅻ', '〇', '𝟘', '▁', '\u{2580}', '\u{2582}', '的', '是', '\u{10ffff}', '\u{80}',
         ]),
         2 => proptest::char::range('\u{0}', '\u{7f}'),
         1 => any::<char>(),
@@ -540,7 +707,8 @@ fn tricky_text() -> impl Strategy<Value = String> {
         8 => prop::collection::vec(tricky_char(), 1..12).prop_map(|v| v.into_iter().collect::<String>()),
         1 => prop::sample::select(vec![
             "<|endoftext|>", "<think>", "</think>", "<|im_start|>", "<|fim_pad|>", "ΩΩ", "été",
-            "e\u{301}té", "<sp>", "\nA", "'ll", "'VE", " 123", "\r\n",
+            "e\u{301}té", "<sp>", "\nA", "'ll", "'VE", " 123", "\r\n", "<｜end▁of▁sentence｜>",
+            "ﬁx", "HTTPServer's", "1234567", "日本語のテキスト", "\n/", "!/\n",
             // SentencePiece-BPE specials and spaces.
             "<s>", "</s>", "<bos>", "<eos>", "<mask>", "<start_of_turn>", "ΩΩ x", " ΩΩ x", "▁",
             "▁▁", "    ", "\t\t", " the", "的", "。",
@@ -566,5 +734,157 @@ proptest! {
         for p in pairs().iter().step_by(2) {
             prop_assert_eq!(&p.fast.encode(&text), &crate_ids(&p.crate_tok, &text), "{}", p.name);
         }
+    }
+}
+
+/// Patterns compiled by the fast path's small backtracking matcher (src/tokenize/fast/compiled.rs)
+/// against the crate's `Split` on every code point in context and on the tricky strings: every
+/// hand-written pattern (and its hand-written matcher, for each spelling recognised), and others
+/// real tokenizers use or that exercise the grammar.
+#[test]
+fn compiled_patterns_agree_with_the_crate() {
+    let mut patterns: Vec<String> = [
+        pretok::QWEN2,
+        pretok::CL100K,
+        pretok::GPT2,
+        pretok::O200K,
+        pretok::TEKKEN,
+        pretok::DIGITS3,
+        pretok::DEEPSEEK_CJK,
+        pretok::DEEPSEEK_CJK_ESCAPED,
+        pretok::DEEPSEEK,
+        pretok::DEEPSEEK_ESCAPED,
+    ]
+    .map(String::from)
+    .to_vec();
+    patterns.extend(
+        [
+            // tiktoken's own cl100k spelling, with possessive quantifiers
+            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+",
+            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?+|\p{N}|\s+",
+            // DeepSeek-LLM / Coder style steps
+            r"[\r\n]",
+            r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯＡ-Ｚａ-ｚ𐐀-𐑏]+",
+            r"\s?[!-/:-~！-／：-～‘-‟　-。]+",
+            r"[一-龥ࠀ-一가-퟿]+",
+            r"\p{N}+",
+            r"[\p{P}\$\+<=>\^~\|]+",
+            r"\s{2,}|\S+|\s",
+            r"\P{L}+|\p{L}{1,4}",
+            r" ?\p{L}+(?=\s)|\S|\s",
+            r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+            r"[\u3040-\u30ff]+|[^\S\n]+|\p{Lu}\p{Ll}*|\p{M}",
+        ]
+        .map(String::from),
+    );
+    let texts = context_texts();
+    for pattern in &patterns {
+        let fast = pretok::PreTokenizer::compile(pattern)
+            .unwrap_or_else(|why| panic!("{pattern:?} refused: {why}"));
+        let split = Split::new(
+            SplitPattern::Regex(pattern.clone()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .unwrap();
+        for text in &texts {
+            let mut pts = PreTokenizedString::from(text.as_str());
+            split.pre_tokenize(&mut pts).unwrap();
+            let want: Vec<(usize, usize)> = pts
+                .get_splits(OffsetReferential::Original, OffsetType::Byte)
+                .into_iter()
+                .map(|(_, o, _)| o)
+                .collect();
+            let mut got = Vec::new();
+            fast.for_each_range(text, |s, e| got.push((s, e)));
+            assert!(
+                got == want,
+                "{pattern:?} on {:?}",
+                &text[..text.len().min(80)]
+            );
+            // A recognised spelling: its hand-written matcher too.
+            if let Some(p) = Pattern::recognise(pattern) {
+                let mut got = Vec::new();
+                pretok::PreTokenizer::new(p).for_each_range(text, |s, e| got.push((s, e)));
+                assert!(got == want, "{p:?} on {:?}", &text[..text.len().min(80)]);
+            }
+        }
+    }
+}
+
+/// The tricky strings, and code points of every class in contexts that exercise each
+/// alternative of each pattern.
+fn context_texts() -> Vec<String> {
+    let sample: Vec<char> = (0..0x800u32)
+        .chain((0x800..=0x10ffff).step_by(61))
+        .filter_map(char::from_u32)
+        .collect();
+    let mut texts: Vec<String> = tricky().into_iter().map(|(_, t)| t).collect();
+    for block in sample.chunks(2048) {
+        let mut text = String::new();
+        for &c in block {
+            for t in [
+                "a", "A", "1", " ", "'", "'S", ".", "\n", "  ", "\u{301}", "中", "ア",
+            ] {
+                text.push(c);
+                text.push_str(t);
+            }
+            text.push(c);
+            text.push(c);
+        }
+        texts.push(text);
+    }
+    texts
+}
+
+/// Syntax outside the compiled grammar is refused, with the reason.
+#[test]
+fn patterns_outside_the_grammar_are_refused() {
+    for (pattern, why) in [
+        (r"\d+|\s+", "\\d"),
+        (r"(ab)+|\s", "outside the grammar"),
+        (r".", "outside the grammar"),
+        (r"\p{Han}+", "Han"),
+        (r"[[:alpha:]]", "POSIX"),
+        (r"[a-z&&[^aeiou]]", "&&"),
+        (r"a*?", "lazy"),
+        (r"a|", "empty"),
+        (r"x*", "empty"),
+        (r"^a", "outside the grammar"),
+        (r"\w+", "\\w"),
+        (r"(?i:ab)", "outside the grammar"),
+        (r"[z-a]", "range"),
+        (r"a{2", "{"),
+        (r"\p{N}{1,3}+", "after {1,3}"),
+        (r"[a-b-c]", "a - after"),
+    ] {
+        let err = pretok::PreTokenizer::compile(pattern)
+            .err()
+            .unwrap_or_else(|| panic!("{pattern:?} accepted"));
+        assert!(err.contains(why), "{pattern:?}: {err}");
+    }
+}
+
+/// A whole tokenizer whose pattern is compiled: the crate's ids, also when asked to cut (it does
+/// not: no proof).
+#[test]
+fn a_tokenizer_with_a_compiled_pattern_gives_the_crates_ids() {
+    let json = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
+    let from = r#"\\p{N}|"#;
+    assert!(json.contains(from));
+    let edited = json.replacen(from, r#"\\p{N}{1,2}|"#, 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    assert!(
+        fast.description().contains("compiled"),
+        "{}",
+        fast.description()
+    );
+    for (case, text) in tricky() {
+        let want = crate_ids(&crate_tok, &text);
+        assert_eq!(fast.encode(&text), want, "{case}");
+        assert_eq!(fast.encode_in_parts(&text, 3), want, "{case} (parts)");
     }
 }

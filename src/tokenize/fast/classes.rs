@@ -1,11 +1,15 @@
 //! Character classes for the pre-tokenizer patterns, with Oniguruma's Unicode tables.
 //!
-//! Every supported pattern is written in terms of `\p{L}`, `\p{N}`, `\s` and a few literal
-//! characters, so one byte of flags per code point is enough. ASCII is answered from a 128-entry
+//! Every supported pattern is written in terms of `\p{L}`, `\p{N}`, `\s`, the two letter-case
+//! unions of o200k (`[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]` and `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`), `\p{M}`,
+//! `[\p{P}\p{S}]` (DeepSeek) and a few literal characters, so one byte of flags per code point is
+//! enough. ASCII is answered from a 128-entry
 //! table; other code points from a two-level table (blocks of 128 code points, shared when equal)
 //! built once from the ranges in [`super::tables`].
 
-use super::tables::{LETTER, NUMBER, SPACE};
+use super::tables::{
+    LETTER, LOWER, MARK, MODIFIER, NUMBER, OTHER_LETTER, PUNCT, SPACE, SYMBOL, TITLE, UPPER,
+};
 use std::sync::OnceLock;
 
 /// `\p{L}`.
@@ -16,6 +20,14 @@ pub const N: u8 = 2;
 pub const S: u8 = 4;
 /// `\r` or `\n`.
 pub const NL: u8 = 8;
+/// `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]` (o200k's upper-case-like letters).
+pub const UP: u8 = 16;
+/// `[\p{Ll}\p{Lm}\p{Lo}\p{M}]` (o200k's lower-case-like letters).
+pub const LO: u8 = 32;
+/// `\p{M}`.
+pub const M: u8 = 64;
+/// `[\p{P}\p{S}]`.
+pub const PS: u8 = 128;
 
 const BLOCK_SHIFT: u32 = 7;
 const BLOCK: usize = 1 << BLOCK_SHIFT;
@@ -31,7 +43,20 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut flat = vec![0u8; CODE_POINTS];
-        for (ranges, flag) in [(LETTER, L), (NUMBER, N), (SPACE, S)] {
+        let classes: [(&[(u32, u32)], u8); 11] = [
+            (LETTER, L),
+            (NUMBER, N),
+            (SPACE, S),
+            (UPPER, UP),
+            (TITLE, UP),
+            (MODIFIER, UP | LO),
+            (OTHER_LETTER, UP | LO),
+            (MARK, UP | LO | M),
+            (LOWER, LO),
+            (PUNCT, PS),
+            (SYMBOL, PS),
+        ];
+        for (ranges, flag) in classes {
             for &(a, b) in ranges {
                 for f in &mut flat[a as usize..=b as usize] {
                     *f |= flag;
@@ -62,14 +87,18 @@ static ASCII: [u8; 128] = {
     let mut c = 0;
     while c < 128 {
         let b = c as u8;
-        t[c] = if b.is_ascii_alphabetic() {
-            L
+        t[c] = if b.is_ascii_uppercase() {
+            L | UP
+        } else if b.is_ascii_lowercase() {
+            L | LO
         } else if b.is_ascii_digit() {
             N
         } else if b == b'\r' || b == b'\n' {
             S | NL
         } else if (b >= 0x09 && b <= 0x0d) || b == b' ' {
             S
+        } else if b.is_ascii_punctuation() {
+            PS
         } else {
             0
         };
@@ -119,14 +148,18 @@ mod tests {
     #[test]
     fn some_known_code_points() {
         let c = Classes::default();
-        assert_eq!(c.of('中' as u32), L);
-        assert_eq!(c.of('é' as u32), L);
+        assert_eq!(c.of('中' as u32), L | UP | LO);
+        assert_eq!(c.of('é' as u32), L | LO);
+        assert_eq!(c.of('É' as u32), L | UP);
+        assert_eq!(c.of(0x301), UP | LO | M);
+        assert_eq!(c.of('…' as u32), PS);
         assert_eq!(c.of('٣' as u32), N);
         assert_eq!(c.of('Ⅻ' as u32), N);
         assert_eq!(c.of(0x3000), S);
         assert_eq!(c.of(0x85), S);
         assert_eq!(c.of(0x200b), 0); // zero-width space is not \s
-        assert_eq!(c.of('🎉' as u32), 0);
+        assert_eq!(c.of('🎉' as u32), PS);
+        assert_eq!(c.of(0x200d), 0);
         assert_eq!(c.of(0x10ffff), 0);
     }
 }

@@ -7,6 +7,7 @@
 //! the file against) the crate's id rules, so a run on the fast path never loads the crate.
 
 use super::bpe::Bpe;
+use super::compiled::Compiled;
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer};
 use crate::tokenize::vocab::{AddedToken, Vocab};
@@ -16,7 +17,6 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
-use unicode_normalization_alignments::UnicodeNormalization;
 
 pub use crate::tokenize::vocab::Unsupported;
 
@@ -190,7 +190,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MergeJson<'a> {
 /// What [`parse`] read from the file, for [`build`]; merge strings may borrow from the file.
 pub struct Parsed<'a> {
     normalizer: Normalizer,
-    pattern: Pattern,
+    pre: PreTokenizer,
     post_adds: bool,
     model: ModelJson,
     merges: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -250,8 +250,8 @@ pub(super) fn exactly(
     Ok(())
 }
 
-/// `ByteLevel` as a pre-tokenizer: no prefix space; `use_regex` as given.
-fn byte_level(v: &Value, use_regex: bool) -> Result<(), Unsupported> {
+/// `ByteLevel` as a pre-tokenizer: no prefix space; whether it splits with GPT-2's pattern.
+fn byte_level(v: &Value) -> Result<bool, Unsupported> {
     exactly(
         v,
         "the ByteLevel pre-tokenizer",
@@ -259,17 +259,24 @@ fn byte_level(v: &Value, use_regex: bool) -> Result<(), Unsupported> {
             ("type", Some("ByteLevel".into())),
             ("add_prefix_space", Some(false.into())),
             ("trim_offsets", None),
-            ("use_regex", Some(use_regex.into())),
+            ("use_regex", None),
         ],
-    )
+    )?;
+    v["use_regex"]
+        .as_bool()
+        .ok_or_else(|| "the ByteLevel use_regex is not true or false".into())
 }
 
-fn pre_tokenizer(v: Option<&Value>) -> Result<Pattern, Unsupported> {
+/// The pre-tokenizer: `ByteLevel` alone (GPT-2's pattern), or a `Sequence` of `Split` and
+/// `Digits` steps followed by `ByteLevel` (with its regex: one more step, GPT-2's pattern).
+fn pre_tokenizer(v: Option<&Value>) -> Result<PreTokenizer, Unsupported> {
     let v = v.ok_or("no pre-tokenizer")?;
     match type_of(v) {
         "ByteLevel" => {
-            byte_level(v, true)?;
-            Ok(Pattern::Gpt2)
+            expect(byte_level(v)?, || {
+                "a ByteLevel pre-tokenizer without its regex and no Split".into()
+            })?;
+            Ok(PreTokenizer::new(Pattern::Gpt2))
         }
         "Sequence" => {
             exactly(
@@ -280,36 +287,108 @@ fn pre_tokenizer(v: Option<&Value>) -> Result<Pattern, Unsupported> {
             let seq = v["pretokenizers"]
                 .as_array()
                 .ok_or("pretokenizers is not a list")?;
-            expect(seq.len() == 2, || {
-                format!(
-                    "a pre-tokenizer Sequence of {} steps (the fast path supports Split + ByteLevel)",
-                    seq.len()
-                )
+            let (last, splits) = seq.split_last().ok_or("an empty pre-tokenizer Sequence")?;
+            let mut compiled = vec![];
+            let mut steps = splits
+                .iter()
+                .map(|v| step(v, &mut compiled))
+                .collect::<Result<Vec<_>, _>>()?;
+            if byte_level(last)? {
+                steps.push(Pattern::Gpt2);
+            }
+            expect(!steps.is_empty(), || {
+                "a pre-tokenizer that does not split (ByteLevel without its regex alone)".into()
             })?;
-            let split = &seq[0];
-            expect(type_of(split) == "Split", || {
-                format!("pre-tokenizer step {} (not Split)", type_of(split))
-            })?;
-            exactly(
-                split,
-                "the Split pre-tokenizer",
-                &[
-                    ("type", None),
-                    ("pattern", None),
-                    ("behavior", Some("Isolated".into())),
-                    ("invert", Some(false.into())),
-                ],
-            )?;
-            let regex = split["pattern"]
-                .get("Regex")
-                .and_then(Value::as_str)
-                .ok_or("the Split pattern is not a Regex")?;
-            let pattern = Pattern::recognise(regex)
-                .ok_or_else(|| format!("the Split regex {regex:?} has no fast matcher"))?;
-            byte_level(&seq[1], false)?;
-            Ok(pattern)
+            Ok(PreTokenizer::with_compiled(steps, compiled))
         }
         other => Err(format!("pre-tokenizer {other}")),
+    }
+}
+
+/// A step of a pre-tokenizer `Sequence` before its `ByteLevel`: `Split` or `Digits`. A `Split`
+/// pattern without a hand-written matcher is compiled into `compiled`.
+fn step(v: &Value, compiled: &mut Vec<Compiled>) -> Result<Pattern, Unsupported> {
+    match type_of(v) {
+        "Split" => split_step(v, compiled),
+        "Digits" => {
+            exactly(
+                v,
+                "the Digits pre-tokenizer",
+                &[("type", None), ("individual_digits", None)],
+            )?;
+            match v["individual_digits"].as_bool() {
+                Some(true) => Ok(Pattern::DigitsEach),
+                Some(false) => Ok(Pattern::DigitsRuns),
+                None => Err("the Digits individual_digits is not true or false".into()),
+            }
+        }
+        other => Err(format!(
+            "pre-tokenizer step {other} (the fast path supports Split and Digits)"
+        )),
+    }
+}
+
+/// One `Split` step: a pattern with a fast matcher, and a behavior that gives its pieces.
+fn split_step(split: &Value, compiled: &mut Vec<Compiled>) -> Result<Pattern, Unsupported> {
+    exactly(
+        split,
+        "the Split pre-tokenizer",
+        &[
+            ("type", None),
+            ("pattern", None),
+            ("behavior", None),
+            ("invert", None),
+        ],
+    )?;
+    let regex = split["pattern"]
+        .get("Regex")
+        .and_then(Value::as_str)
+        .ok_or("the Split pattern is not a Regex")?;
+    let pattern = match Pattern::recognise(regex) {
+        Some(pattern) => pattern,
+        None => {
+            let matcher = Compiled::new(regex).map_err(|why| {
+                format!("the Split regex {regex:?} has no fast matcher: {why} is not supported")
+            })?;
+            let k = u16::try_from(compiled.len()).map_err(|_| "too many Split steps")?;
+            compiled.push(matcher);
+            Pattern::Compiled(k)
+        }
+    };
+    let behavior = split["behavior"].as_str().unwrap_or("?");
+    let invert = split["invert"]
+        .as_bool()
+        .ok_or("the Split invert is not true or false")?;
+    expect(gives_the_pieces(pattern, behavior, invert), || {
+        format!(
+            "the Split behavior {behavior:?} with invert {invert} on the {} pattern (the fast \
+             path supports the behaviors that keep each match and each gap as one piece)",
+            pattern.name()
+        )
+    })?;
+    Ok(pattern)
+}
+
+/// Whether a `Split` with `behavior` and `invert` keeps each match of `pattern`, and each gap
+/// between matches, as one piece (what the matchers produce).
+///
+/// The crate lists the matches and gaps of the text in order, flagged "match" (with `invert`,
+/// the flags are negated), then: `Isolated` keeps every item as a piece whatever its flag;
+/// `Removed` drops the flagged ones; `MergedWithPrevious` (`MergedWithNext`) appends a flagged
+/// item to the piece before (after) it only when that item is unflagged; `Contiguous` merges
+/// runs of equal flags. So `Isolated` is always right. For a tiling pattern (no gaps: every item
+/// is a match, see [`Pattern::tiles`]), all flags are equal: without `invert` all are set, so
+/// `MergedWith*` never merges (no unflagged neighbour) and `Removed` drops everything; with
+/// `invert` none is set, so `Removed` drops nothing and `MergedWith*` merges nothing. Contiguous
+/// makes one piece of the whole text in both cases. So for tiling patterns `Isolated`,
+/// `MergedWithPrevious`, `MergedWithNext` (either `invert`) and `Removed` with `invert` are the
+/// same split; for patterns with gaps, only `Isolated`.
+fn gives_the_pieces(pattern: Pattern, behavior: &str, invert: bool) -> bool {
+    match behavior {
+        "Isolated" => true,
+        "MergedWithPrevious" | "MergedWithNext" => pattern.tiles(),
+        "Removed" => invert && pattern.tiles(),
+        _ => false,
     }
 }
 
@@ -319,6 +398,10 @@ fn normalizer(v: Option<&Value>) -> Result<Normalizer, Unsupported> {
         Some(v) if type_of(v) == "NFC" => {
             exactly(v, "the NFC normalizer", &[("type", None)])?;
             Ok(Normalizer::Nfc)
+        }
+        Some(v) if type_of(v) == "NFKC" => {
+            exactly(v, "the NFKC normalizer", &[("type", None)])?;
+            Ok(Normalizer::Nfkc)
         }
         Some(v) => Err(format!("normalizer {}", type_of(v))),
     }
@@ -364,7 +447,7 @@ pub fn parse(json: &str) -> Result<Parsed<'_>, Unsupported> {
     };
     Ok(Parsed {
         normalizer: normalizer(file.normalizer.as_ref())?,
-        pattern: pre_tokenizer(file.pre_tokenizer.as_ref())?,
+        pre: pre_tokenizer(file.pre_tokenizer.as_ref())?,
         post_adds: post_processor_adds(file.post_processor.as_ref()),
         model: file.model,
         merges,
@@ -400,12 +483,65 @@ pub fn build(
 ) -> Result<(FastEncoder, Vocab), Unsupported> {
     let Parsed {
         normalizer,
-        pattern,
+        pre,
         post_adds,
         model,
         merges,
         added,
     } = parsed;
+    check_model(&model)?;
+    let ignore_merges = model.ignore_merges.unwrap_or(false);
+    let vocab = Vocab::new(
+        model.vocab.0,
+        added
+            .into_iter()
+            .map(|a| AddedToken {
+                id: a.id,
+                content: a.content,
+                special: a.special,
+                single_word: a.single_word,
+                lstrip: a.lstrip,
+                rstrip: a.rstrip,
+                normalized: a.normalized,
+            })
+            .collect(),
+    )?;
+    let chars = byte_level_chars();
+    let byte_ids = byte_ids(&vocab, &chars)?;
+    let merges = merge_ids(&vocab, &merges)?;
+    let whole = ignore_merges.then(|| whole_tokens(&vocab, &chars));
+    let (raw, normalized) = added_lists(&vocab, normalizer, encode_special_tokens)?;
+    let description = format!(
+        "byte-level BPE, {} split pattern, {} normalizer, {} merges{}, {} added tokens",
+        pre.steps()
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(" + "),
+        normalizer.name(),
+        merges.len(),
+        if ignore_merges {
+            " (ignore_merges)"
+        } else {
+            ""
+        },
+        vocab.added().len()
+    );
+    let fast = FastEncoder {
+        pre,
+        bpe: Bpe::new(byte_ids, merges, whole),
+        normalizer,
+        raw_added: added_matcher(raw)?,
+        normalized_added: added_matcher(normalized)?,
+        post_processor_adds_tokens: post_adds,
+        description,
+        spm: None,
+    };
+    Ok((fast, vocab))
+}
+
+/// A BPE model without dropout, subword prefix or word suffix.
+fn check_model(model: &ModelJson) -> Result<(), Unsupported> {
     let kind = model.kind.as_deref();
     expect(kind == Some("BPE"), || {
         format!(
@@ -427,34 +563,37 @@ pub fn build(
             format!("BPE {name} {v:?}")
         })?;
     }
-    let ignore_merges = model.ignore_merges.unwrap_or(false);
-    let vocab = Vocab::new(
-        model.vocab.0,
-        added
-            .into_iter()
-            .map(|a| AddedToken {
-                id: a.id,
-                content: a.content,
-                special: a.special,
-                single_word: a.single_word,
-                lstrip: a.lstrip,
-                rstrip: a.rstrip,
-                normalized: a.normalized,
-            })
-            .collect(),
-    )?;
-    let model_id = |t: &str| vocab.model().get(t).copied();
-    let chars = byte_level_chars();
+    Ok(())
+}
+
+/// The id of each byte's byte-level character.
+fn byte_ids(vocab: &Vocab, chars: &[char; 256]) -> Result<[u32; 256], Unsupported> {
     let mut byte_ids = [0u32; 256];
     let mut buf = String::new();
     for (b, c) in chars.iter().enumerate() {
         buf.clear();
         buf.push(*c);
-        byte_ids[b] = model_id(&buf)
+        byte_ids[b] = vocab
+            .model()
+            .get(&buf)
+            .copied()
             .ok_or_else(|| format!("byte {b:#04x} ({c:?}) is not in the vocabulary"))?;
     }
-    let id =
-        |t: &str| model_id(t).ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"));
+    Ok(byte_ids)
+}
+
+/// Each merge as (left, right, merged) ids, in rank order.
+fn merge_ids(
+    vocab: &Vocab,
+    merges: &[(Cow<str>, Cow<str>)],
+) -> Result<Vec<(u32, u32, u32)>, Unsupported> {
+    let id = |t: &str| {
+        vocab
+            .model()
+            .get(t)
+            .copied()
+            .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
+    };
     // Three look-ups per merge, 150K merges: two threads take half each.
     let lookup = |part: &[(Cow<str>, Cow<str>)]| {
         let mut buf = String::new();
@@ -478,26 +617,40 @@ pub fn build(
     });
     let mut merges = first?;
     merges.extend(second?);
-    let whole = ignore_merges.then(|| {
-        let mut inverse = [0u8; 512];
-        let mut known = [false; 512];
-        for (b, c) in chars.iter().enumerate() {
-            inverse[*c as usize] = b as u8;
-            known[*c as usize] = true;
-        }
-        vocab
-            .model()
-            .iter()
-            .filter_map(|(tok, &id)| {
-                let bytes: Option<Vec<u8>> = tok
-                    .chars()
-                    .map(|c| (known.get(c as usize) == Some(&true)).then(|| inverse[c as usize]))
-                    .collect();
-                bytes.map(|b| (b.into_boxed_slice(), id))
-            })
-            .collect::<FxHashMap<_, _>>()
-    });
+    Ok(merges)
+}
 
+/// With `ignore_merges`: every vocabulary token made of byte-level characters, as its bytes.
+fn whole_tokens(vocab: &Vocab, chars: &[char; 256]) -> FxHashMap<Box<[u8]>, u32> {
+    let mut inverse = [0u8; 512];
+    let mut known = [false; 512];
+    for (b, c) in chars.iter().enumerate() {
+        inverse[*c as usize] = b as u8;
+        known[*c as usize] = true;
+    }
+    vocab
+        .model()
+        .iter()
+        .filter_map(|(tok, &id)| {
+            let bytes: Option<Vec<u8>> = tok
+                .chars()
+                .map(|c| (known.get(c as usize) == Some(&true)).then(|| inverse[c as usize]))
+                .collect();
+            bytes.map(|b| (b.into_boxed_slice(), id))
+        })
+        .collect()
+}
+
+/// An added token to match: its content (normalized when the token is), id, and whether a match
+/// stays text.
+type AddedList = Vec<(String, u32, bool)>;
+
+/// The added tokens matched on the raw text, and those matched on the normalized text.
+fn added_lists(
+    vocab: &Vocab,
+    normalizer: Normalizer,
+    encode_special_tokens: bool,
+) -> Result<(AddedList, AddedList), Unsupported> {
     let mut raw = Vec::new();
     let mut normalized = Vec::new();
     for t in vocab.added() {
@@ -509,42 +662,23 @@ pub fn build(
             )
         })?;
         if t.normalized {
-            let content = match normalizer {
-                Normalizer::None => t.content.clone(),
-                Normalizer::Nfc => t.content.nfc().map(|(c, _)| c).collect(),
-            };
+            let content = normalizer.apply(&t.content).into_owned();
             normalized.push((content, t.id, skip));
         } else {
             raw.push((t.content.clone(), t.id, skip));
         }
     }
+    Ok((raw, normalized))
+}
 
-    let description = format!(
-        "byte-level BPE, {} split pattern, {} normalizer, {} merges{}, {} added tokens",
-        pattern.name(),
-        match normalizer {
-            Normalizer::None => "no",
-            Normalizer::Nfc => "NFC",
-        },
-        merges.len(),
-        if ignore_merges {
-            " (ignore_merges)"
-        } else {
-            ""
-        },
-        vocab.added().len()
-    );
-    let fast = FastEncoder {
-        pre: PreTokenizer::new(pattern),
-        bpe: Bpe::new(byte_ids, merges, whole),
-        normalizer,
-        raw_added: added_tokens(raw)?,
-        normalized_added: added_tokens(normalized)?,
-        post_processor_adds_tokens: post_adds,
-        description,
-        spm: None,
-    };
-    Ok((fast, vocab))
+/// The byte-level path's matcher of the added tokens in `list`: none when no match would be kept
+/// (every token is a special one left as text), which splits nothing, and lets long texts be cut
+/// even when those tokens are `normalized` (DeepSeek's are).
+fn added_matcher(list: Vec<(String, u32, bool)>) -> Result<Option<AddedTokens>, Unsupported> {
+    if list.iter().all(|&(_, _, skip)| skip) {
+        return Ok(None);
+    }
+    added_tokens(list)
 }
 
 pub(super) fn added_tokens(

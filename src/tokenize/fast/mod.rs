@@ -4,9 +4,10 @@
 //! The crate is the reference for *what* the ids are; this module computes them with the same
 //! pipeline, specialised: added tokens are split out with the same Aho-Corasick automaton
 //! (leftmost-longest; with `encode_special_tokens`, special tokens are matched and then left as
-//! text, exactly as the crate does), each remaining piece is NFC-normalized only when a quick
-//! check says it may change, pre-tokenized by a matcher written for its exact `Split` pattern
-//! ([`pretok`]), and each pre-token is merged by rank ([`bpe`]) behind a per-thread cache. No
+//! text, exactly as the crate does), each remaining piece is NFC- or NFKC-normalized only when a
+//! quick check says it may change, pre-tokenized by matchers written for its exact `Split`
+//! patterns, or else compiled from a pattern of a small proven grammar ([`compiled`]), one or
+//! several in sequence ([`pretok`]), and each pre-token is merged by rank ([`bpe`]) behind a per-thread cache. No
 //! offsets, no per-token strings. Long documents are cut where the pattern provably restarts and
 //! the parts are encoded in parallel on the caller's rayon pool.
 //!
@@ -21,6 +22,7 @@
 
 mod bpe;
 mod classes;
+mod compiled;
 mod load;
 pub mod pretok;
 mod spm;
@@ -31,7 +33,9 @@ use crate::tokenize::vocab::Vocab;
 use aho_corasick::AhoCorasick;
 use rayon::prelude::*;
 use std::borrow::Cow;
-use unicode_normalization_alignments::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+use unicode_normalization_alignments::{
+    is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization,
+};
 
 pub use load::Unsupported;
 use pretok::PreTokenizer;
@@ -45,6 +49,27 @@ const PART: usize = 64 << 10;
 enum Normalizer {
     None,
     Nfc,
+    Nfkc,
+}
+
+impl Normalizer {
+    /// `s` normalized, as the crate's normalizer does it (the same `unicode-normalization-
+    /// alignments` functions); borrowed when a quick check says nothing changes.
+    fn apply(self, s: &str) -> Cow<'_, str> {
+        match self {
+            Normalizer::Nfc if !is_nfc(s) => Cow::Owned(s.nfc().map(|(c, _)| c).collect()),
+            Normalizer::Nfkc if !is_nfkc(s) => Cow::Owned(s.nfkc().map(|(c, _)| c).collect()),
+            _ => Cow::Borrowed(s),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Normalizer::None => "no",
+            Normalizer::Nfc => "NFC",
+            Normalizer::Nfkc => "NFKC",
+        }
+    }
 }
 
 /// An added-token matcher: the automaton and, per pattern, its id and whether a match is left as
@@ -159,8 +184,9 @@ impl FastEncoder {
     /// the differential tests, which cut small texts into tiny parts).
     #[doc(hidden)]
     pub fn encode_in_parts(&self, text: &str, part_bytes: usize) -> Vec<u32> {
-        if self.normalized_added.is_some() {
-            // A normalized added token could span a cut: no proof, so no cutting.
+        if self.normalized_added.is_some() || !self.pre.cuttable() {
+            // A normalized added token could span a cut, and a compiled pattern has no proof of
+            // where it restarts: no proof, so no cutting.
             let mut out = Vec::with_capacity(text.len() / 3 + 1);
             self.encode_into(text, &mut out);
             return out;
@@ -199,10 +225,7 @@ impl FastEncoder {
 
     /// A piece between raw added tokens: normalize, split out normalized added tokens, encode.
     fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
-        let normalized: Cow<str> = match self.normalizer {
-            Normalizer::Nfc if !is_nfc(piece) => Cow::Owned(piece.nfc().map(|(c, _)| c).collect()),
-            _ => Cow::Borrowed(piece),
-        };
+        let normalized = self.normalizer.apply(piece);
         AddedTokens::split(
             self.normalized_added.as_ref(),
             &normalized,
@@ -226,6 +249,11 @@ impl FastEncoder {
 /// True when `s` is certainly NFC (then normalizing it changes nothing).
 fn is_nfc(s: &str) -> bool {
     s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes
+}
+
+/// True when `s` is certainly NFKC (ASCII is: no ASCII character has a compatibility mapping).
+fn is_nfkc(s: &str) -> bool {
+    s.is_ascii() || is_nfkc_quick(s.chars()) == IsNormalized::Yes
 }
 
 #[cfg(test)]

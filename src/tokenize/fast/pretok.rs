@@ -3,15 +3,22 @@
 //! The `tokenizers` crate runs these patterns with Oniguruma: at each position the alternatives
 //! are tried left to right with backtracking, and the first that matches wins. Each matcher
 //! below follows one exact pattern string alternative by alternative (the comments quote them),
-//! over the same Unicode classes (see [`super::classes`]). Every supported pattern matches at
+//! over the same Unicode classes (see [`super::classes`]). Most supported patterns match at
 //! every position (each character is a letter, a number, white space or "other", and some
-//! alternative starts with each), so the pre-tokens tile the text with no gaps; the matchers rely
-//! on that, and [`PreTokenizer::for_each`] asserts it in debug builds.
+//! alternative starts with each), so their pre-tokens tile the text with no gaps ("tiling"
+//! patterns, [`Pattern::tiles`]). The steps of DeepSeek's `Sequence` do not tile: where no
+//! alternative matches, the crate keeps the characters up to the next match as one piece (a
+//! "gap"), and each later `Split` step runs over every piece of the one before, as a text of its
+//! own ([`PreTokenizer::for_each_range`]).
+//!
+//! Patterns without a hand-written matcher are compiled by [`super::compiled`] when they fit its
+//! grammar; they are steps like the others (with gaps, never cut).
 //!
 //! [`PreTokenizer::safe_cut`] finds places where a long text may be cut and both halves
 //! pre-tokenized alone with the same result: the proof is in its comment, per pattern.
 
-use super::classes::{Classes, L, N, NL, S};
+use super::classes::{Classes, L, LO, M, N, NL, PS, S, UP};
+use super::compiled::Compiled;
 
 /// Qwen2 / Qwen2.5 / Qwen3: cl100k with single digits.
 pub const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -20,13 +27,45 @@ pub const CL100K: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+
 /// GPT-2 (and `ByteLevel` with `use_regex: true`, which uses this pattern internally).
 pub const GPT2: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+/// OpenAI o200k (GPT-4o, gpt-oss): letters split by case, contractions attached.
+pub const O200K: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Mistral's Tekken (Mistral NeMo, Pixtral, Mistral Small 3): o200k without the contractions,
+/// with single digits.
+pub const TEKKEN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// DeepSeek-V3 step 1: runs of up to three digits.
+pub const DIGITS3: &str = r"\p{N}{1,3}";
+/// DeepSeek-V3 step 2: runs of CJK ideographs U+4E00–U+9FA5 and kana U+3040–U+30FF, as in the
+/// file (the first bound of the kana range is the character U+3040 itself, a JSON `\u3040`).
+pub const DEEPSEEK_CJK: &str = "[一-龥\u{3040}-ゟ゠-ヿ]+";
+/// The same with the bound written as the regex escape `\u3040`.
+pub const DEEPSEEK_CJK_ESCAPED: &str = r"[一-龥\u3040-ゟ゠-ヿ]+";
+/// DeepSeek-V3 step 3, as in the file: carriage return and line feed are the characters
+/// themselves (JSON `\r`, `\n`), not regex escapes.
+pub const DEEPSEEK: &str = "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+";
+/// The same with `\r` and `\n` written as regex escapes (inside character classes, where a
+/// character and its escape are the same member).
+pub const DEEPSEEK_ESCAPED: &str = r##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##;
 
-/// Which pattern a [`PreTokenizer`] implements.
+/// Which pattern a pre-tokenizer step implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pattern {
     Qwen2,
     Cl100k,
     Gpt2,
+    O200k,
+    Tekken,
+    Digits3,
+    DeepSeekCjk,
+    DeepSeek,
+    /// The `Digits` pre-tokenizer with `individual_digits`: each `char::is_numeric` character
+    /// alone (a `Split` of that predicate, `Isolated`).
+    DigitsEach,
+    /// `Digits` without `individual_digits`: runs of `char::is_numeric` characters (`Contiguous`,
+    /// which makes one piece of each run of numeric characters and of each run of others).
+    DigitsRuns,
+    /// A pattern without a hand-written matcher, compiled ([`super::compiled`]): the index of
+    /// its matcher in the pre-tokenizer.
+    Compiled(u16),
 }
 
 impl Pattern {
@@ -36,6 +75,11 @@ impl Pattern {
             QWEN2 => Some(Pattern::Qwen2),
             CL100K => Some(Pattern::Cl100k),
             GPT2 => Some(Pattern::Gpt2),
+            O200K => Some(Pattern::O200k),
+            TEKKEN => Some(Pattern::Tekken),
+            DIGITS3 => Some(Pattern::Digits3),
+            DEEPSEEK_CJK | DEEPSEEK_CJK_ESCAPED => Some(Pattern::DeepSeekCjk),
+            DEEPSEEK | DEEPSEEK_ESCAPED => Some(Pattern::DeepSeek),
             _ => None,
         }
     }
@@ -45,7 +89,28 @@ impl Pattern {
             Pattern::Qwen2 => "qwen2",
             Pattern::Cl100k => "cl100k",
             Pattern::Gpt2 => "gpt2",
+            Pattern::O200k => "o200k",
+            Pattern::Tekken => "tekken",
+            Pattern::Digits3 => "digits{1,3}",
+            Pattern::DeepSeekCjk => "deepseek-cjk",
+            Pattern::DeepSeek => "deepseek",
+            Pattern::DigitsEach => "digits (individual)",
+            Pattern::DigitsRuns => "digits",
+            Pattern::Compiled(_) => "compiled",
         }
+    }
+
+    /// Whether the pattern matches at every position of every non-empty text, so that its
+    /// matches alone tile the text. Proof for the first five: every character is a letter
+    /// (o200k: every letter is in its upper- or lower-case class, tested on every code point),
+    /// a number, white space or none of those, and an alternative starts with each of the four
+    /// kinds (`\s+` with white space, the "other" run with the rest); none matches the empty
+    /// string.
+    pub fn tiles(self) -> bool {
+        matches!(
+            self,
+            Pattern::Qwen2 | Pattern::Cl100k | Pattern::Gpt2 | Pattern::O200k | Pattern::Tekken
+        )
     }
 }
 
@@ -57,7 +122,7 @@ pub fn class_flags(c: char) -> u8 {
 
 /// Decodes the character starting at `b[i]`; `b` is valid UTF-8 (it comes from a `&str`).
 #[inline(always)]
-fn decode(b: &[u8], i: usize) -> (u32, usize) {
+pub(super) fn decode(b: &[u8], i: usize) -> (u32, usize) {
     let b0 = b[i] as u32;
     if b0 < 0x80 {
         (b0, 1)
@@ -79,23 +144,80 @@ fn decode(b: &[u8], i: usize) -> (u32, usize) {
     }
 }
 
-/// Splits text into pre-tokens with one of the supported patterns.
-#[derive(Clone, Copy)]
+/// The length of the UTF-8 sequence whose first byte is `b0`.
+#[inline(always)]
+fn utf8_len(b0: u8) -> usize {
+    match b0 {
+        0..=0x7f => 1,
+        0x80..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+/// The end of the run of up to `max` characters at `i` that are `char::is_numeric` (what the
+/// crate's `Digits` pre-tokenizer tests), if there is one.
+#[inline(always)]
+fn numeric_run(b: &[u8], i: usize, max: usize) -> Option<usize> {
+    let mut e = i;
+    let mut count = 0;
+    while e < b.len() && count < max {
+        let (c, l) = decode(b, e);
+        if !char::from_u32(c).is_some_and(char::is_numeric) {
+            break;
+        }
+        e += l;
+        count += 1;
+    }
+    (e > i).then_some(e)
+}
+
+/// Splits text into pre-tokens with one supported pattern, or a sequence of them.
+#[derive(Clone)]
 pub struct PreTokenizer {
-    pattern: Pattern,
+    /// At least one step; each step after the first splits every piece of the one before.
+    steps: Vec<Pattern>,
+    /// The matchers of the `Pattern::Compiled` steps.
+    compiled: Vec<Compiled>,
     classes: Classes,
 }
 
 impl PreTokenizer {
     pub fn new(pattern: Pattern) -> Self {
+        Self::sequence(vec![pattern])
+    }
+
+    /// `Split` steps applied in order; `steps` is not empty.
+    pub fn sequence(steps: Vec<Pattern>) -> Self {
+        Self::with_compiled(steps, vec![])
+    }
+
+    /// `Split` steps applied in order, `Pattern::Compiled(k)` being `compiled[k]`.
+    pub fn with_compiled(steps: Vec<Pattern>, compiled: Vec<Compiled>) -> Self {
+        assert!(!steps.is_empty(), "a pre-tokenizer has at least one step");
         PreTokenizer {
-            pattern,
+            steps,
+            compiled,
             classes: Classes::default(),
         }
     }
 
-    pub fn pattern(&self) -> Pattern {
-        self.pattern
+    /// One compiled pattern (for the tests, which compare it with the crate), or why not.
+    #[doc(hidden)]
+    pub fn compile(regex: &str) -> Result<Self, String> {
+        Ok(Self::with_compiled(
+            vec![Pattern::Compiled(0)],
+            vec![Compiled::new(regex)?],
+        ))
+    }
+
+    /// Whether [`Self::safe_cut`]'s proof covers every step (not for compiled patterns).
+    pub fn cuttable(&self) -> bool {
+        !self.steps.iter().any(|s| matches!(s, Pattern::Compiled(_)))
+    }
+
+    pub fn steps(&self) -> &[Pattern] {
+        &self.steps
     }
 
     /// Calls `f` with each pre-token of `text`, in order; together they are exactly `text`.
@@ -109,16 +231,113 @@ impl PreTokenizer {
     #[inline]
     pub fn for_each_range(&self, text: &str, mut f: impl FnMut(usize, usize)) {
         let b = text.as_bytes();
+        // One tiling pattern: a loop specialised for it (the common case, and the fastest).
+        match self.steps[..] {
+            [Pattern::Qwen2] => self.tile(b, &mut f, |b, i| self.next_cl100k(b, i, 1)),
+            [Pattern::Cl100k] => self.tile(b, &mut f, |b, i| self.next_cl100k(b, i, 3)),
+            [Pattern::Gpt2] => self.tile(b, &mut f, |b, i| self.next_gpt2(b, i)),
+            [Pattern::O200k] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, true, 3)),
+            [Pattern::Tekken] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, false, 1)),
+            _ => self.split_steps(&self.steps, b, 0, b.len(), &mut f),
+        }
+    }
+
+    /// The pre-tokens of a tiling pattern whose matcher is `next` (the end of the match at `i`).
+    #[inline(always)]
+    fn tile(
+        &self,
+        b: &[u8],
+        f: &mut impl FnMut(usize, usize),
+        next: impl Fn(&[u8], usize) -> usize,
+    ) {
         let mut i = 0;
         while i < b.len() {
-            let e = match self.pattern {
-                Pattern::Qwen2 => self.next_cl100k(b, i, 1),
-                Pattern::Cl100k => self.next_cl100k(b, i, 3),
-                Pattern::Gpt2 => self.next_gpt2(b, i),
-            };
+            let e = next(b, i);
             debug_assert!(e > i && e <= b.len());
             f(i, e);
             i = e;
+        }
+    }
+
+    /// Splits `b[start..end]` as a text of its own with `steps[0]`, as the crate's `Split` does
+    /// with `Isolated` (the matches, and the gaps between them, each one piece), then each piece
+    /// with the remaining steps. The matchers read `b[..end]`, so the piece's end is the end of
+    /// their text; none looks behind its starting position, so starting at `start` is starting
+    /// at the beginning of a text.
+    fn split_steps(
+        &self,
+        steps: &[Pattern],
+        b: &[u8],
+        start: usize,
+        end: usize,
+        f: &mut dyn FnMut(usize, usize),
+    ) {
+        let Some((&step, rest)) = steps.split_first() else {
+            f(start, end);
+            return;
+        };
+        let text = &b[..end];
+        let (mut i, mut gap) = (start, start);
+        loop {
+            i = Self::skip(step, text, i);
+            if i >= end {
+                break;
+            }
+            match self.match_at(step, text, i) {
+                Some(e) => {
+                    debug_assert!(e > i && e <= end);
+                    if gap < i {
+                        self.split_steps(rest, b, gap, i, f);
+                    }
+                    self.split_steps(rest, b, i, e, f);
+                    i = e;
+                    gap = e;
+                }
+                None => i += utf8_len(b[i]),
+            }
+        }
+        if gap < end {
+            self.split_steps(rest, b, gap, end, f);
+        }
+    }
+
+    /// The first position from `i` where a match of `pattern` may start, skipping bytes that
+    /// cannot start one: for the digit step, ASCII bytes other than digits; for the CJK step,
+    /// every byte but the lead bytes 0xE3–0xE9 of U+3000–U+9FFF (continuation bytes are never
+    /// in that range, so this stops on a character boundary). Other patterns: `i`.
+    #[inline(always)]
+    fn skip(pattern: Pattern, b: &[u8], mut i: usize) -> usize {
+        match pattern {
+            // An ASCII character is `\p{N}`, or `char::is_numeric`, exactly when it is a digit.
+            Pattern::Digits3 | Pattern::DigitsEach | Pattern::DigitsRuns => {
+                while i < b.len() && b[i] < 0x80 && !b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            Pattern::DeepSeekCjk => {
+                while i < b.len() && !(0xe3..=0xe9).contains(&b[i]) {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i
+    }
+
+    /// The end of the match of `pattern` at `i`, if one starts there.
+    fn match_at(&self, pattern: Pattern, b: &[u8], i: usize) -> Option<usize> {
+        match pattern {
+            Pattern::Qwen2 => Some(self.next_cl100k(b, i, 1)),
+            Pattern::Cl100k => Some(self.next_cl100k(b, i, 3)),
+            Pattern::Gpt2 => Some(self.next_gpt2(b, i)),
+            Pattern::O200k => Some(self.next_o200k(b, i, true, 3)),
+            Pattern::Tekken => Some(self.next_o200k(b, i, false, 1)),
+            Pattern::Digits3 => self.digits(b, i, 3),
+            Pattern::DeepSeekCjk => self.deepseek_cjk(b, i),
+            Pattern::DeepSeek => self.next_deepseek(b, i),
+            Pattern::DigitsEach => numeric_run(b, i, 1),
+            Pattern::DigitsRuns => numeric_run(b, i, usize::MAX),
+            Pattern::Compiled(k) => self.compiled[k as usize].match_at(b, i),
         }
     }
 
@@ -145,7 +364,7 @@ impl PreTokenizer {
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)` after the apostrophe at `i - 1`: the end of the match.
     /// Oniguruma's case folding also lets U+017F LATIN SMALL LETTER LONG S match `s`; no other
     /// character folds to one of these letters.
-    fn contraction_ci(b: &[u8], i: usize) -> Option<usize> {
+    pub(super) fn contraction_ci(b: &[u8], i: usize) -> Option<usize> {
         let lower = |j: usize| b.get(j).map(|c| c.to_ascii_lowercase());
         match lower(i)? {
             b's' | b't' | b'm' | b'd' => Some(i + 1),
@@ -252,6 +471,180 @@ impl PreTokenizer {
         self.whitespace(b, i, false)
     }
 
+    /// `\p{N}{1,max}` at `i`.
+    #[inline(always)]
+    fn digits(&self, b: &[u8], i: usize, max: usize) -> Option<usize> {
+        let mut e = i;
+        for _ in 0..max {
+            if e >= b.len() {
+                break;
+            }
+            let (_, k, l) = self.class_at(b, e);
+            if k & N == 0 {
+                break;
+            }
+            e += l;
+        }
+        (e > i).then_some(e)
+    }
+
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)?` at `i`: the end of the contraction, or `i`.
+    #[inline(always)]
+    fn optional_contraction(b: &[u8], i: usize) -> usize {
+        if b.get(i) == Some(&b'\'') {
+            Self::contraction_ci(b, i + 1).unwrap_or(i)
+        } else {
+            i
+        }
+    }
+
+    /// o200k's `U* W+ C?` at `j`, where U is `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`, W is
+    /// `[\p{Ll}\p{Lm}\p{Lo}\p{M}]` and C the optional contraction (Tekken has none: `contractions`
+    /// false). `U*` is greedy: it takes the whole run of U, and if no W follows, gives characters
+    /// back one at a time until `W+` can start, that is at the last character of the run that is
+    /// also in W (none: no match). `W+` is greedy too, and `C?` always succeeds (possibly empty),
+    /// so nothing else backtracks.
+    #[inline(always)]
+    fn o200k_lower(&self, b: &[u8], j: usize, contractions: bool) -> Option<usize> {
+        let n = b.len();
+        let (mut e, mut last_w) = (j, None);
+        while e < n {
+            let (_, k, l) = self.class_at(b, e);
+            if k & UP == 0 {
+                if k & LO != 0 {
+                    // W+ starts right after the U run, at e.
+                    return Some(self.lower_tail(b, e + l, contractions));
+                }
+                break;
+            }
+            if k & LO != 0 {
+                last_w = Some(e);
+            }
+            e += l;
+        }
+        Some(self.lower_tail(b, last_w?, contractions))
+    }
+
+    /// `W* C?` at `j` (the rest of a `W+` whose first character ends at `j`, or a `W*`).
+    #[inline(always)]
+    fn lower_tail(&self, b: &[u8], j: usize, contractions: bool) -> usize {
+        let m = self.run(b, j, |k| k & LO != 0);
+        if contractions {
+            Self::optional_contraction(b, m)
+        } else {
+            m
+        }
+    }
+
+    /// o200k's `U+ W* C?` at `j` (classes as in [`Self::o200k_lower`]); all greedy, and only
+    /// `U+` can fail (on an empty run).
+    #[inline(always)]
+    fn o200k_upper(&self, b: &[u8], j: usize, contractions: bool) -> Option<usize> {
+        let k = self.run(b, j, |k| k & UP != 0);
+        (k > j).then(|| self.lower_tail(b, k, contractions))
+    }
+
+    /// The o200k pattern at `i` (Tekken's with `contractions` false and `max_digits` 1). Its first
+    /// two alternatives start with `[^\r\n\p{L}\p{N}]?`: the optional character is tried first
+    /// taken, then not, before the next alternative.
+    #[inline(always)]
+    fn next_o200k(&self, b: &[u8], i: usize, contractions: bool, max_digits: usize) -> usize {
+        let n = b.len();
+        let (c0, k0, l0) = self.class_at(b, i);
+        let optional = k0 & (L | N | NL) == 0 && i + l0 < n;
+        // [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:…)?
+        if optional {
+            if let Some(e) = self.o200k_lower(b, i + l0, contractions) {
+                return e;
+            }
+        }
+        if let Some(e) = self.o200k_lower(b, i, contractions) {
+            return e;
+        }
+        // [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:…)?
+        if optional {
+            if let Some(e) = self.o200k_upper(b, i + l0, contractions) {
+                return e;
+            }
+        }
+        if let Some(e) = self.o200k_upper(b, i, contractions) {
+            return e;
+        }
+        // \p{N}{1,3} (Tekken: \p{N})
+        if let Some(e) = self.digits(b, i, max_digits) {
+            return e;
+        }
+        //  ?[^\s\p{L}\p{N}]+[\r\n/]*
+        let other = |k: u8| k & (L | N | S) == 0;
+        let mut j = i;
+        if c0 == ' ' as u32 && i + 1 < n && other(self.class_at(b, i + 1).1) {
+            j = i + 1;
+        }
+        if j > i || other(k0) {
+            let mut e = self.run(b, j, other);
+            while e < n && matches!(b[e], b'\r' | b'\n' | b'/') {
+                e += 1;
+            }
+            return e;
+        }
+        // Here the character at i is white space (a letter or number matched above).
+        self.whitespace(b, i, true)
+    }
+
+    /// DeepSeek-V3's CJK step `[一-龥\u3040-ゟ゠-ヿ]+` at `i`.
+    #[inline(always)]
+    fn deepseek_cjk(&self, b: &[u8], i: usize) -> Option<usize> {
+        let cjk = |c: u32| (0x4e00..=0x9fa5).contains(&c) || (0x3040..=0x30ff).contains(&c);
+        let mut e = i;
+        while e < b.len() {
+            let (c, l) = decode(b, e);
+            if !cjk(c) {
+                break;
+            }
+            e += l;
+        }
+        (e > i).then_some(e)
+    }
+
+    /// DeepSeek-V3's main step at `i`, if an alternative matches there.
+    #[inline(always)]
+    fn next_deepseek(&self, b: &[u8], i: usize) -> Option<usize> {
+        let n = b.len();
+        let (c0, k0, l0) = self.class_at(b, i);
+        // [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+ : the class is all of ASCII punctuation.
+        if b[i].is_ascii_punctuation() && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+            let mut e = i + 2;
+            while e < n && b[e].is_ascii_alphabetic() {
+                e += 1;
+            }
+            return Some(e);
+        }
+        // [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+ : the optional character taken if a run follows,
+        // else the run at i.
+        let lm = |k: u8| k & (L | M) != 0;
+        if k0 & (NL | L | PS) == 0 && i + l0 < n && lm(self.class_at(b, i + l0).1) {
+            return Some(self.run(b, i + l0, lm));
+        }
+        if lm(k0) {
+            return Some(self.run(b, i, lm));
+        }
+        //  ?[\p{P}\p{S}]+[\r\n]*
+        let ps = |k: u8| k & PS != 0;
+        let mut j = i;
+        if c0 == ' ' as u32 && i + 1 < n && ps(self.class_at(b, i + 1).1) {
+            j = i + 1;
+        }
+        if j > i || ps(k0) {
+            let mut e = self.run(b, j, ps);
+            while e < n && (b[e] == b'\r' || b[e] == b'\n') {
+                e += 1;
+            }
+            return Some(e);
+        }
+        // \s*[\r\n]+|\s+(?!\S)|\s+ ; anything else starts no match (a gap).
+        (k0 & S != 0).then(|| self.whitespace(b, i, true))
+    }
+
     /// White space at `i`: `\s*[\r\n]+` (only if `newline_rule`), then `\s+(?!\S)`, then `\s+`.
     #[inline(always)]
     fn whitespace(&self, b: &[u8], i: usize, newline_rule: bool) -> usize {
@@ -306,9 +699,32 @@ impl PreTokenizer {
     /// `\s+(?!\S)` fails (a letter follows) and `\s+` takes it; at the end of `text[..p]`,
     /// `\s+(?!\S)` takes it: the same pre-token.
     ///
-    /// NFC cannot interact across `p` either: no canonical composition has an ASCII character as
+    /// Proof for o200k and Tekken (o200k less the contractions, which only removes reads). The
+    /// letter alternatives cannot take `\n` (their optional first character
+    /// excludes it, their classes and the contraction do not hold it), so the match holding the
+    /// `\n` is the "other" run (ending in `[\r\n/]*`, which stops at the letter or at the end of
+    /// the text alike) or `\s*[\r\n]+` taking the `\n` alone, as above: `p` is a boundary. The
+    /// letter, number and contraction parts stop at the `\n` without reading past it; the
+    /// white-space alternatives as for cl100k.
+    ///
+    /// Proof for DeepSeek's three steps, each over the pieces of the one before. Digits and CJK
+    /// (and the `Digits` pre-tokenizer's steps): neither `\n` nor an ASCII letter is in their
+    /// classes, so the pieces before `p` are the
+    /// same and the piece holding `p - 1` also holds `p` (a gap); the next step gets it whole in
+    /// the text and cut at `p` in the halves. The main step over that piece: the punctuation +
+    /// ASCII letters and the letter alternatives cannot hold `\n`, so it is held by
+    /// ` ?[\p{P}\p{S}]+[\r\n]*` (ASCII punctuation at `p - 2`) or taken alone by
+    /// `\s*[\r\n]+` (also when the piece starts at `p - 1`), ending at `p` either way; nothing
+    /// before reads past `p - 1`, and no step looks behind. A tiling pattern over a piece that
+    /// starts at `p - 1` takes the `\n` alone as well (`\s*[\r\n]+`; GPT-2: `\s+(?!\S)` at the
+    /// end of the left half, `\s+` in the whole text). Every step satisfies this for any
+    /// piece holding `p - 1` and `p`, so any sequence of the supported steps does.
+    ///
+    /// NFC and NFKC cannot interact across `p` either: no canonical composition has an ASCII character as
     /// its second part and ASCII characters are starters, so normalizing each side alone gives
-    /// the normalization of the whole (tested on the composition tables).
+    /// the normalization of the whole (tested on the composition tables). The letter at `p` may
+    /// compose with marks after it, but the composite is a letter (tested), which is all the
+    /// proofs above use.
     #[inline]
     pub fn safe_cut(text: &[u8], p: usize) -> bool {
         p >= 2

@@ -2,7 +2,8 @@
 //! `tests/fast_tokenizer.rs`.
 
 use super::bpe::Bpe;
-use super::pretok::{cut_points, PreTokenizer};
+use super::classes::L;
+use super::pretok::{class_flags, cut_points, PreTokenizer};
 use unicode_normalization_alignments::char::compose;
 
 /// The NFC argument of [`PreTokenizer::safe_cut`]: no character composes with a following ASCII
@@ -15,6 +16,22 @@ fn nothing_composes_with_a_following_ascii_character() {
         };
         for a in 0..128u8 {
             assert_eq!(compose(c, a as char), None, "{c:?} + {:?}", a as char);
+        }
+    }
+}
+
+/// The rest of the normalization argument of [`PreTokenizer::safe_cut`]: the ASCII letter after a
+/// cut may compose with what follows it, but always into a letter, which is all the proofs use.
+#[test]
+fn an_ascii_letter_composes_only_into_letters() {
+    for a in (b'A'..=b'Z').chain(b'a'..=b'z') {
+        for cp in 0..=0x10ffffu32 {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            if let Some(r) = compose(a as char, c) {
+                assert!(class_flags(r) & L != 0, "{:?} + {c:?} = {r:?}", a as char);
+            }
         }
     }
 }
