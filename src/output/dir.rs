@@ -119,7 +119,7 @@ impl OutputDir {
                 .text(" to overwrite")
                 .into());
             }
-            remove_previous(&root, names)?;
+            remove_previous(root, names)?;
         }
         Ok(OutputDir {
             root: root.to_path_buf(),

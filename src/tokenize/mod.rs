@@ -361,7 +361,7 @@ fn backing(
             )
         }
         (Err(why), backend) => {
-            let tokenizer = load_crate(path, &json, opts.parse_special)?;
+            let tokenizer = load_crate(path, json, opts.parse_special)?;
             let max = tokenizer
                 .get_vocab(true)
                 .values()

@@ -100,10 +100,10 @@ impl OpenShard {
 
 /// A raw little-endian array: documents separated by the EOD id.
 fn raw(name: &str, data: &[u8], dtype: Dtype, kind: &str) -> Result<Parsed> {
-    if data.len() % dtype.size() != 0 {
+    if !data.len().is_multiple_of(dtype.size()) {
         bail!(
             "{name}: {} bytes is not a whole number of {kind} ids ({} bytes each); is the input \
-             layout {kind} right?",
+             format {kind} right?",
             data.len(),
             dtype.size()
         );
