@@ -194,7 +194,7 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         "utk augment: {} windows of {} tokens in {}",
         s.windows,
         job.config.seq_len,
-        job.output.display()
+        shown_output(&job.output)
     )?;
     writeln!(
         w,
@@ -249,6 +249,17 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         job.threads
     )?;
     Ok(())
+}
+
+/// The output directory, and where it points when it is a symlink (the run wrote there).
+fn shown_output(dir: &std::path::Path) -> String {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(dir) {
+            Ok(real) => format!("{} (a symlink to {})", dir.display(), real.display()),
+            Err(_) => dir.display().to_string(),
+        },
+        _ => dir.display().to_string(),
+    }
 }
 
 /// `uint16 for megatron, olmo, npy`, or `int32 for megatron, uint32 for olmo, npy`.

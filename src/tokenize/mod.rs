@@ -8,8 +8,10 @@
 //! the tokens UtK inserts.
 //!
 //! Two backends compute the ids: the `tokenizers` crate itself, and [`fast`], an encoder that
-//! gives exactly the crate's ids for the byte-level BPE families (Qwen2/3, Llama 3, GPT-2 style)
-//! many times faster. The fast one is taken only when it recognises the file and the options;
+//! gives exactly the crate's ids many times faster for byte-level BPE (Qwen2/3, Llama 3, GPT-2,
+//! cl100k, o200k, DeepSeek's sequence of splits, Split patterns of a proven grammar; no, NFC or
+//! NFKC normalizer) and SentencePiece-style BPE with byte fallback (Llama 2, Mistral, Gemma).
+//! [`batch`] encodes a batch of documents in parallel for every run. The fast one is taken only when it recognises the file and the options;
 //! [`Encoder::backend`] says which one runs, and the manifest records it. On the fast path the
 //! crate's tokenizer is not loaded at all (the token table comes from [`vocab`]): that halves the
 //! start-up of a run, which is most of the time of a run on token shards.
