@@ -46,17 +46,57 @@ struct Cache {
     short: FxHashMap<u128, Ids>,
     medium: FxHashMap<(u128, u128), Ids>,
     long: FxHashMap<Box<[u8]>, Ids>,
-    ids: Vec<u32>,
+    ids: IdStore,
     /// Scratch space for merging.
     syms: Vec<u32>,
     ranks: Vec<(u32, u32)>,
 }
 
+/// A cached encoding: one id, or a range of an [`IdStore`].
 #[derive(Clone, Copy)]
-struct Ids {
-    /// The id, or the start of the range in `Cache::ids`.
+pub(super) struct Ids {
+    /// The id, or the start of the range in the store.
     first: u32,
     len: u32,
+}
+
+/// The ids of the cached encodings longer than one id, back to back: the caches of both
+/// encoders (byte-level pre-tokens here, SentencePiece pieces in `spm`) keep their values here.
+#[derive(Default)]
+pub(super) struct IdStore {
+    ids: Vec<u32>,
+}
+
+impl IdStore {
+    pub(super) fn clear(&mut self) {
+        self.ids.clear();
+    }
+
+    /// Appends the ids `v` stands for.
+    #[inline(always)]
+    pub(super) fn emit(&self, v: Ids, out: &mut Vec<u32>) {
+        if v.len == 1 {
+            out.push(v.first);
+        } else {
+            out.extend_from_slice(&self.ids[v.first as usize..(v.first + v.len) as usize]);
+        }
+    }
+
+    /// Keeps `ids` and returns what stands for them.
+    pub(super) fn store(&mut self, ids: &[u32]) -> Ids {
+        if ids.len() == 1 {
+            return Ids {
+                first: ids[0],
+                len: 1,
+            };
+        }
+        let first = self.ids.len() as u32;
+        self.ids.extend_from_slice(ids);
+        Ids {
+            first,
+            len: ids.len() as u32,
+        }
+    }
 }
 
 /// The `len < 16` bytes at `text[at..]` as a little-endian integer, zero above them: one
@@ -85,26 +125,11 @@ impl Cache {
 
     #[inline(always)]
     fn emit(&self, v: Ids, out: &mut Vec<u32>) {
-        if v.len == 1 {
-            out.push(v.first);
-        } else {
-            out.extend_from_slice(&self.ids[v.first as usize..(v.first + v.len) as usize]);
-        }
+        self.ids.emit(v, out)
     }
 
     fn store(&mut self, ids: &[u32]) -> Ids {
-        if ids.len() == 1 {
-            return Ids {
-                first: ids[0],
-                len: 1,
-            };
-        }
-        let first = self.ids.len() as u32;
-        self.ids.extend_from_slice(ids);
-        Ids {
-            first,
-            len: ids.len() as u32,
-        }
+        self.ids.store(ids)
     }
 }
 
@@ -114,7 +139,7 @@ thread_local! {
         short: FxHashMap::default(),
         medium: FxHashMap::default(),
         long: FxHashMap::default(),
-        ids: Vec::new(),
+        ids: IdStore::default(),
         syms: Vec::new(),
         ranks: Vec::new(),
     });

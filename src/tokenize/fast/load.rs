@@ -23,47 +23,47 @@ pub use crate::tokenize::vocab::Unsupported;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // fields are read only to refuse files that have others
-struct FileJson {
-    version: Option<IgnoredAny>,
-    truncation: Option<IgnoredAny>,
-    padding: Option<IgnoredAny>,
+pub(super) struct FileJson {
+    pub(super) version: Option<IgnoredAny>,
+    pub(super) truncation: Option<IgnoredAny>,
+    pub(super) padding: Option<IgnoredAny>,
     #[serde(default)]
-    added_tokens: Vec<AddedJson>,
-    normalizer: Option<Value>,
-    pre_tokenizer: Option<Value>,
-    post_processor: Option<Value>,
-    decoder: Option<IgnoredAny>,
-    model: ModelJson,
+    pub(super) added_tokens: Vec<AddedJson>,
+    pub(super) normalizer: Option<Value>,
+    pub(super) pre_tokenizer: Option<Value>,
+    pub(super) post_processor: Option<Value>,
+    pub(super) decoder: Option<IgnoredAny>,
+    pub(super) model: ModelJson,
 }
 
 /// An added token; every field is required (the crate's defaults are not guessed).
 #[derive(Deserialize)]
-struct AddedJson {
-    id: u32,
-    content: String,
-    single_word: bool,
-    lstrip: bool,
-    rstrip: bool,
-    normalized: bool,
-    special: bool,
+pub(super) struct AddedJson {
+    pub(super) id: u32,
+    pub(super) content: String,
+    pub(super) single_word: bool,
+    pub(super) lstrip: bool,
+    pub(super) rstrip: bool,
+    pub(super) normalized: bool,
+    pub(super) special: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-struct ModelJson {
+pub(super) struct ModelJson {
     #[serde(rename = "type")]
-    kind: Option<String>,
-    dropout: Option<f64>,
-    unk_token: Option<String>,
-    continuing_subword_prefix: Option<String>,
-    end_of_word_suffix: Option<String>,
-    fuse_unk: Option<bool>,
-    byte_fallback: Option<bool>,
-    ignore_merges: Option<bool>,
-    vocab: VocabJson,
+    pub(super) kind: Option<String>,
+    pub(super) dropout: Option<f64>,
+    pub(super) unk_token: Option<String>,
+    pub(super) continuing_subword_prefix: Option<String>,
+    pub(super) end_of_word_suffix: Option<String>,
+    pub(super) fuse_unk: Option<bool>,
+    pub(super) byte_fallback: Option<bool>,
+    pub(super) ignore_merges: Option<bool>,
+    pub(super) vocab: VocabJson,
     /// Read by a second pass, [`MergesFile`], on another thread.
-    merges: Option<IgnoredAny>,
+    pub(super) merges: Option<IgnoredAny>,
 }
 
 /// The model's vocabulary: read as a list, then hashed once at its final size (growing a hash

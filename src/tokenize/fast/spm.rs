@@ -27,15 +27,15 @@
 //! `' '` put before the first piece, so the text is not copied. Long documents are cut the same
 //! way into parts encoded in parallel.
 
-use super::bpe::Bpe;
-use super::load::{self, exactly, expect, split_line, type_of, MergeJson, MergesFile, VocabJson};
+use super::bpe::{Bpe, IdStore, Ids};
+use super::load::{
+    self, exactly, expect, split_line, type_of, FileJson, MergeJson, MergesFile, ModelJson,
+};
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer, Part};
 use crate::tokenize::vocab::{AddedToken, Unsupported, Vocab};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::de::IgnoredAny;
-use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -53,51 +53,6 @@ const MAX_CACHED_LEN: usize = 256;
 const CACHE_ENTRIES: usize = 1 << 19;
 /// Pieces of more symbols than this merge with the heap.
 const HEAP_ABOVE: usize = 48;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // fields are read only to refuse files that have others
-struct FileJson {
-    version: Option<IgnoredAny>,
-    truncation: Option<IgnoredAny>,
-    padding: Option<IgnoredAny>,
-    #[serde(default)]
-    added_tokens: Vec<AddedJson>,
-    normalizer: Option<Value>,
-    pre_tokenizer: Option<Value>,
-    post_processor: Option<Value>,
-    decoder: Option<IgnoredAny>,
-    model: ModelJson,
-}
-
-/// An added token; every field is required (the crate's defaults are not guessed).
-#[derive(Deserialize)]
-struct AddedJson {
-    id: u32,
-    content: String,
-    single_word: bool,
-    lstrip: bool,
-    rstrip: bool,
-    normalized: bool,
-    special: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct ModelJson {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    dropout: Option<f64>,
-    unk_token: Option<String>,
-    continuing_subword_prefix: Option<String>,
-    end_of_word_suffix: Option<String>,
-    fuse_unk: Option<bool>,
-    byte_fallback: Option<bool>,
-    ignore_merges: Option<bool>,
-    vocab: VocabJson,
-    merges: Option<IgnoredAny>,
-}
 
 /// True when the file may be a byte-fallback BPE (a quick look for `"byte_fallback": true`);
 /// [`build`] decides.
@@ -869,7 +824,7 @@ impl Spm {
             buf[..len].copy_from_slice(piece);
             let key = u128::from_le_bytes(buf) | ((len as u128) << 120);
             match cache.short.get(&key) {
-                Some(&v) => cache.emit(v, out),
+                Some(&v) => cache.ids.emit(v, out),
                 None => {
                     let v = self.compute(cache, piece, out);
                     cache.short.insert(key, v);
@@ -877,7 +832,7 @@ impl Spm {
             }
         } else if len <= MAX_CACHED_LEN {
             match cache.long.get(piece) {
-                Some(&v) => cache.emit(v, out),
+                Some(&v) => cache.ids.emit(v, out),
                 None => {
                     let v = self.compute(cache, piece, out);
                     cache.long.insert(piece.into(), v);
@@ -896,7 +851,7 @@ impl Spm {
         if cache.short.len() + cache.long.len() >= CACHE_ENTRIES {
             cache.clear();
         }
-        cache.store(&out[before..])
+        cache.ids.store(&out[before..])
     }
 
     /// The crate's `merge_word`: characters (or their bytes' tokens), then merges by rank.
@@ -938,17 +893,10 @@ struct Cache {
     owner: u64,
     short: FxHashMap<u128, Ids>,
     long: FxHashMap<Box<[u8]>, Ids>,
-    ids: Vec<u32>,
+    ids: IdStore,
     /// Scratch space for merging.
     syms: Vec<u32>,
     ranks: Vec<(u32, u32)>,
-}
-
-#[derive(Clone, Copy)]
-struct Ids {
-    /// The id, or the start of the range in `Cache::ids`.
-    first: u32,
-    len: u32,
 }
 
 impl Cache {
@@ -957,30 +905,6 @@ impl Cache {
         self.long.clear();
         self.ids.clear();
     }
-
-    #[inline(always)]
-    fn emit(&self, v: Ids, out: &mut Vec<u32>) {
-        if v.len == 1 {
-            out.push(v.first);
-        } else {
-            out.extend_from_slice(&self.ids[v.first as usize..(v.first + v.len) as usize]);
-        }
-    }
-
-    fn store(&mut self, ids: &[u32]) -> Ids {
-        if ids.len() == 1 {
-            return Ids {
-                first: ids[0],
-                len: 1,
-            };
-        }
-        let first = self.ids.len() as u32;
-        self.ids.extend_from_slice(ids);
-        Ids {
-            first,
-            len: ids.len() as u32,
-        }
-    }
 }
 
 thread_local! {
@@ -988,7 +912,7 @@ thread_local! {
         owner: u64::MAX,
         short: FxHashMap::default(),
         long: FxHashMap::default(),
-        ids: Vec::new(),
+        ids: IdStore::default(),
         syms: Vec::new(),
         ranks: Vec::new(),
     });
