@@ -9,6 +9,7 @@ use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -31,5 +32,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Verify(args) => cmd::verify::run(args, cli.quiet),
         Command::Tokenize(args) => cmd::tokenize::run(*args, cli.quiet),
+    }
+}
+
+/// A file-size limit (`ulimit -f`, quotas) kills a process with SIGXFSZ by default, with no
+/// message and its temporary files left behind. Ignored, the write fails with EFBIG instead, and
+/// the run reports it, naming the file, and cleans up like after any other write error.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code; it is done
+    // once, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }

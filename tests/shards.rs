@@ -447,6 +447,12 @@ fn the_tokenize_record_guards_against_another_tokenizer_or_eod() {
     eod.extend(["--eod-id".into(), "70000".into()]);
     run(eod).fails_with(&["EOD id 6256", "70000", "--eod-id 6256"]);
 
+    // The special-token settings of the record must be the run's.
+    let mut parse = args(&qwen());
+    parse.push("--parse-special".into());
+    run(parse).fails_with(&["tokenized without --parse-special", "this run is with it"]);
+    assert!(!out.join("manifest.json").exists());
+
     // Moved aside, the record is not checked; the ids are the same, so the windows are too.
     run(args(&qwen())).ok();
     let first = read(&out.join("tokens.bin"));

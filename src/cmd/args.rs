@@ -93,6 +93,7 @@ pub fn flag(setting: Setting) -> &'static str {
         Setting::EodToken => "--eod-token",
         Setting::EodId => "--eod-id",
         Setting::AddSpecialTokens => "--add-special-tokens",
+        Setting::ParseSpecial => "--parse-special",
         Setting::SpecialToken => "--special-token",
         Setting::SpecialBase => "--special-base",
         Setting::SplitProb => "--split-prob",

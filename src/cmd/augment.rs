@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use utk::choice::Choice;
 use utk::codec::Dtype;
 use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
+use utk::input::shards::Tokenization;
 use utk::input::{Input, InputFormat};
 use utk::output::{normalize_formats, Format};
 use utk::pipeline::{run as run_job, AugmentJob, Summary};
@@ -139,7 +140,13 @@ impl AugmentArgs {
         let config = self.config()?;
         let input = Input::resolve(&self.inputs, self.input_format, self.encode.text())?;
         let encoder = Encoder::load(&self.tokenizer, &self.encode.options())?;
-        input.check_sidecars(&self.tokenizer, encoder.sha256(), encoder.eod.id)?;
+        input.check_sidecars(&Tokenization {
+            tokenizer: &self.tokenizer,
+            sha256: encoder.sha256(),
+            eod: encoder.eod.id,
+            add_special_tokens: encoder.add_special_tokens(),
+            parse_special: encoder.parse_special(),
+        })?;
         if self.encode.parse_special && !self.special_tokens.is_empty() {
             bail!("--parse-special with --special-token would let text forge utk's markup; use one or the other");
         }

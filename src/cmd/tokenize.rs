@@ -66,10 +66,10 @@ pub fn run(args: TokenizeArgs, quiet: bool) -> Result<()> {
     if !quiet {
         let secs = s.elapsed.as_secs_f64().max(1e-9);
         println!(
-            "utk tokenize: {} documents, {} tokens ({:?}, EOD {}) in {}",
+            "utk tokenize: {} documents, {} tokens ({}, EOD {}) in {}",
             s.documents,
             s.tokens,
-            s.dtype,
+            s.dtype.name(),
             s.eod.id,
             job.path("bin").display()
         );

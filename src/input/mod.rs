@@ -16,8 +16,7 @@ pub use jsonl::DocumentReader;
 pub use sources::{expand_inputs, Source};
 
 use anyhow::Result;
-use shards::{Inputs, Shard, ShardStream};
-use std::path::Path;
+use shards::{Inputs, Shard, ShardStream, Tokenization};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -100,12 +99,10 @@ impl Input {
 
     /// Checks each Megatron shard made by `utk tokenize` against the `PREFIX.json` beside it
     /// (see [`Shard::check_sidecar`]); text has nothing to check.
-    pub fn check_sidecars(&self, tokenizer: &Path, sha256: &str, eod: u32) -> Result<()> {
+    pub fn check_sidecars(&self, run: &Tokenization) -> Result<()> {
         match &self.files {
             InputFiles::Text(_) => Ok(()),
-            InputFiles::Shards(shards) => shards
-                .iter()
-                .try_for_each(|s| s.check_sidecar(tokenizer, sha256, eod)),
+            InputFiles::Shards(shards) => shards.iter().try_for_each(|s| s.check_sidecar(run)),
         }
     }
 

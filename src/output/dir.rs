@@ -9,6 +9,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub const MANIFEST: &str = "manifest.json";
+/// The lock file of an output directory (hidden: it does not make a directory non-empty).
+pub const LOCK: &str = ".utk.lock";
 
 /// A file being written into the output directory, buffered.
 pub type Staged = BufWriter<StagedFile>;
@@ -21,6 +23,8 @@ const WRITEBACK_EVERY: u64 = 16 << 20;
 /// run does not fill the page cache with dirty pages.
 pub struct StagedFile {
     file: File,
+    /// The final path, named in write errors.
+    name: PathBuf,
     written: u64,
     requested: u64,
 }
@@ -54,7 +58,13 @@ impl StagedFile {
 
 impl Write for StagedFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
+        // A full disk or a file-size limit shows here: say which file.
+        let n = self.file.write(buf).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot write {}: {e}", self.name.display()),
+            )
+        })?;
         self.written += n as u64;
         if self.written - self.requested >= WRITEBACK_EVERY {
             self.start_writeback();
@@ -77,6 +87,8 @@ pub struct OutputDir {
     root: PathBuf,
     staged: Vec<(PathBuf, PathBuf)>,
     committed: bool,
+    /// Held for the whole run: one writer per directory (see [`lock`]); removed when done.
+    lock: (PathBuf, File),
 }
 
 fn partial_name(name: &str) -> String {
@@ -95,6 +107,7 @@ impl OutputDir {
         }
         fs::create_dir_all(root)
             .with_context(|| format!("cannot create the output directory {}", root.display()))?;
+        let lock = (root.join(LOCK), lock(&root.join(LOCK), root)?);
         let existing: Vec<String> = fs::read_dir(root)
             .with_context(|| format!("cannot list the output directory {}", root.display()))?
             .filter_map(|e| e.ok())
@@ -125,6 +138,7 @@ impl OutputDir {
             root: root.to_path_buf(),
             staged: Vec::new(),
             committed: false,
+            lock,
         })
     }
 
@@ -133,6 +147,9 @@ impl OutputDir {
     pub fn prepare_files(root: &Path, force: bool, names: &[&str]) -> Result<OutputDir> {
         let root = &resolve(root)?;
         fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+        let first = root.join(names.first().copied().unwrap_or("output"));
+        let path = root.join(format!(".{}.lock", file_name(&first)));
+        let lock = (path.clone(), lock(&path, &first)?);
         for name in names {
             let path = root.join(name);
             let Ok(meta) = fs::symlink_metadata(&path) else {
@@ -161,6 +178,7 @@ impl OutputDir {
             root: root.to_path_buf(),
             staged: Vec::new(),
             committed: false,
+            lock,
         })
     }
 
@@ -177,6 +195,7 @@ impl OutputDir {
         // the buffer and go to the file directly, without a copy.
         let file = StagedFile {
             file,
+            name: self.root.join(name),
             written: 0,
             requested: 0,
         };
@@ -213,14 +232,84 @@ impl OutputDir {
                 .with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
         }
         let tmp = self.root.join(partial_name(manifest_name));
+        self.staged
+            .push((tmp.clone(), self.root.join(manifest_name)));
         let mut f = create_new(&tmp)?;
-        f.write_all(manifest)?;
-        f.sync_all()?;
-        fs::rename(&tmp, self.root.join(manifest_name))
-            .with_context(|| format!("cannot write {manifest_name}"))?;
+        let fin = self.root.join(manifest_name);
+        f.write_all(manifest)
+            .and_then(|()| f.sync_all())
+            .and_then(|()| fs::rename(&tmp, &fin))
+            .with_context(|| format!("cannot write {}", fin.display()))?;
         self.committed = true;
         Ok(())
     }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Takes the exclusive lock of `path` for this process, writing its id there: a second run into
+/// the same output is refused at once, naming the holder, before it removes or writes anything.
+/// The lock is the kernel's (`flock`): it goes with the process, so a killed run leaves no lock
+/// behind (its file stays, unlocked, and the next run takes it).
+fn lock(path: &Path, what: &Path) -> Result<File> {
+    loop {
+        let mut file = open_lock_file(path)?;
+        if !try_lock(&file, path, what)? {
+            continue;
+        }
+        file.set_len(0)
+            .and_then(|()| write!(file, "{}", std::process::id()))
+            .with_context(|| format!("cannot write the lock file {}", path.display()))?;
+        return Ok(file);
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))
+}
+
+/// Locks `file` (opened at `path`); false when the file was removed or replaced meanwhile by a
+/// run that finished (the lock is then on a file nobody else will find: try again).
+#[cfg(unix)]
+fn try_lock(file: &File, path: &Path, what: &Path) -> Result<bool> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: `flock` only reads its integer arguments; the descriptor belongs to `file`, open
+    // for the whole call.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let holder = fs::read_to_string(path).unwrap_or_default();
+            bail!(
+                "{} is being written by another utk run (process {}); wait for it to finish or \
+                 choose another output",
+                what.display(),
+                holder.trim()
+            );
+        }
+        return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+    }
+    let ours = file.metadata()?.ino();
+    Ok(fs::symlink_metadata(path).is_ok_and(|m| m.ino() == ours))
+}
+
+#[cfg(not(unix))]
+fn try_lock(_file: &File, _path: &Path, _what: &Path) -> Result<bool> {
+    Ok(true)
 }
 
 /// The output directory as written to: a symlink is resolved once, here, so that what it points
@@ -303,5 +392,7 @@ impl Drop for OutputDir {
                 let _ = fs::remove_file(tmp);
             }
         }
+        // Removed while still held (the file closes after this), so no run waits on it.
+        let _ = fs::remove_file(&self.lock.0);
     }
 }

@@ -4,6 +4,7 @@
 //! only the documents that windows have started and not finished.
 
 use super::{Problem, Report};
+use crate::input::shards::Tokenization;
 use crate::input::{Input, InputFormat, Reader, TextOptions, BATCH_BYTES, BATCH_TOKENS};
 use crate::output::reader::OutputReader;
 use crate::record::{DocBatch, DocRecord};
@@ -155,7 +156,13 @@ impl InputCheck {
                 input.names()[0]
             ),
         }
-        input.check_sidecars(tokenizer, &m.tokenizer.sha256, m.tokenizer.eod.id)?;
+        input.check_sidecars(&Tokenization {
+            tokenizer,
+            sha256: &m.tokenizer.sha256,
+            eod: m.tokenizer.eod.id,
+            add_special_tokens: m.tokenizer.add_special_tokens,
+            parse_special: m.tokenizer.parse_special,
+        })?;
         let options = EncoderOptions {
             eod_token: None,
             eod_id: Some(m.tokenizer.eod.id),

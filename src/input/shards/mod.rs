@@ -77,6 +77,18 @@ struct Sidecar {
     tokenizer: String,
     tokenizer_sha256: String,
     eod: SidecarEod,
+    /// Absent in records of utk before 0.1's `PREFIX.json` had them (then not checked).
+    add_special_tokens: Option<bool>,
+    parse_special: Option<bool>,
+}
+
+/// How the run makes ids, which a `utk tokenize` record of a shard must match.
+pub struct Tokenization<'a> {
+    pub tokenizer: &'a Path,
+    pub sha256: &'a str,
+    pub eod: u32,
+    pub add_special_tokens: bool,
+    pub parse_special: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -88,8 +100,11 @@ struct SidecarEod {
 impl Shard {
     /// Checks a Megatron shard against the `PREFIX.json` that `utk tokenize` wrote beside it, if
     /// there is one: ids made with another tokenizer file, or documents ended with another EOD,
-    /// would otherwise be augmented as if they were this run's. Other JSON files are ignored.
-    pub fn check_sidecar(&self, tokenizer: &Path, sha256: &str, eod: u32) -> Result<()> {
+    /// would otherwise be augmented as if they were this run's; so would ids made with the
+    /// tokenizer's special tokens added, or special-token text parsed, when this run does not (or
+    /// the other way round). Other JSON files are ignored.
+    pub fn check_sidecar(&self, run: &Tokenization) -> Result<()> {
+        let (tokenizer, sha256, eod) = (run.tokenizer, run.sha256, run.eod);
         if self.kind != ShardKind::Megatron {
             return Ok(());
         }
@@ -131,6 +146,30 @@ impl Shard {
                 .setting(Setting::EodId)
                 .text(format!(" {}", side.eod.id))
                 .into());
+        }
+        for (theirs, ours, setting) in [
+            (
+                side.add_special_tokens,
+                run.add_special_tokens,
+                Setting::AddSpecialTokens,
+            ),
+            (side.parse_special, run.parse_special, Setting::ParseSpecial),
+        ] {
+            if theirs.is_some_and(|t| t != ours) {
+                let with = |on: bool| if on { "with" } else { "without" };
+                return Err(SettingError::new()
+                    .text(format!(
+                        "{bin} was tokenized {} ",
+                        with(theirs == Some(true))
+                    ))
+                    .setting(setting)
+                    .text(format!(
+                        " (per {json}) but this run is {} it: its ids would not be this run's; \
+                         run with the same setting, or tokenize the text again",
+                        with(ours)
+                    ))
+                    .into());
+            }
         }
         Ok(())
     }
