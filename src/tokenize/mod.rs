@@ -182,7 +182,8 @@ impl Encoder {
             return Ok(EodChoice {
                 id,
                 token: self.id_to_token(id),
-                rule: "the EOD id given".into(),
+                // Recorded as the command line spelled it: scripts read this value.
+                rule: "--eod-id".into(),
             });
         }
         if let Some(tok) = &opts.eod_token {
@@ -199,7 +200,7 @@ impl Encoder {
             return Ok(EodChoice {
                 id,
                 token: Some(tok.clone()),
-                rule: "the EOD token given".into(),
+                rule: "--eod-token".into(),
             });
         }
         for cand in EOD_CANDIDATES {
