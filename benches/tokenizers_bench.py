@@ -222,6 +222,13 @@ def cmd_report(a):
         return f"{x / y:.2f}" if x is not None and y else "—"
 
     p = print
+    others = sorted(float(r["others_cores"]) for r in rows if r["others_cores"])
+    if others:
+        p(f"Other processes used {others[0]:.2f}–{others[-1]:.2f} cores (median "
+          f"{others[len(others) // 2]:.2f}) of the {os.cpu_count()} during the timed runs"
+          + (" — **the machine was busy: absolute rates are low and noisy; ratios within one run "
+             "are more reliable**." if others[len(others) // 2] > 0.3 else "."))
+        p()
     p("| tokenizer | utk backend | utk augment M tok/s | utk encoder 1T / 2T | gigatoken 1T / best "
       "| Python tokenizers | utk augment ÷ gigatoken best | utk encoder 1T ÷ gigatoken 1T "
       "| differing docs |")
