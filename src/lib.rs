@@ -11,13 +11,15 @@
 //!    token is ever pushed out of a window;
 //! 4. [`augment`] chunks every piece, labels the chunks, ties them with knots, shuffles them and
 //!    appends the backtracing list, producing the window's tokens, loss mask and provenance;
-//! 5. [`output`] writes Megatron indexed datasets, the provenance sidecar and the manifest, under
-//!    temporary names that are renamed only once everything is complete.
+//! 5. [`output`] writes the token and mask files of every format (Megatron, OLMo, `.npy`), the
+//!    provenance sidecar and the manifest, under temporary names that are renamed only once
+//!    everything is complete.
 //!
-//! [`pipeline`] wires the stages together (a reader thread, rayon for the parallel stages, a
-//! writer thread; [`pipeline::tokenize`] is `utk tokenize`, stages 1–2 into a Megatron dataset)
-//! and [`rng`] derives every random generator from `(seed, window, purpose)`, so
-//! the output bytes never depend on the thread count.
+//! Each subcommand's run is one module: [`pipeline`] (`utk augment`: a reader thread, rayon for
+//! the parallel stages, a writer thread), [`pretokenize`] (`utk tokenize`: stages 1–2 into a
+//! Megatron dataset), [`verify`] and [`inspect`]. Byte layouts both read and written are in
+//! [`codec`]; [`rng`] derives every random generator from `(seed, window, purpose)`, so the
+//! output bytes never depend on the thread count. `docs/architecture.md` has the whole picture.
 
 pub mod augment;
 pub mod choice;

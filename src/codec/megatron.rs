@@ -2,7 +2,7 @@
 //!
 //! `.bin` holds the sequences back to back, little-endian, no header. `.idx` is:
 //! magic `MMIDIDX\0\0`, u64 version 1, u8 dtype code, u64 sequence count S, u64 document-index
-//! count D, i32[S] sequence lengths, i64[S] byte pointers into `.bin`, i64[D] document indices
+//! count D, `i32[S]` sequence lengths, `i64[S]` byte pointers into `.bin`, `i64[D]` document indices
 //! (0, then the running sequence count at each document end; the last equals S).
 //! [`encode_idx`] and [`decode_idx`] are pure: `output` writes indexes with the first, `input`
 //! reads token shards with the second.
