@@ -142,25 +142,9 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # Measurement helpers
-busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
-HZ=$(getconf CLK_TCK)
 
-wait_quiet() { # until other processes use < QUIET_CORES cores, or QUIET_WAIT seconds passed
-    local t0=$SECONDS a b cores
-    while :; do
-        a=$(busy_jiffies); sleep 2; b=$(busy_jiffies)
-        cores=$(awk -v d=$((b - a)) -v hz="$HZ" 'BEGIN{printf "%.2f", d/hz/2}')
-        if awk -v c="$cores" -v q="$QUIET_CORES" 'BEGIN{exit !(c < q)}'; then
-            return 0
-        fi
-        if ((SECONDS - t0 >= QUIET_WAIT)); then
-            log "machine still busy ($cores cores used by others; $(uptime | sed 's/.*load/load/')); running anyway"
-            return 0
-        fi
-        log "waiting: $cores cores busy ($(uptime | sed 's/.*load/load/'))"
-        sleep 8
-    done
-}
+# shellcheck source=benches/quiet.sh
+source "$(dirname "${BASH_SOURCE[0]}")/quiet.sh"
 
 [[ $RESUME == 1 && -s $RESULTS ]] ||
     printf 'label\ttool\tcorpus\tthreads\trep\twall_s\tmax_rss_kb\tuser_s\tsys_s\tothers_cores\tload1\tinput_tokens\tinserted_tokens\tdocuments\twindows\toutput_sha256\tbackend\n' >"$RESULTS"

@@ -51,18 +51,8 @@ if ! "$PY" -c 'import tokenizers, numpy, zstandard' 2>/dev/null; then
 fi
 PYV=$("$PY" -c 'import tokenizers; print(tokenizers.__version__)')
 
-busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
-HZ=$(getconf CLK_TCK)
-wait_quiet() {
-    local t0=$SECONDS a b c
-    while :; do
-        a=$(busy); sleep 2; b=$(busy)
-        c=$(awk -v d=$((b - a)) -v hz="$HZ" 'BEGIN{printf "%.2f", d/hz/2}')
-        awk -v c="$c" -v q="$QUIET_CORES" 'BEGIN{exit !(c < q)}' && return 0
-        ((SECONDS - t0 >= QUIET_WAIT)) && { log "still busy ($c cores); running anyway"; return 0; }
-        sleep 5
-    done
-}
+# shellcheck source=benches/quiet.sh
+source "$(dirname "${BASH_SOURCE[0]}")/quiet.sh"
 
 RES=$OUT/results.tsv
 printf 'config\trep\twall_s\trun_s\trss_kb\tcpu_s\tothers_cores\ttokens\n' >"$RES"
@@ -72,10 +62,10 @@ run() {
     shift 2
     wait_quiet
     local a b
-    a=$(busy)
+    a=$(busy_jiffies)
     "/usr/bin/time" -v -o "$tf" "$@" >"$OUT/logs/$cfg-$rep.out" 2>"$OUT/logs/$cfg-$rep.err" ||
         { log "FAILED $cfg: $(tail -3 "$OUT/logs/$cfg-$rep.err")"; return 0; }
-    b=$(busy)
+    b=$(busy_jiffies)
     local wall rss cpu others run_s tokens
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$tf")
     rss=$(awk -F': ' '/Maximum resident set size/{print $2}' "$tf")

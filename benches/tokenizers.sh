@@ -94,18 +94,8 @@ else
 fi
 ((${#NAMES[@]})) || die "no tokenizers"
 
-busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
-HZ=$(getconf CLK_TCK)
-wait_quiet() {
-    local t0=$SECONDS a b c
-    while :; do
-        a=$(busy); sleep 2; b=$(busy)
-        c=$(awk -v d=$((b - a)) -v hz="$HZ" 'BEGIN{printf "%.2f", d/hz/2}')
-        awk -v c="$c" -v q="$QUIET_CORES" 'BEGIN{exit !(c < q)}' && return 0
-        ((SECONDS - t0 >= QUIET_WAIT)) && { log "still busy ($c cores); running anyway"; return 0; }
-        sleep 5
-    done
-}
+# shellcheck source=benches/quiet.sh
+source "$(dirname "${BASH_SOURCE[0]}")/quiet.sh"
 
 RES=$OUT/results.tsv
 printf 'tokenizer\tconfig\trep\tstatus\tseconds\twall_s\trun_s\ttokens\trss_kb\tcpu_s\tothers_cores\tbackend\tnote\n' >"$RES"
@@ -116,9 +106,9 @@ run() {
     local tf=$OUT/logs/$id.time o=$OUT/logs/$id.out e=$OUT/logs/$id.err
     wait_quiet
     local a b status=ok
-    a=$(busy)
+    a=$(busy_jiffies)
     "/usr/bin/time" -v -o "$tf" "$@" >"$o" 2>"$e" || status=failed
-    b=$(busy)
+    b=$(busy_jiffies)
     local wall rss cpu others seconds='' run_s='' tokens='' backend='' note=''
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$tf")
     rss=$(awk -F': ' '/Maximum resident set size/{print $2}' "$tf")
