@@ -48,6 +48,20 @@ pub(super) struct AddedJson {
     pub(super) special: bool,
 }
 
+impl From<AddedJson> for AddedToken {
+    fn from(a: AddedJson) -> AddedToken {
+        AddedToken {
+            id: a.id,
+            content: a.content,
+            special: a.special,
+            single_word: a.single_word,
+            lstrip: a.lstrip,
+            rstrip: a.rstrip,
+            normalized: a.normalized,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
@@ -493,18 +507,7 @@ pub fn build(
     let ignore_merges = model.ignore_merges.unwrap_or(false);
     let vocab = Vocab::new(
         model.vocab.0,
-        added
-            .into_iter()
-            .map(|a| AddedToken {
-                id: a.id,
-                content: a.content,
-                special: a.special,
-                single_word: a.single_word,
-                lstrip: a.lstrip,
-                rstrip: a.rstrip,
-                normalized: a.normalized,
-            })
-            .collect(),
+        added.into_iter().map(AddedToken::from).collect(),
     )?;
     let chars = byte_level_chars();
     let byte_ids = byte_ids(&vocab, &chars)?;

@@ -362,15 +362,7 @@ fn build_from(
         !(ignore_merges && matches!(spaces, Spaces::Metaspace { split: true, .. })),
         || "ignore_merges with a splitting Metaspace".into(),
     )?;
-    let added = file.added_tokens.into_iter().map(|a| AddedToken {
-        id: a.id,
-        content: a.content,
-        special: a.special,
-        single_word: a.single_word,
-        lstrip: a.lstrip,
-        rstrip: a.rstrip,
-        normalized: a.normalized,
-    });
+    let added = file.added_tokens.into_iter().map(AddedToken::from);
     let vocab = Vocab::new(file.model.vocab.0, added.collect())?;
     expect(vocab.max_known_id() < NONE, || format!("token id {NONE}"))?;
     let byte_ids = byte_tokens(vocab.model())?;
