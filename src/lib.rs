@@ -25,6 +25,8 @@ pub mod augment;
 pub mod choice;
 pub mod codec;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod inspect;
 pub mod mapped;

@@ -172,8 +172,10 @@ impl OutputReader {
 
     /// Document `i`'s record.
     pub fn doc(&self, i: usize) -> Option<DocRecord> {
+        // Indexes come from the sidecar: a corrupt one must not wrap around to a real record.
+        let start = i.checked_mul(DOC_BYTES)?;
         self.docs
-            .get(i * DOC_BYTES..(i + 1) * DOC_BYTES)
+            .get(start..start.checked_add(DOC_BYTES)?)
             .map(|b| decode_doc(b.try_into().expect("24 bytes")))
     }
 
