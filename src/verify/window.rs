@@ -51,7 +51,7 @@ pub(super) fn check_window(
             return result;
         }
     };
-    if parsed.pad_from.is_some() && w + 1 != out.windows() {
+    if parsed.pad_from.is_some() && !out.ends_part(w) {
         let p = problem(w, parsed.pad_from, "padding outside the last window");
         result.problems.push(p);
     }
