@@ -48,7 +48,7 @@ pub fn should_run(
         Existing::Incomplete => {
             if !quiet {
                 eprintln!(
-                    "utk: {} of {} did not finish: redoing it",
+                    "utk: {} in {} did not finish: redoing it",
                     part.describe(),
                     dir.display()
                 );
