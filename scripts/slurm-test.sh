@@ -60,7 +60,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null ||
             apt-get install -y -q --no-install-recommends slurm-wlm munge >>"$WORK/apt.log" 2>&1; } ||
         cannot "apt-get install slurm-wlm munge failed: $(tail -3 "$WORK/apt.log" | tr '\n' ' ')"
 fi
-UTK=${UTK:-$ROOT/target/release/utk}
+UTK=${UTK:-${CARGO_TARGET_DIR:-$ROOT/target}/release/utk}
 if [[ ! -x "$UTK" ]]; then
     cargo build --release --locked -q || cannot "cannot build utk"
 fi

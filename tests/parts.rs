@@ -383,3 +383,68 @@ fn token_shards_split_by_documents_and_tokenize_parts_list_for_megatron() {
     let verify = ["verify", &s(&merged), "--input", &s(&prefixes[0])];
     utk(&verify, None).ok();
 }
+
+mod split {
+    use proptest::prelude::*;
+    use std::path::Path;
+    use utk::input::{Input, InputFiles, InputFormat, Source, TextOptions};
+    use utk::part::Part;
+
+    /// Writes files of `lines` (line lengths) to `dir`; every third file gzip-compressed.
+    fn files(dir: &Path, lines: &[Vec<usize>]) -> Vec<String> {
+        let mut names = Vec::new();
+        for (i, ls) in lines.iter().enumerate() {
+            let text: String = ls.iter().map(|&n| format!("{}\n", "x".repeat(n))).collect();
+            let path = dir.join(format!("{i:03}.jsonl"));
+            let bytes = match i % 3 {
+                2 => {
+                    let mut gz = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+                    std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+                    gz.finish().unwrap()
+                }
+                _ => text.into_bytes(),
+            };
+            std::fs::write(&path, bytes).unwrap();
+            names.push(path.display().to_string());
+        }
+        names
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The parts' pieces of each file follow each other from its first byte to its last, in
+        /// part order; every cut inside a file is at a line start; compressed files stay whole.
+        #[test]
+        fn parts_cover_every_byte_once_at_line_starts(
+            lines in prop::collection::vec(prop::collection::vec(0usize..300, 1..40), 1..6),
+            count in 1u32..40,
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let names = files(tmp.path(), &lines);
+            let text = TextOptions { text_key: "text".into(), skip_bad_lines: false };
+            let input = Input::resolve(&names, InputFormat::Jsonl, text).unwrap();
+            let mut next = vec![0u64; names.len()];
+            for index in 0..count {
+                let (part, record) = input.select_part(&Part::new(index, count).unwrap()).unwrap();
+                let InputFiles::Text(sources) = &part.files else { panic!("text") };
+                prop_assert_eq!(sources.len(), record.len());
+                for (source, r) in sources.iter().zip(&record) {
+                    let i = r.input as usize;
+                    let whole = std::fs::read(&names[i]).unwrap();
+                    let (a, b) = match source {
+                        Source::File(_) => (0, whole.len() as u64),
+                        Source::Range(_, a, b) => (*a, *b),
+                        Source::Stdin => panic!("no stdin"),
+                    };
+                    prop_assert_eq!(a, next[i], "file {} part {}", i, index);
+                    prop_assert!(a == 0 || whole[a as usize - 1] == b'\n');
+                    prop_assert!(i % 3 != 2 || (a == 0 && b == whole.len() as u64));
+                    next[i] = b;
+                }
+            }
+            for (i, n) in names.iter().enumerate() {
+                prop_assert_eq!(next[i], std::fs::metadata(n).unwrap().len());
+            }
+        }
+    }
+}
