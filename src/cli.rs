@@ -2,6 +2,7 @@
 
 use crate::cmd::augment::AugmentArgs;
 use crate::cmd::inspect::InspectArgs;
+use crate::cmd::merge::MergeArgs;
 use crate::cmd::tokenize::TokenizeArgs;
 use crate::cmd::verify::VerifyArgs;
 use clap::{Parser, Subcommand};
@@ -29,4 +30,7 @@ pub enum Command {
     /// Tokenize documents once into a Megatron indexed dataset (PREFIX.bin/.idx), one sequence
     /// per document, EOD appended; `utk augment PREFIX` reads it back.
     Tokenize(Box<TokenizeArgs>),
+    /// Join the parts of a run (OUT/part-IIIII-of-NNNNN/, from --num-shards) into one output, or
+    /// print Megatron's --data-path list naming them.
+    Merge(MergeArgs),
 }

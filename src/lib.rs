@@ -17,7 +17,8 @@
 //!
 //! Each subcommand's run is one module: [`pipeline`] (`utk augment`: a reader thread, rayon for
 //! the parallel stages, a writer thread), [`pretokenize`] (`utk tokenize`: stages 1–2 into a
-//! Megatron dataset), [`verify`] and [`inspect`]. Byte layouts both read and written are in
+//! Megatron dataset), [`verify`], [`inspect`] and [`merge`] (`utk merge`: the parts of a run,
+//! see [`part`], joined). Byte layouts both read and written are in
 //! [`codec`]; [`rng`] derives every random generator from `(seed, window, purpose)`, so the
 //! output bytes never depend on the thread count. `docs/architecture.md` has the whole picture.
 
@@ -30,8 +31,10 @@ pub mod fuzzing;
 pub mod input;
 pub mod inspect;
 pub mod mapped;
+pub mod merge;
 pub mod output;
 pub mod pack;
+pub mod part;
 pub mod pipeline;
 pub mod pretokenize;
 pub mod progress;

@@ -32,6 +32,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Verify(args) => cmd::verify::run(args, cli.quiet),
         Command::Tokenize(args) => cmd::tokenize::run(*args, cli.quiet),
+        Command::Merge(args) => cmd::merge::run(args, cli.quiet),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct TokenizeJob {
     pub force: bool,
     pub threads: usize,
     pub command: Vec<String>,
+    /// The part of a larger run this is (its input already selected), if any.
+    pub part: Option<crate::part::PartRecord>,
 }
 
 impl TokenizeJob {
@@ -77,6 +79,9 @@ pub struct TokenizeSummary {
     pub input_bytes: u64,
     pub blank_lines: u64,
     pub bad_lines: BadLines,
+    /// The part of a larger run this is (`--num-shards`/`--shard-index`, or a Slurm array task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<crate::part::PartRecord>,
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -105,7 +110,25 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
     idx_file.write_all(&idx)?;
     idx_file.flush()?;
     drop(idx_file);
-    let summary = TokenizeSummary {
+    let mut summary = planned_summary(job);
+    summary.documents = documents;
+    summary.tokens = tokens;
+    summary.input_bytes = reader.bytes;
+    summary.blank_lines = reader.blank_lines;
+    summary.bad_lines = reader.bad_lines.clone();
+    summary.elapsed = start.elapsed();
+    if let Some(p) = summary.part.as_mut() {
+        p.set_lines(&reader.lines);
+    }
+    dir.commit_as(&json_name, &serde_json::to_vec_pretty(&summary)?)?;
+    bar.set_position(raw_bytes.load(Ordering::Relaxed));
+    Ok(summary)
+}
+
+/// The record a run of `job` writes, before its counts are known (to compare with an existing
+/// output's: resume).
+pub fn planned_summary(job: &TokenizeJob) -> TokenizeSummary {
+    TokenizeSummary {
         format: TOKENIZED_FORMAT.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         command: job.command.clone(),
@@ -118,16 +141,14 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
         parse_special: job.encoder.parse_special(),
         eod: job.encoder.eod.clone(),
         dtype: job.dtype(),
-        documents,
-        tokens,
-        input_bytes: reader.bytes,
-        blank_lines: reader.blank_lines,
-        bad_lines: reader.bad_lines.clone(),
-        elapsed: start.elapsed(),
-    };
-    dir.commit_as(&json_name, &serde_json::to_vec_pretty(&summary)?)?;
-    bar.set_position(raw_bytes.load(Ordering::Relaxed));
-    Ok(summary)
+        documents: 0,
+        tokens: 0,
+        input_bytes: 0,
+        blank_lines: 0,
+        bad_lines: BadLines::default(),
+        part: job.part.clone(),
+        elapsed: Duration::ZERO,
+    }
 }
 
 /// A reader thread and, on this thread, tokenize (in the pool) → write in order. Returns the

@@ -34,3 +34,27 @@ pub fn read_text_batches(reader: &mut DocumentReader, tx: &SyncSender<Vec<TextDo
         }
     }
 }
+
+/// CPU seconds the calling thread has used (0 where the platform cannot say).
+pub fn thread_cpu_seconds() -> f64 {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU seconds the whole process has used, every thread together.
+pub fn process_cpu_seconds() -> f64 {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn cpu_clock(clock: libc::clockid_t) -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `timespec` through the pointer, which points to a
+    // local that lives for the call.
+    let r = unsafe { libc::clock_gettime(clock, &mut ts) };
+    match r {
+        0 => ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9,
+        _ => 0.0,
+    }
+}

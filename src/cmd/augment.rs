@@ -1,6 +1,7 @@
 //! `utk augment`: arguments → a validated [`AugmentJob`] → run → summary.
 
 use super::args::{choice, threads, EncodeArgs};
+use super::parts::{part_dir, should_run, PartArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -10,8 +11,10 @@ use utk::codec::Dtype;
 use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
 use utk::input::shards::Tokenization;
 use utk::input::{Input, InputFormat};
+use utk::output::dir::MANIFEST;
 use utk::output::{normalize_formats, Format};
-use utk::pipeline::{run as run_job, AugmentJob, Summary};
+use utk::part::{Part, PartRecord};
+use utk::pipeline::{planned_manifest, run as run_job, AugmentJob, Summary};
 use utk::tokenize::{Encoder, SpecialTokens};
 
 #[derive(Args, Debug)]
@@ -113,6 +116,8 @@ pub struct AugmentArgs {
     /// Overwrite an existing output directory.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub parts: PartArgs,
 }
 
 impl AugmentArgs {
@@ -136,9 +141,18 @@ impl AugmentArgs {
     }
 
     /// Everything that can fail before work starts fails here.
-    fn resolve(self) -> Result<AugmentJob> {
+    fn resolve(self) -> Result<(AugmentJob, Option<Part>)> {
         let config = self.config()?;
         let input = Input::resolve(&self.inputs, self.input_format, self.encode.text())?;
+        let part = self.parts.part()?;
+        let (input, part, output) = match part {
+            None => (input, None, self.output.clone()),
+            Some(p) => {
+                let (selected, sources) = input.select_part(&p)?;
+                let record = PartRecord::new(&p, config.seed, input.names().len() as u32, sources);
+                (selected, Some((p, record)), part_dir(&self.output, &p))
+            }
+        };
         let encoder = Encoder::load(&self.tokenizer, &self.encode.options())?;
         input.check_sidecars(&Tokenization {
             tokenizer: &self.tokenizer,
@@ -157,22 +171,33 @@ impl AugmentArgs {
             self.special_base,
         )?;
         let threads = threads(self.threads)?;
-        Ok(AugmentJob {
-            config,
-            input,
-            encoder,
-            specials,
-            output: self.output,
-            formats: normalize_formats(&self.formats),
-            force: self.force,
-            threads,
-            command: std::env::args().collect(),
-        })
+        let (part, record) = part.unzip();
+        Ok((
+            AugmentJob {
+                config,
+                input,
+                encoder,
+                specials,
+                output,
+                formats: normalize_formats(&self.formats),
+                force: self.force,
+                threads,
+                command: std::env::args().collect(),
+                part: record,
+            },
+            part,
+        ))
     }
 }
 
 pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
-    let job = args.resolve()?;
+    let (mut job, part) = args.resolve()?;
+    if let Some(p) = &part {
+        let planned = serde_json::to_value(planned_manifest(&job))?;
+        if !should_run(&job.output, MANIFEST, &planned, p, &mut job.force, quiet)? {
+            return Ok(());
+        }
+    }
     let bar = utk::progress::bytes_bar(job.input.size(), quiet);
     let summary = run_job(&job, &bar)
         .with_context(|| format!("augment into {} failed", job.output.display()))?;
@@ -180,6 +205,9 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
     if !quiet {
         let stdout = std::io::stdout();
         print_summary(&job, &summary, &mut stdout.lock())?;
+        if let Some(p) = &part {
+            println!("  part           {}", p.describe());
+        }
     }
     // The process is about to exit: freeing the tokenizer's tables string by string would take
     // longer (about 15 ms for Qwen3) than a whole small run's augmentation.
@@ -254,6 +282,13 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         c.input_tokens as f64 / secs / 1e6,
         c.input_bytes as f64 / secs / 1e6,
         job.threads
+    )?;
+    let cpu = &s.cpu;
+    writeln!(
+        w,
+        "  cpu seconds    read {:.2}, tokenize {:.2}, pack {:.2}, augment {:.2}, write {:.2} \
+         (one process scales to about {:.0} cores; beyond that run several parts per node)",
+        cpu.read, cpu.tokenize, cpu.pack, cpu.augment, cpu.write, cpu.scales_to_cores
     )?;
     Ok(())
 }

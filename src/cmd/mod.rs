@@ -4,5 +4,7 @@
 pub mod args;
 pub mod augment;
 pub mod inspect;
+pub mod merge;
+pub mod parts;
 pub mod tokenize;
 pub mod verify;

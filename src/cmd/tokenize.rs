@@ -2,11 +2,13 @@
 //! corpus is tokenized once and augmented many times (`utk augment PREFIX`).
 
 use super::args::{threads, EncodeArgs};
+use super::parts::{part_dir, should_run, PartArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use utk::input::{Input, InputFormat};
-use utk::pretokenize::{run as run_job, TokenizeJob};
+use utk::part::{Part, PartRecord};
+use utk::pretokenize::{planned_summary, run as run_job, TokenizeJob};
 use utk::tokenize::Encoder;
 
 #[derive(Args, Debug)]
@@ -32,33 +34,63 @@ pub struct TokenizeArgs {
     /// Overwrite existing PREFIX.bin/.idx/.json.
     #[arg(long)]
     pub force: bool,
+    /// With parts, --output names a directory: part I writes OUT/part-IIIII-of-NNNNN/tokens.bin,
+    /// .idx and .json.
+    #[command(flatten)]
+    pub parts: PartArgs,
 }
 
+/// The prefix of a part's dataset inside its directory.
+const PART_PREFIX: &str = "tokens";
+
 impl TokenizeArgs {
-    fn resolve(self) -> Result<TokenizeJob> {
+    fn resolve(self) -> Result<(TokenizeJob, Option<Part>)> {
         let input = Input::resolve(&self.inputs, InputFormat::Jsonl, self.encode.text())?;
+        let part = self.parts.part()?;
+        let (input, record, prefix) = match &part {
+            None => (input, None, self.output.clone()),
+            Some(p) => {
+                let (selected, sources) = input.select_part(p)?;
+                let record = PartRecord::new(p, 0, input.names().len() as u32, sources);
+                let prefix = part_dir(&self.output, p).join(PART_PREFIX);
+                (selected, Some(record), prefix)
+            }
+        };
         let options = self.encode.options();
         let encoder = Encoder::load(&self.tokenizer, &options)?;
         let threads = threads(self.threads)?;
-        if self.output.as_os_str().is_empty() || self.output.is_dir() {
+        if part.is_none() && (self.output.as_os_str().is_empty() || self.output.is_dir()) {
             bail!(
                 "--output {} must be a prefix (PREFIX.bin and PREFIX.idx are written), not a directory",
                 self.output.display()
             );
         }
-        Ok(TokenizeJob {
+        let job = TokenizeJob {
             input,
             encoder,
-            prefix: self.output,
+            prefix,
             force: self.force,
             threads,
             command: std::env::args().collect(),
-        })
+            part: record,
+        };
+        Ok((job, part))
     }
 }
 
 pub fn run(args: TokenizeArgs, quiet: bool) -> Result<()> {
-    let job = args.resolve()?;
+    let (mut job, part) = args.resolve()?;
+    if let Some(p) = &part {
+        let dir = job
+            .prefix
+            .parent()
+            .expect("a part's prefix is in its directory");
+        let planned = serde_json::to_value(planned_summary(&job))?;
+        let record = format!("{PART_PREFIX}.json");
+        if !should_run(dir, &record, &planned, p, &mut job.force, quiet)? {
+            return Ok(());
+        }
+    }
     let bar = utk::progress::bytes_bar(job.input.size(), quiet);
     let s = run_job(&job, &bar)
         .with_context(|| format!("tokenize into {} failed", job.path("bin").display()))?;
@@ -87,6 +119,9 @@ pub fn run(args: TokenizeArgs, quiet: bool) -> Result<()> {
             s.input_bytes as f64 / secs / 1e6,
             job.threads
         );
+        if let Some(p) = &part {
+            println!("  part           {}", p.describe());
+        }
     }
     Ok(())
 }

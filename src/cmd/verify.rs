@@ -19,7 +19,8 @@ pub struct VerifyArgs {
 
     /// Re-read these inputs (the ones given to augment, in the same order: JSONL text, which is
     /// re-tokenized, or token shards) and check every document is in the windows exactly once,
-    /// unaltered.
+    /// unaltered. For one part of a run (--num-shards), give the whole run's inputs: the part's
+    /// share is selected again.
     #[arg(long, num_args = 1.., value_name = "INPUT")]
     pub input: Vec<String>,
 

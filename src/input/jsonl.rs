@@ -34,6 +34,8 @@ pub struct DocumentReader {
     pub bad_lines: BadLines,
     /// Decompressed bytes read.
     pub bytes: u64,
+    /// Lines read from each finished source, in source order.
+    pub lines: Vec<u64>,
 }
 
 struct Current {
@@ -64,6 +66,7 @@ impl DocumentReader {
             blank_lines: 0,
             bad_lines: BadLines::default(),
             bytes: 0,
+            lines: Vec::new(),
         }
     }
 
@@ -99,9 +102,13 @@ impl DocumentReader {
                     format!("{name}: {what} after line {}", cur.line)
                 })?;
             if n == 0 {
-                let (docs, skipped) = (cur.docs, cur.skipped);
+                let (docs, skipped, index) = (cur.docs, cur.skipped, cur.index as usize);
+                self.lines.push(cur.line);
                 self.current = None;
-                if docs == 0 && skipped == 0 {
+                // A range of a file may hold only blank lines; the file as a whole is checked
+                // when it is read whole.
+                let range = matches!(self.sources[index], Source::Range(..));
+                if docs == 0 && skipped == 0 && !range {
                     bail!("{name}: no documents (nothing but blank lines, or empty after decompression)");
                 }
                 continue;

@@ -9,6 +9,7 @@
 
 pub mod jsonl;
 pub mod open;
+pub mod parts;
 pub mod shards;
 pub mod sources;
 

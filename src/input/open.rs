@@ -62,6 +62,7 @@ pub fn open(
         Source::File(p) => {
             Box::new(File::open(p).with_context(|| format!("cannot open input {}", p.display()))?)
         }
+        Source::Range(p, start, end) => Box::new(open_range(p, *start, *end)?),
     };
     let mut buffered = BufReader::with_capacity(
         BUF,
@@ -73,7 +74,11 @@ pub fn open(
     let head = buffered
         .fill_buf()
         .with_context(|| format!("cannot read input {}", source.name()))?;
-    let compression = Compression::detect(head);
+    // A range is a piece of a plain file (compressed files are never cut).
+    let compression = match source {
+        Source::Range(..) => Compression::None,
+        _ => Compression::detect(head),
+    };
     let reader: Box<dyn BufRead + Send> = match compression {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(BufReader::with_capacity(
@@ -87,4 +92,14 @@ pub fn open(
         )),
     };
     Ok((reader, compression))
+}
+
+/// Bytes `start..end` of the file at `path`.
+fn open_range(path: &std::path::Path, start: u64, end: u64) -> Result<io::Take<File>> {
+    use std::io::{Seek, SeekFrom};
+    let mut file =
+        File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
+    file.seek(SeekFrom::Start(start))
+        .with_context(|| format!("cannot seek to byte {start} of {}", path.display()))?;
+    Ok(file.take(end.saturating_sub(start)))
 }

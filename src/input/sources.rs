@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 pub enum Source {
     Stdin,
     File(PathBuf),
+    /// Bytes `start..end` of a plain (uncompressed) file, starting at a line start: one part's
+    /// share of a large file (see [`super::parts`]). Its lines count from `start`.
+    Range(PathBuf, u64, u64),
 }
 
 impl Source {
@@ -20,6 +23,7 @@ impl Source {
         match self {
             Source::Stdin => "-".to_string(),
             Source::File(p) => p.display().to_string(),
+            Source::Range(p, start, end) => format!("{}[bytes {start}..{end}]", p.display()),
         }
     }
 
@@ -28,6 +32,7 @@ impl Source {
         match self {
             Source::Stdin => None,
             Source::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Source::Range(_, start, end) => Some(end - start),
         }
     }
 }

@@ -43,6 +43,56 @@ pub struct Manifest {
     pub loss_mask: MaskInfo,
     pub files: Vec<FileInfo>,
     pub counts: Counts,
+    /// CPU seconds by stage (absent in manifests of utk before 0.2, and in merged outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<StageSeconds>,
+    /// The part of a run this output is (`--num-shards`/`--shard-index`, or a Slurm array task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<crate::part::PartRecord>,
+    /// The parts a merged output joins (`utk merge`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<MergedPart>,
+}
+
+/// CPU seconds a run spent in each stage, and the cores one process can use by that account.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StageSeconds {
+    pub read: f64,
+    pub tokenize: f64,
+    pub pack: f64,
+    pub augment: f64,
+    pub write: f64,
+    pub total: f64,
+    /// `total` over the busiest sequential stage (read, pack, write: one thread each): beyond
+    /// about this many cores one process is no faster; run several parts per node instead.
+    pub scales_to_cores: f64,
+}
+
+impl StageSeconds {
+    pub fn new(read: f64, tokenize: f64, pack: f64, augment: f64, write: f64) -> StageSeconds {
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        let total = read + tokenize + pack + augment + write;
+        let sequential = read.max(pack).max(write).max(1e-9);
+        StageSeconds {
+            read: round(read),
+            tokenize: round(tokenize),
+            pack: round(pack),
+            augment: round(augment),
+            write: round(write),
+            total: round(total),
+            scales_to_cores: (total / sequential * 10.0).round() / 10.0,
+        }
+    }
+}
+
+/// One part of a merged output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedPart {
+    /// The part's directory, as given to `utk merge`.
+    pub path: String,
+    pub windows: u64,
+    pub documents: u64,
+    pub output_tokens: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -133,6 +133,19 @@ impl OutputReader {
         self.manifest.windows
     }
 
+    /// Window `w` is the last of the output or, in a merged output, of one of its parts (where
+    /// each part's last window may be padded).
+    pub fn ends_part(&self, w: u64) -> bool {
+        if w + 1 == self.windows() {
+            return true;
+        }
+        let mut end = 0u64;
+        self.manifest.parts.iter().any(|p| {
+            end += p.windows;
+            end == w + 1
+        })
+    }
+
     /// The token ids of window `w`.
     pub fn window_tokens(&self, w: u64) -> Vec<u32> {
         let l = self.manifest.seq_len;

@@ -7,6 +7,7 @@
 //! Packing is the only sequential decision-making stage; it draws from per-window generators, so
 //! the thread count changes how fast the output is produced, never what it is.
 
+mod cpu;
 mod recycle;
 
 use crate::augment::{arrange_into, Window, WindowShaper};
@@ -15,15 +16,18 @@ use crate::config::{AugmentConfig, Tail};
 use crate::input::{Input, Reader, TextDoc, BATCH_TOKENS};
 use crate::output::dir::OutputDir;
 use crate::output::manifest::{
-    Counts, InputInfo, Manifest, MaskInfo, TokenizerInfo, FORMAT, FORMAT_VERSION, MASK_SEMANTICS,
+    Counts, InputInfo, Manifest, MaskInfo, StageSeconds, TokenizerInfo, FORMAT, FORMAT_VERSION,
+    MASK_SEMANTICS,
 };
 use crate::output::{file_names, normalize_formats, Format, WindowWriter};
 use crate::pack::{Packer, WindowPlan};
+use crate::part::PartRecord;
 use crate::record::{DocBatch, DocRecord};
 use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Encoder, SpecialTokens};
 use crate::workers::{joined, read_text_batches, worker_pool, QUEUE};
 use anyhow::{anyhow, Result};
+use cpu::{Stage, StageClock};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use recycle::Recycle;
@@ -46,6 +50,8 @@ pub struct AugmentJob {
     pub threads: usize,
     /// The command line, recorded in the manifest.
     pub command: Vec<String>,
+    /// The part of a larger run this is (its input already selected), if any.
+    pub part: Option<PartRecord>,
 }
 
 impl AugmentJob {
@@ -61,6 +67,15 @@ impl AugmentJob {
             .map(|f| (f, f.token_dtype(self.vocab_size())))
             .collect()
     }
+
+    /// The configuration the windows are drawn with: a part's own random streams.
+    pub fn stream_config(&self) -> AugmentConfig {
+        let mut config = self.config.clone();
+        if let Some(p) = &self.part {
+            config.seed = p.stream_seed;
+        }
+        config
+    }
 }
 
 /// What a run did, for the summary.
@@ -70,6 +85,7 @@ pub struct Summary {
     pub windows: u64,
     pub elapsed: Duration,
     pub token_dtypes: Vec<(Format, Dtype)>,
+    pub cpu: StageSeconds,
 }
 
 /// Buffers the stages hand back for reuse (see [`recycle`]).
@@ -100,11 +116,15 @@ enum ToWriter {
 struct Finished {
     counts: Counts,
     writer: WindowWriter,
+    /// Lines read from each text source.
+    lines: Vec<u64>,
 }
 
 /// Runs the job; on success the output directory is complete and its manifest written.
 pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     let start = Instant::now();
+    let cpu_start = crate::workers::process_cpu_seconds();
+    let clock = StageClock::default();
     let names = file_names();
     let dir = OutputDir::prepare(
         &job.output,
@@ -113,10 +133,19 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     )?;
     let writer = WindowWriter::new(dir, job.config.seq_len, &job.formats, job.vocab_size())?;
     let raw_bytes = Arc::new(AtomicU64::new(0));
-    let Finished { counts, writer } = run_stages(job, writer, bar, &raw_bytes)?;
+    let Finished {
+        counts,
+        writer,
+        lines,
+    } = run_stages(job, writer, bar, &raw_bytes, &clock)?;
     let windows = writer.windows;
     check_balance(&counts)?;
-    let manifest = build_manifest(job, &counts, windows);
+    let cpu = clock.seconds(cpu_start);
+    let mut manifest = build_manifest(job, &counts, windows);
+    manifest.cpu_seconds = Some(cpu.clone());
+    if let Some(p) = manifest.part.as_mut() {
+        p.set_lines(&lines);
+    }
     writer.finish(|files| {
         let mut m = manifest;
         m.files = files;
@@ -128,7 +157,14 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         windows,
         elapsed: start.elapsed(),
         token_dtypes: job.token_dtypes(),
+        cpu,
     })
+}
+
+/// The manifest a run of `job` writes, before its counts are known (to compare with an
+/// existing output's: resume).
+pub fn planned_manifest(job: &AugmentJob) -> Manifest {
+    build_manifest(job, &Counts::default(), 0)
 }
 
 /// The stages, overlapping: while batch k is packed and augmented, batch k+1 is tokenized and
@@ -140,6 +176,7 @@ fn run_stages(
     writer: WindowWriter,
     bar: &ProgressBar,
     raw_bytes: &Arc<AtomicU64>,
+    clock: &StageClock,
 ) -> Result<Finished> {
     let pool = worker_pool(job.threads)?;
     let buffers = Buffers::new(job.config.seq_len);
@@ -156,12 +193,18 @@ fn run_stages(
         let (buffers, pool) = (&buffers, &pool);
         let shard_tx = tok_tx.clone();
         let read_thread = scope.spawn(move || -> Result<Reader> {
-            read(&mut reader, text_tx, shard_tx, buffers, bar)?;
+            clock.time(Stage::Read, || {
+                read(&mut reader, text_tx, shard_tx, buffers, bar)
+            })?;
             Ok(reader)
         });
-        let pack_thread =
-            scope.spawn(move || pack_and_augment(job, pool, buffers, tok_rx, write_tx));
-        let write_thread = scope.spawn(move || write_all(writer, buffers, write_rx));
+        let pack_thread = scope.spawn(move || {
+            clock.time(Stage::Pack, || {
+                pack_and_augment(job, pool, buffers, tok_rx, write_tx, clock)
+            })
+        });
+        let write_thread =
+            scope.spawn(move || clock.time(Stage::Write, || write_all(writer, buffers, write_rx)));
         let tokenized = tokenize_batches(job, pool, buffers, text_rx, tok_tx, bar, raw_bytes);
         let reader = joined(read_thread.join(), "reader");
         let counts = joined(pack_thread.join(), "pack");
@@ -171,8 +214,10 @@ fn run_stages(
             (Ok(r), Ok(()), Ok(c), Ok(w)) => (r, c, w),
             (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return Err(e),
         };
+        let mut lines = Vec::new();
         match reader {
             Reader::Text(r) => {
+                lines = r.lines.clone();
                 counts.blank_lines = r.blank_lines;
                 counts.bad_lines = r.bad_lines.clone();
                 counts.input_bytes = r.bytes;
@@ -180,7 +225,11 @@ fn run_stages(
             Reader::Shards(s) => counts.input_bytes = s.bytes,
         }
         counts.output_tokens = writer.windows * job.config.seq_len as u64;
-        Ok(Finished { counts, writer })
+        Ok(Finished {
+            counts,
+            writer,
+            lines,
+        })
     })
 }
 
@@ -270,8 +319,9 @@ fn pack_and_augment(
     buffers: &Buffers,
     batches: Receiver<DocBatch>,
     to_writer: SyncSender<ToWriter>,
+    clock: &StageClock,
 ) -> Result<Counts> {
-    let cfg = &job.config;
+    let cfg = &job.stream_config();
     let mut counts = Counts::default();
     let mut by_chunks: Vec<u64> = Vec::new();
     let shaper = WindowShaper::new(cfg, &job.encoder)?;
@@ -286,9 +336,11 @@ fn pack_and_augment(
             plans
                 .par_iter()
                 .map(|p| {
-                    let tokens = buffers.tokens.take(p.used);
-                    let mask = buffers.masks.take(p.used);
-                    arrange_into(p, cfg, &job.specials, tokens, mask)
+                    clock.time(Stage::Augment, || {
+                        let tokens = buffers.tokens.take(p.used);
+                        let mask = buffers.masks.take(p.used);
+                        arrange_into(p, cfg, &job.specials, tokens, mask)
+                    })
                 })
                 .collect()
         })
@@ -411,5 +463,8 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
         },
         files: Vec::new(),
         counts: counts.clone(),
+        cpu_seconds: None,
+        part: job.part.clone(),
+        parts: Vec::new(),
     }
 }

@@ -135,7 +135,12 @@ impl InputCheck {
             text_key: m.input.text_key.clone(),
             skip_bad_lines: m.input.skip_bad_lines,
         };
-        let input = Input::resolve(paths, format, text)?;
+        let mut input = Input::resolve(paths, format, text)?;
+        if let Some(p) = &m.part {
+            // A part was read from its share of the inputs: select it again, as the run did.
+            let part = crate::part::Part::new(p.index, p.count)?;
+            input = input.select_part(&part)?.0;
+        }
         match (m.input.format == "jsonl", input.is_shards()) {
             (true, false) | (false, true) => {}
             (false, false) => bail!(

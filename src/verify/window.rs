@@ -1,8 +1,9 @@
 //! The checks of one window, which need nothing but that window: its layout parses, labels are
 //! unique, knots pair up, backtrace lists name their piece's labels in chunk order, chunk order
-//! is as configured, pad is a trailing run of the last window only, the loss mask equals the
-//! documented policy token by token, and its chunks match its provenance spans. Its chunks are
-//! grouped into pieces from the tokens alone when backtracing is on (else by the sidecar).
+//! is as configured, pad is a trailing run of the last window only (of each part, in a merged
+//! output), the loss mask equals the documented policy token by token, and its chunks match its
+//! provenance spans. Its chunks are grouped into pieces from the tokens alone when backtracing is
+//! on (else by the sidecar).
 
 use super::Problem;
 use crate::augment::Span;
@@ -51,7 +52,7 @@ pub(super) fn check_window(
             return result;
         }
     };
-    if parsed.pad_from.is_some() && w + 1 != out.windows() {
+    if parsed.pad_from.is_some() && !out.ends_part(w) {
         let p = problem(w, parsed.pad_from, "padding outside the last window");
         result.problems.push(p);
     }

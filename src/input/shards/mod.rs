@@ -54,12 +54,19 @@ impl ShardKind {
 pub struct Shard {
     pub kind: ShardKind,
     pub path: PathBuf,
+    /// Documents `start..end` only (one part's share of an indexed shard, see
+    /// [`super::parts`]); the whole shard when `None`. Provenance still numbers documents from
+    /// the shard's first.
+    pub docs: Option<(u64, u64)>,
 }
 
 impl Shard {
     /// The name in errors, the manifest and provenance: the data file's path.
     pub fn name(&self) -> String {
-        self.path.display().to_string()
+        match self.docs {
+            None => self.path.display().to_string(),
+            Some((a, b)) => format!("{}[documents {a}..{b}]", self.path.display()),
+        }
     }
 
     /// Bytes of the data file (for the progress bar).
@@ -215,6 +222,7 @@ pub(super) fn classify(args: &[String], format: InputFormat) -> Result<Inputs> {
             push(Shard {
                 kind: ShardKind::Megatron,
                 path: with_suffix(path, ".bin"),
+                docs: None,
             });
             continue;
         }
@@ -254,7 +262,13 @@ pub(super) fn classify(args: &[String], format: InputFormat) -> Result<Inputs> {
 /// The shard a file belongs to, or `None` for text (auto detection only).
 fn detect(p: &Path, format: InputFormat) -> Result<Option<Shard>> {
     let name = p.to_string_lossy();
-    let shard = |kind, path: PathBuf| Ok(Some(Shard { kind, path }));
+    let shard = |kind, path: PathBuf| {
+        Ok(Some(Shard {
+            kind,
+            path,
+            docs: None,
+        }))
+    };
     let megatron_pair = |bin: PathBuf| bin.is_file() && bin.with_extension("idx").is_file();
     let strip = |suffix: &str| PathBuf::from(&name[..name.len() - suffix.len()]);
     match format {

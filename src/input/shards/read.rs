@@ -83,8 +83,25 @@ impl OpenShard {
             eod,
             max_id,
             next: 0,
+            end: u64::MAX,
             pos: 0,
         }
+    }
+
+    /// Where each indexed document starts, in bytes of the data, when the documents follow each
+    /// other in file order (Megatron and datatrove as written); `None` for separated layouts
+    /// (raw, `.npy`), whose documents are found only by reading.
+    pub fn doc_starts(&self) -> Option<Vec<u64>> {
+        let Layout::Indexed(docs) = &self.layout else {
+            return None;
+        };
+        let size = self.dtype.size() as u64;
+        let starts: Vec<u64> = docs
+            .iter()
+            .map(|&(a, _)| self.offset as u64 + a as u64 * size)
+            .collect();
+        let ordered = docs.windows(2).all(|w| w[0].1 <= w[1].0);
+        ordered.then_some(starts)
     }
 
     fn decode(&self, start: usize, end: usize, out: &mut Vec<u32>) -> Result<()> {
@@ -225,6 +242,8 @@ pub struct ShardDocs {
     max_id: u32,
     /// Next document index.
     next: u64,
+    /// One past the last document to read (indexed layouts).
+    end: u64,
     /// Next element (separated layouts).
     pos: usize,
 }
@@ -251,7 +270,10 @@ impl ShardDocs {
         let before = out.len();
         let start = match &self.shard.layout {
             Layout::Indexed(docs) => {
-                let Some(&(a, b)) = docs.get(self.next as usize) else {
+                let doc = docs
+                    .get(self.next as usize)
+                    .filter(|_| self.next < self.end);
+                let Some(&(a, b)) = doc else {
                     return Ok(None);
                 };
                 self.shard.decode(a, b, out)?;
@@ -377,7 +399,10 @@ impl<'a> ShardStream<'a> {
             let Some(shard) = self.shards.get(self.next_shard) else {
                 return Ok(false);
             };
-            let docs = OpenShard::open(shard)?.into_docs(self.eod, self.max_id);
+            let mut docs = OpenShard::open(shard)?.into_docs(self.eod, self.max_id);
+            if let Some((a, b)) = shard.docs {
+                (docs.next, docs.end) = (a, b);
+            }
             self.current = Some((self.next_shard as u32, docs));
             self.next_shard += 1;
         }
