@@ -351,6 +351,21 @@ fn token_shards_split_by_documents_and_tokenize_parts_list_for_megatron() {
         ];
         utk(&args, None).ok();
     }
+    // One part writes the plain run's dataset.
+    let one = tmp.path().join("one");
+    let plain = tmp.path().join("plain");
+    let q = s(&qwen());
+    let base = ["tokenize", &s(&docs()), "-t", &q, "-q"];
+    let one_part = ["-o", &s(&one), "--num-shards", "1", "--shard-index", "0"];
+    utk(&[&base[..], &one_part].concat(), None).ok();
+    utk(&[&base[..], &["-o", &s(&plain)]].concat(), None).ok();
+    for ext in ["bin", "idx"] {
+        let a = fs::read(one.join(format!("part-00000-of-00001/tokens.{ext}"))).unwrap();
+        assert!(
+            a == fs::read(plain.with_extension(ext)).unwrap(),
+            "tokens.{ext} differs"
+        );
+    }
     let list = utk(&["merge", "--data-path", &s(&tok)], None).ok().stdout();
     let words: Vec<&str> = list.split_whitespace().collect();
     assert_eq!(words.len(), 6, "{list}");
