@@ -185,7 +185,8 @@ impl OutputReader {
     }
 }
 
-fn read_manifest(dir: &Path) -> Result<Manifest> {
+/// The manifest of the output in `dir`, parsed.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let mpath = inside(dir, MANIFEST)?;
     if !mpath.is_file() {
         bail!(
