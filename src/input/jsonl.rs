@@ -19,6 +19,9 @@ use std::sync::Arc;
 /// How many skipped lines are quoted in the manifest and summary.
 const MAX_EXAMPLES: usize = 10;
 
+/// The line buffer's capacity kept between lines; a longer line's buffer is released once parsed.
+const LINE_KEEP: usize = 16 << 20;
+
 /// Reads documents from a list of sources, in order.
 pub struct DocumentReader {
     sources: Vec<Source>,
@@ -116,7 +119,12 @@ impl DocumentReader {
                 self.blank_lines += 1;
                 continue;
             }
-            match parse_line(text, &self.key) {
+            let parsed = parse_line(text, &self.key);
+            if self.line.capacity() > LINE_KEEP {
+                // A long line's buffer is not kept for the rest of the run.
+                self.line = Vec::with_capacity(1 << 16);
+            }
+            match parsed {
                 Ok(text) => {
                     cur.docs += 1;
                     return Ok(Some(TextDoc {
