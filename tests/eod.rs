@@ -101,3 +101,34 @@ fn without_a_usable_eos_token_the_error_says_why() {
         assert!(err.contains("eod_token"), "{err}");
     }
 }
+
+/// BERT-style WordPiece with `--add-special-tokens`: the post-processor's template
+/// `[CLS] … [SEP]` is kept as the tokenizer gives it, and the EOD (`[SEP]`, the last candidate)
+/// is appended after it as after every document, so documents end `[SEP] [SEP]`. Decided and
+/// documented in the README ("The end-of-document token"): every document ends with exactly one
+/// appended EOD whatever the template, and the template's output is never edited.
+#[test]
+fn bert_with_special_tokens_keeps_its_sep_and_appends_the_eod() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tokenizers/minilm/tokenizer.json");
+    let load = |add_special_tokens| {
+        let options = EncoderOptions {
+            add_special_tokens,
+            ..EncoderOptions::default()
+        };
+        Encoder::load(&path, &options).unwrap()
+    };
+    let (plain, with) = (load(false), load(true));
+    let (cls, sep) = (101, 102);
+    assert_eq!(
+        (plain.eod.id, plain.eod.token.as_deref()),
+        (sep, Some("[SEP]"))
+    );
+    let text = "Hello world.\nA second line.";
+    let a = plain.encode_doc(text).unwrap();
+    assert_eq!(a.iter().filter(|&&t| t == sep).count(), 1, "{a:?}");
+    assert_eq!(a.last(), Some(&sep));
+    let b = with.encode_doc(text).unwrap();
+    let want = [&[cls][..], &a[..a.len() - 1], &[sep, sep]].concat();
+    assert_eq!(b, want);
+}

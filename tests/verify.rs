@@ -44,6 +44,16 @@ fn passes_on_every_mode() {
     augment(&[&docs()], &minilm(), &wp, &["-L", "4k"]);
     let (o, d) = (wp.display().to_string(), docs().display().to_string());
     utk(&["verify", &o, "--input", &d], None).ok();
+    // With the template's [CLS] … [SEP] before the EOD [SEP] (tests/eod.rs).
+    let wp = tmp.path().join("wordpiece-specials");
+    augment(
+        &[&docs()],
+        &minilm(),
+        &wp,
+        &["-L", "4k", "--add-special-tokens"],
+    );
+    let o = wp.display().to_string();
+    utk(&["verify", &o, "--input", &d], None).ok();
 }
 
 /// Rewrites token `i` of window `w` of a uint16 output.
