@@ -138,6 +138,9 @@ pub fn verify(
             }
             docs.check_window_pieces(w, r.pieces, &mut report)?;
         }
+        if let Some(&last) = group.last() {
+            out.release_windows_before(last + 1);
+        }
         bar.inc(group.len() as u64);
     }
     docs.check_all_complete(&mut report);
