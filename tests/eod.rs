@@ -103,23 +103,23 @@ fn without_a_usable_eos_token_the_error_says_why() {
 }
 
 /// BERT-style WordPiece with `--add-special-tokens`: the post-processor's template
-/// `[CLS] … [SEP]` is kept as the tokenizer gives it, and the EOD (`[SEP]`, the last candidate)
-/// is appended after it as after every document, so documents end `[SEP] [SEP]`. Decided and
-/// documented in the README ("The end-of-document token"): every document ends with exactly one
-/// appended EOD whatever the template, and the template's output is never edited.
+/// `[CLS] … [SEP]` already ends with the EOD (`[SEP]`, the last candidate), so no second `[SEP]`
+/// is appended: `[SEP] [SEP]` would put an EOD inside the document (README, "The end-of-document
+/// token"). Without the flag: `… [SEP]`, the appended EOD.
 #[test]
-fn bert_with_special_tokens_keeps_its_sep_and_appends_the_eod() {
+fn bert_with_special_tokens_ends_with_one_sep() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tokenizers/minilm/tokenizer.json");
-    let load = |add_special_tokens| {
+    let load = |add_special_tokens, eod_id| {
         let options = EncoderOptions {
             add_special_tokens,
+            eod_id,
             ..EncoderOptions::default()
         };
         Encoder::load(&path, &options).unwrap()
     };
-    let (plain, with) = (load(false), load(true));
-    let (cls, sep) = (101, 102);
+    let (cls, sep, mask) = (101, 102, 103);
+    let plain = load(false, None);
     assert_eq!(
         (plain.eod.id, plain.eod.token.as_deref()),
         (sep, Some("[SEP]"))
@@ -128,7 +128,10 @@ fn bert_with_special_tokens_keeps_its_sep_and_appends_the_eod() {
     let a = plain.encode_doc(text).unwrap();
     assert_eq!(a.iter().filter(|&&t| t == sep).count(), 1, "{a:?}");
     assert_eq!(a.last(), Some(&sep));
-    let b = with.encode_doc(text).unwrap();
-    let want = [&[cls][..], &a[..a.len() - 1], &[sep, sep]].concat();
-    assert_eq!(b, want);
+    let words = &a[..a.len() - 1];
+    let b = load(true, None).encode_doc(text).unwrap();
+    assert_eq!(b, [&[cls][..], words, &[sep]].concat());
+    // Another EOD is appended after the template as usual.
+    let c = load(true, Some(mask)).encode_doc(text).unwrap();
+    assert_eq!(c, [&[cls][..], words, &[sep, mask]].concat());
 }

@@ -44,7 +44,8 @@ fn passes_on_every_mode() {
     augment(&[&docs()], &minilm(), &wp, &["-L", "4k"]);
     let (o, d) = (wp.display().to_string(), docs().display().to_string());
     utk(&["verify", &o, "--input", &d], None).ok();
-    // With the template's [CLS] … [SEP] before the EOD [SEP] (tests/eod.rs).
+    // With the template's [CLS] … [SEP], whose [SEP] is the EOD (tests/eod.rs): main appended a
+    // second [SEP], an EOD inside the document, and verify rejected its own output.
     let wp = tmp.path().join("wordpiece-specials");
     augment(
         &[&docs()],
