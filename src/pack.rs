@@ -108,9 +108,25 @@ impl<S: Shaper> Packer<S> {
         tokens: &[u32],
         out: &mut Vec<WindowPlan>,
     ) -> Result<()> {
+        self.push_ids_from(ordinal, tokens, 0, out, usize::MAX)?;
+        Ok(())
+    }
+
+    /// [`Packer::push_ids`] in steps, so that a long document's windows need not all be held at
+    /// once: places the document's tokens from `offset` on, stopping once `out` holds `max_out`
+    /// windows, and returns the offset reached (`tokens.len()` when the document is placed).
+    /// Called again from that offset (with the same `tokens`), it goes on exactly as one call
+    /// would have: the pieces depend only on the tokens and the window being filled.
+    pub fn push_ids_from(
+        &mut self,
+        ordinal: u64,
+        tokens: &[u32],
+        mut offset: usize,
+        out: &mut Vec<WindowPlan>,
+        max_out: usize,
+    ) -> Result<usize> {
         let len = tokens.len();
-        let mut offset = 0;
-        while offset < len {
+        while offset < len && out.len() < max_out {
             if self.current.is_none() {
                 self.shaper.begin_window(self.next_index);
                 let mut tokens = self.spare.pop().unwrap_or_default();
@@ -153,7 +169,7 @@ impl<S: Shaper> Packer<S> {
                 out.extend(self.current.take());
             }
         }
-        Ok(())
+        Ok(offset)
     }
 
     /// The last, incomplete window (if any tokens are left over).

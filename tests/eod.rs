@@ -101,3 +101,37 @@ fn without_a_usable_eos_token_the_error_says_why() {
         assert!(err.contains("eod_token"), "{err}");
     }
 }
+
+/// BERT-style WordPiece with `--add-special-tokens`: the post-processor's template
+/// `[CLS] … [SEP]` already ends with the EOD (`[SEP]`, the last candidate), so no second `[SEP]`
+/// is appended: `[SEP] [SEP]` would put an EOD inside the document (README, "The end-of-document
+/// token"). Without the flag: `… [SEP]`, the appended EOD.
+#[test]
+fn bert_with_special_tokens_ends_with_one_sep() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tokenizers/minilm/tokenizer.json");
+    let load = |add_special_tokens, eod_id| {
+        let options = EncoderOptions {
+            add_special_tokens,
+            eod_id,
+            ..EncoderOptions::default()
+        };
+        Encoder::load(&path, &options).unwrap()
+    };
+    let (cls, sep, mask) = (101, 102, 103);
+    let plain = load(false, None);
+    assert_eq!(
+        (plain.eod.id, plain.eod.token.as_deref()),
+        (sep, Some("[SEP]"))
+    );
+    let text = "Hello world.\nA second line.";
+    let a = plain.encode_doc(text).unwrap();
+    assert_eq!(a.iter().filter(|&&t| t == sep).count(), 1, "{a:?}");
+    assert_eq!(a.last(), Some(&sep));
+    let words = &a[..a.len() - 1];
+    let b = load(true, None).encode_doc(text).unwrap();
+    assert_eq!(b, [&[cls][..], words, &[sep]].concat());
+    // Another EOD is appended after the template as usual.
+    let c = load(true, Some(mask)).encode_doc(text).unwrap();
+    assert_eq!(c, [&[cls][..], words, &[sep, mask]].concat());
+}

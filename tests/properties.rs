@@ -2,10 +2,12 @@
 
 mod common;
 
-use common::lib_run::{random_docs, run};
+use common::lib_run::{encoder, random_docs, run};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
+use utk::augment::WindowShaper;
 use utk::config::{AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
+use utk::pack::Packer;
 
 fn config() -> impl Strategy<Value = AugmentConfig> {
     (
@@ -125,6 +127,33 @@ proptest! {
             }
             prop_assert_eq!(at as usize, docs[d].len(), "doc {} incomplete", d);
         }
+    }
+
+    /// The pipeline hands a long document's windows on a few at a time (`push_ids_from` with a
+    /// bound): the plans are exactly those of one `push_ids` per document.
+    #[test]
+    fn packing_in_steps_gives_the_same_plans(
+        cfg in config(),
+        lengths in prop::collection::vec(1usize..9000, 1..8),
+        max_out in 1usize..4,
+    ) {
+        let docs = random_docs(&lengths, 9);
+        let mut whole = Packer::new(cfg.seq_len, WindowShaper::new(&cfg, encoder()).unwrap());
+        let mut steps = Packer::new(cfg.seq_len, WindowShaper::new(&cfg, encoder()).unwrap());
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        for (i, d) in docs.iter().enumerate() {
+            whole.push_ids(i as u64, d, &mut want).unwrap();
+            let mut offset = 0;
+            while offset < d.len() {
+                let mut out = Vec::new();
+                offset = steps.push_ids_from(i as u64, d, offset, &mut out, max_out).unwrap();
+                prop_assert!(out.len() <= max_out);
+                got.extend(out);
+            }
+        }
+        want.extend(whole.finish());
+        got.extend(steps.finish());
+        prop_assert_eq!(got, want);
     }
 
     #[test]

@@ -44,6 +44,17 @@ fn passes_on_every_mode() {
     augment(&[&docs()], &minilm(), &wp, &["-L", "4k"]);
     let (o, d) = (wp.display().to_string(), docs().display().to_string());
     utk(&["verify", &o, "--input", &d], None).ok();
+    // With the template's [CLS] … [SEP], whose [SEP] is the EOD (tests/eod.rs): main appended a
+    // second [SEP], an EOD inside the document, and verify rejected its own output.
+    let wp = tmp.path().join("wordpiece-specials");
+    augment(
+        &[&docs()],
+        &minilm(),
+        &wp,
+        &["-L", "4k", "--add-special-tokens"],
+    );
+    let o = wp.display().to_string();
+    utk(&["verify", &o, "--input", &d], None).ok();
 }
 
 /// Rewrites token `i` of window `w` of a uint16 output.
@@ -77,12 +88,31 @@ fn fails_precisely_on_damage() {
     let content = view.chunks[0].content.clone();
     let t = reader.window_tokens(w as u64);
 
-    // A flipped content token: only the input can tell.
+    // A flipped content token: the structure holds, the checksum names the file, the input the
+    // token.
     let flipped = copy("flipped");
     let at = content.start + 3;
     poke_token(&flipped, 2048, w, at, (t[at] as u16) ^ 1);
-    verify(&flipped, false).ok();
-    verify(&flipped, true).fails_with(&[&format!("window {w}, token {at}"), "the input gives"]);
+    let run = verify(&flipped, false).fails_with(&[
+        "tokens.bin: CRC-32C ",
+        "the manifest records",
+        "FAILED verification: 1 problems",
+    ]);
+    assert!(!run.stderr().contains("loss_mask.bin"), "{}", run.stderr());
+    verify(&flipped, true).fails_with(&[
+        "tokens.bin: CRC-32C ",
+        &format!("window {w}, token {at}"),
+        "the input gives",
+    ]);
+    // A manifest of a utk that recorded no checksums: not checked, and said so.
+    strip_checksums(&flipped);
+    let run = verify(&flipped, false).ok();
+    assert!(
+        run.stdout()
+            .contains("not checked against a checksum (the manifest records none"),
+        "{}",
+        run.stdout()
+    );
 
     // A content token turned into a knot: the structure breaks.
     let forged = copy("forged");
@@ -131,6 +161,12 @@ fn fails_precisely_on_damage() {
     let bin = std::fs::read(cut.join("tokens.bin")).unwrap();
     std::fs::write(cut.join("tokens.bin"), &bin[..bin.len() - 2]).unwrap();
     verify(&cut, false).fails_with(&["tokens.bin", "bytes, the manifest says"]);
+    // A damaged index that can no longer be opened: its checksum still names it.
+    let idx = copy("idx");
+    let mut b = std::fs::read(idx.join("tokens.idx")).unwrap();
+    b[0] ^= 0xff;
+    std::fs::write(idx.join("tokens.idx"), b).unwrap();
+    verify(&idx, false).fails_with(&["tokens.idx: CRC-32C "]);
     let bare = copy("bare");
     std::fs::remove_file(bare.join("manifest.json")).unwrap();
     verify(&bare, false).fails_with(&["no manifest.json"]);
@@ -145,6 +181,54 @@ fn fails_precisely_on_damage() {
         None,
     )
     .fails_with(&["FAILED"]);
+}
+
+/// Removes the checksums from the manifest in `out`, as utk wrote them before it recorded any.
+fn strip_checksums(out: &Path) {
+    let path = out.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for f in m["files"].as_array_mut().unwrap() {
+        assert!(f.as_object_mut().unwrap().remove("crc32c").is_some());
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+/// Every format's files get a checksum, the `.npy` files with the header rewritten at the end
+/// included, and a flipped byte in any of them is named.
+#[test]
+fn every_file_of_every_format_is_checksummed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = fresh(
+        tmp.path(),
+        "all",
+        &["-L", "2048", "--format", "megatron,olmo,npy"],
+    );
+    let m = utk::output::reader::read_manifest(&out).unwrap();
+    assert_eq!(m.files.len(), 10);
+    let run = verify(&out, false).ok();
+    assert!(
+        run.stdout()
+            .contains("10 files match their CRC-32C checksums"),
+        "{}",
+        run.stdout()
+    );
+    for f in &m.files {
+        let bytes = std::fs::read(out.join(&f.path)).unwrap();
+        assert_eq!(f.bytes, bytes.len() as u64);
+        let want = utk::output::checksum::file_crc32c(&out.join(&f.path)).unwrap();
+        assert_eq!(f.crc32c.as_deref(), Some(format!("{want:08x}").as_str()));
+        let damaged = tmp.path().join(format!("damaged-{}", f.path));
+        std::fs::create_dir(&damaged).unwrap();
+        for e in std::fs::read_dir(&out).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), damaged.join(e.file_name())).unwrap();
+        }
+        let mut b = bytes.clone();
+        let at = b.len() - 1;
+        b[at] ^= 0x10;
+        std::fs::write(damaged.join(&f.path), b).unwrap();
+        verify(&damaged, false).fails_with(&[&format!("{}: CRC-32C ", f.path)]);
+    }
 }
 
 /// `utk tokenize DOCS -o PREFIX` with the fixture tokenizer, asserting success.

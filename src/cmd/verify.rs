@@ -6,9 +6,9 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use utk::input::InputFormat;
-use utk::output::reader::OutputReader;
+use utk::output::reader::{read_manifest, OutputReader};
 use utk::tokenize::sha256_file;
-use utk::verify::{verify, InputCheck, Report};
+use utk::verify::{check_files, verify, InputCheck, Problem, Report};
 use utk::workers::worker_pool;
 
 #[derive(Args, Debug)]
@@ -45,19 +45,21 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
     let start = std::time::Instant::now();
-    let out = OutputReader::open(&args.output)?;
+    let pool = worker_pool(threads(args.threads)?)?;
+    // The checksums first: a damaged file is named even when it can no longer be opened.
+    let manifest = read_manifest(&args.output)?;
+    let files = pool.install(|| check_files(&args.output, &manifest))?;
+    let out = OutputReader::open(&args.output).inspect_err(|_| print_problems(&files.problems))?;
     let input = match args.input.is_empty() {
         true => None,
         false => Some(resolve_input(&out, &args)?),
     };
-    let pool = worker_pool(threads(args.threads)?)?;
     let bar = utk::progress::count_bar(out.windows(), "windows", quiet);
     let report = pool.install(|| verify(&out, input.as_ref(), args.max_problems, &bar))?;
+    let report = report.with_files(files, args.max_problems);
     bar.finish_and_clear();
     if report.problem_count > 0 {
-        for p in &report.problems {
-            eprintln!("utk verify: {p}");
-        }
+        print_problems(&report.problems);
         let more = report.problem_count - report.problems.len() as u64;
         if more > 0 {
             eprintln!("utk verify: … and {more} more problems");
@@ -73,6 +75,12 @@ pub fn run(args: VerifyArgs, quiet: bool) -> Result<()> {
         print_report(&out, &report, input.as_ref(), start, &mut stdout.lock())?;
     }
     Ok(())
+}
+
+fn print_problems(problems: &[Problem]) {
+    for p in problems {
+        eprintln!("utk verify: {p}");
+    }
 }
 
 /// `--input` with the tokenizer it is read with: `--tokenizer`, else the manifest's, whose
@@ -108,6 +116,18 @@ fn print_report(
         "matched to the sidecar (backtracing off: knots alone cannot group pieces)"
     };
     writeln!(w, "utk verify: {} OK", out.dir.display())?;
+    let files = &report.files;
+    if files.matched > 0 {
+        writeln!(w, "  {} files match their CRC-32C checksums", files.matched)?;
+    }
+    if !files.unchecked.is_empty() {
+        writeln!(
+            w,
+            "  not checked against a checksum (the manifest records none; written by an older \
+             utk): {}",
+            files.unchecked.join(", ")
+        )?;
+    }
     writeln!(w, "  {} windows of {} tokens: layout, labels, knots, backtrace lists, chunk order and loss mask as documented", report.windows, out.manifest.seq_len)?;
     writeln!(w, "  {} pieces {how}", report.pieces)?;
     writeln!(

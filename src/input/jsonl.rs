@@ -6,6 +6,7 @@
 //! the stream itself (unreadable file, truncated gzip/zstd) are always errors: skipping them would
 //! silently lose the rest of a file.
 
+use super::long_line;
 use super::open::{open, Compression};
 use super::{Source, TextDoc};
 use crate::record::BadLines;
@@ -18,6 +19,9 @@ use std::sync::Arc;
 
 /// How many skipped lines are quoted in the manifest and summary.
 const MAX_EXAMPLES: usize = 10;
+
+/// The line buffer's capacity kept between lines; a longer line's buffer is released once parsed.
+const LINE_KEEP: usize = 16 << 20;
 
 /// Reads documents from a list of sources, in order.
 pub struct DocumentReader {
@@ -123,7 +127,8 @@ impl DocumentReader {
                 self.blank_lines += 1;
                 continue;
             }
-            match parse_line(text, &self.key) {
+            let len = text.len();
+            match Self::parse(&mut self.line, len, &self.key) {
                 Ok(text) => {
                     cur.docs += 1;
                     return Ok(Some(TextDoc {
@@ -147,6 +152,22 @@ impl DocumentReader {
 }
 
 impl DocumentReader {
+    /// The `key` field of the line in `buf` (its first `len` bytes, without the line end).
+    fn parse(buf: &mut Vec<u8>, len: usize, key: &str) -> std::result::Result<String, BadLine> {
+        let parsed = if len > LINE_KEEP {
+            // A long line's buffer becomes its text (see `long_line`), and is not kept.
+            let mut line = std::mem::replace(buf, Vec::with_capacity(1 << 16));
+            line.truncate(len);
+            long_line::take_text(line, key).or_else(|line| parse_line(&line, key))
+        } else {
+            parse_line(&buf[..len], key)
+        };
+        if buf.capacity() > LINE_KEEP {
+            *buf = Vec::with_capacity(1 << 16);
+        }
+        parsed
+    }
+
     /// The next documents up to about `max_bytes` of text; fewer (possibly none) at the end.
     pub fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<TextDoc>> {
         let mut batch = Vec::new();
@@ -277,7 +298,31 @@ impl<'de> Visitor<'de> for TextField<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_line;
+    use super::{parse_line, DocumentReader, LINE_KEEP};
+
+    #[test]
+    fn a_long_line_gives_the_same_text_in_place() {
+        let text = "a\\tb \\u00e9 \\ud83d\\ude00 \\\"q\\\"\\n".repeat((LINE_KEEP / 20) + 1);
+        let line = format!(r#"{{"id": 7, "text": "{text}", "more": [1, 2]}}"#);
+        assert!(line.len() > LINE_KEEP);
+        let want = parse_line(line.as_bytes(), "text").unwrap();
+        assert!(want.contains("\t") && want.contains('é') && want.contains('😀'));
+        let mut buf = line.clone().into_bytes();
+        buf.extend_from_slice(b"\r\n");
+        let got = DocumentReader::parse(&mut buf, line.len(), "text").unwrap();
+        assert_eq!(got, want);
+        assert!(
+            buf.capacity() <= LINE_KEEP,
+            "the long line's buffer is not kept"
+        );
+        let bad = format!(r#"{{"text": "{text}\ud800"}}"#);
+        let mut buf = bad.clone().into_bytes();
+        let err = DocumentReader::parse(&mut buf, bad.len(), "text").unwrap_err();
+        assert_eq!(
+            err.reason,
+            parse_line(bad.as_bytes(), "text").unwrap_err().reason
+        );
+    }
 
     #[test]
     fn extracts_the_text_field_and_explains_failures() {

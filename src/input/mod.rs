@@ -8,6 +8,7 @@
 //! [`shards`] reads already-tokenized inputs (Megatron, datatrove, raw, `.npy`) as token ids.
 
 pub mod jsonl;
+mod long_line;
 pub mod open;
 pub mod parts;
 pub mod shards;

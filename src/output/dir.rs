@@ -2,11 +2,14 @@
 //! only when the run has succeeded; `manifest.json` is written last. An interrupted run therefore
 //! never leaves an output that looks complete, and a failed one removes its temporary files.
 
+use super::checksum::{self, RunningSum};
+use super::manifest::FileInfo;
 use crate::setting::{Setting, SettingError};
 use anyhow::{bail, Context, Result};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub const MANIFEST: &str = "manifest.json";
 /// The lock file of an output directory (hidden: it does not make a directory non-empty).
@@ -27,6 +30,10 @@ pub struct StagedFile {
     name: PathBuf,
     written: u64,
     requested: u64,
+    /// Where the next write goes, and the checksum of every byte written (shared with the
+    /// [`OutputDir`], which records it in the manifest).
+    pos: u64,
+    sum: Arc<Mutex<RunningSum>>,
 }
 
 impl StagedFile {
@@ -82,6 +89,7 @@ impl Write for StagedFile {
                 format!("cannot write {}: {e}", self.name.display()),
             )
         })?;
+        self.record(&buf[..n])?;
         self.written += n as u64;
         if self.written - self.requested >= WRITEBACK_EVERY {
             self.start_writeback();
@@ -96,13 +104,27 @@ impl Write for StagedFile {
 
 impl std::io::Seek for StagedFile {
     fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.file.seek(pos)
+        self.pos = self.file.seek(pos)?;
+        Ok(self.pos)
+    }
+}
+
+impl StagedFile {
+    /// Feeds bytes just written at `self.pos` to the checksum.
+    fn record(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut sum = self.sum.lock().unwrap_or_else(|e| e.into_inner());
+        sum.write_at(self.pos, bytes)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", self.name.display())))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
     }
 }
 
 pub struct OutputDir {
     root: PathBuf,
     staged: Vec<(PathBuf, PathBuf)>,
+    /// The checksum of each file created, by name.
+    sums: Vec<(String, Arc<Mutex<RunningSum>>)>,
     committed: bool,
     /// Held for the whole run: one writer per directory (see [`lock`]); removed when done.
     lock: (PathBuf, File),
@@ -154,6 +176,7 @@ impl OutputDir {
         Ok(OutputDir {
             root: root.to_path_buf(),
             staged: Vec::new(),
+            sums: Vec::new(),
             committed: false,
             lock,
         })
@@ -194,6 +217,7 @@ impl OutputDir {
         Ok(OutputDir {
             root: root.to_path_buf(),
             staged: Vec::new(),
+            sums: Vec::new(),
             committed: false,
             lock,
         })
@@ -208,6 +232,8 @@ impl OutputDir {
         let tmp = self.root.join(partial_name(name));
         let file = create_new(&tmp)?;
         self.staged.push((tmp, self.root.join(name)));
+        let sum = Arc::new(Mutex::new(RunningSum::default()));
+        self.sums.push((name.to_string(), sum.clone()));
         // Small writes are gathered; a window's tokens (512 KiB at 128K uint32) are larger than
         // the buffer and go to the file directly, without a copy.
         let file = StagedFile {
@@ -215,8 +241,31 @@ impl OutputDir {
             name: self.root.join(name),
             written: 0,
             requested: 0,
+            pos: 0,
+            sum,
         };
         Ok(BufWriter::with_capacity(256 << 10, file))
+    }
+
+    /// Records in `files` the checksum of each one this directory wrote (see [`checksum`]). Each
+    /// must be complete, its buffer flushed: its recorded size must be what was written.
+    pub fn record_checksums(&self, files: &mut [FileInfo]) -> Result<()> {
+        for f in files {
+            let Some((_, sum)) = self.sums.iter().find(|(n, _)| *n == f.path) else {
+                continue;
+            };
+            let sum = sum.lock().unwrap_or_else(|e| e.into_inner());
+            if sum.len() != f.bytes {
+                bail!(
+                    "internal error: {} is listed with {} bytes but {} were written",
+                    f.path,
+                    f.bytes,
+                    sum.len()
+                );
+            }
+            f.crc32c = Some(checksum::hex(sum.value()));
+        }
+        Ok(())
     }
 
     /// Renames every staged file into place, then writes the manifest (also via a temporary name).

@@ -140,6 +140,10 @@ pub struct FileInfo {
     #[serde(default)]
     pub dtype: Option<Dtype>,
     pub bytes: u64,
+    /// CRC-32C of the whole file, 8 hex digits (see `output/checksum.rs`). Absent in manifests
+    /// of utk before checksums were recorded: `verify` then says the files are not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
 }
 
 impl FileInfo {
@@ -150,6 +154,7 @@ impl FileInfo {
             format: format.into(),
             dtype,
             bytes,
+            crc32c: None,
         }
     }
 }

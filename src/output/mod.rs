@@ -17,6 +17,7 @@
 //! [`WindowWriter`] is the one object the pipeline writes through.
 
 pub mod array;
+pub mod checksum;
 pub mod dir;
 pub mod manifest;
 pub mod megatron;
@@ -229,6 +230,7 @@ impl WindowWriter {
             let bytes = w.get_ref().metadata()?.len();
             files.push(FileInfo::new(path, role, "utk-provenance-v1", None, bytes));
         }
+        self.dir.record_checksums(&mut files)?;
         let manifest = manifest(files)?;
         self.dir.commit(&manifest)
     }

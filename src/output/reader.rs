@@ -17,6 +17,7 @@ use crate::mapped::{map_file, Bytes};
 use crate::record::DocRecord;
 use anyhow::{bail, Context, Result};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct OutputReader {
     pub dir: PathBuf,
@@ -35,6 +36,8 @@ struct Array {
     bytes: Bytes,
     offset: usize,
     dtype: Dtype,
+    /// Where the pages given back by [`OutputReader::release_windows_before`] end.
+    released: AtomicUsize,
 }
 
 impl OutputReader {
@@ -156,6 +159,18 @@ impl OutputReader {
             .collect()
     }
 
+    /// Tells the kernel that the token and mask pages of the windows before `w` will not be read
+    /// again (`verify` reads windows in order), so memory does not grow with the output's size.
+    /// Reading them again is still correct, only slower (see [`Bytes::release`]).
+    pub fn release_windows_before(&self, w: u64) {
+        for a in [&self.tokens, &self.mask] {
+            let end = a.offset + w as usize * self.manifest.seq_len * a.dtype.size();
+            let start = a.released.load(Ordering::Relaxed);
+            a.released
+                .store(a.bytes.release(start, end), Ordering::Relaxed);
+        }
+    }
+
     /// The loss mask of window `w`.
     pub fn window_mask(&self, w: u64) -> &[u8] {
         let l = self.manifest.seq_len;
@@ -200,7 +215,8 @@ impl OutputReader {
     }
 }
 
-fn read_manifest(dir: &Path) -> Result<Manifest> {
+/// The manifest of the output in `dir`, parsed.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let mpath = inside(dir, MANIFEST)?;
     if !mpath.is_file() {
         bail!(
@@ -300,6 +316,7 @@ fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Ar
         bytes,
         offset,
         dtype,
+        released: AtomicUsize::new(0),
     })
 }
 

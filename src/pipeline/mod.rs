@@ -100,9 +100,9 @@ impl Buffers {
         // About as many windows as the queues hold.
         let windows = ((QUEUE + 1) * BATCH_TOKENS / seq_len.max(1)).clamp(4, 256);
         Buffers {
-            batches: Recycle::new(QUEUE + 1),
-            tokens: Recycle::new(windows),
-            masks: Recycle::new(windows),
+            batches: Recycle::new(QUEUE + 1, 4 * BATCH_TOKENS),
+            tokens: Recycle::new(windows, 2 * seq_len.max(1)),
+            masks: Recycle::new(windows, 2 * seq_len.max(1)),
         }
     }
 }
@@ -298,6 +298,7 @@ fn tokenize_batches(
     for batch in batches {
         let encoded = pool
             .install(|| encode_batch(&job.encoder, &batch, &names, |n| buffers.batches.take(n)))?;
+        drop(batch); // the text, before waiting for room in the queue
         documents += encoded.docs.len() as u64;
         tokens += encoded.ids.len() as u64;
         if out.send(encoded).is_err() {
@@ -311,6 +312,9 @@ fn tokenize_batches(
     }
     Ok(())
 }
+
+/// The most tokens of windows augmented and sent to the writer at once.
+const GROUP_TOKENS: usize = 2 * BATCH_TOKENS;
 
 /// Stage 3 and 4: pack in stream order, augment the completed windows in parallel.
 fn pack_and_augment(
@@ -345,20 +349,34 @@ fn pack_and_augment(
                 .collect()
         })
     };
+    // Windows go on to the writer at the end of each batch, and within a long document every
+    // `group` windows, so memory does not grow with a document's length.
+    let group = (GROUP_TOKENS / cfg.seq_len.max(1)).max(1);
+    let flush = |plans: &mut Vec<WindowPlan>,
+                 packer: &mut Packer<WindowShaper>,
+                 counts: &mut Counts,
+                 by_chunks: &mut Vec<u64>| {
+        tally(plans, counts, by_chunks);
+        send(ToWriter::Windows(augment(plans)?))?;
+        plans.drain(..).for_each(|plan| packer.recycle(plan));
+        anyhow::Ok(())
+    };
     for batch in batches {
         let mut plans = Vec::new();
         for (_, ids) in batch.iter() {
-            packer.push_ids(counts.documents, ids, &mut plans)?;
+            let mut offset = 0;
+            while offset < ids.len() {
+                offset = packer.push_ids_from(counts.documents, ids, offset, &mut plans, group)?;
+                if plans.len() >= group {
+                    flush(&mut plans, &mut packer, &mut counts, &mut by_chunks)?;
+                }
+            }
             counts.documents += 1;
         }
         counts.input_tokens += batch.ids.len() as u64;
         buffers.batches.give(batch.ids);
         send(ToWriter::Docs(batch.docs))?;
-        tally(&plans, &mut counts, &mut by_chunks);
-        send(ToWriter::Windows(augment(&plans)?))?;
-        for plan in plans {
-            packer.recycle(plan);
-        }
+        flush(&mut plans, &mut packer, &mut counts, &mut by_chunks)?;
     }
     if let Some(last) = packer.finish() {
         match cfg.tail {

@@ -10,13 +10,17 @@ use std::sync::Mutex;
 pub struct Recycle<T> {
     free: Mutex<Vec<Vec<T>>>,
     keep: usize,
+    /// Buffers with room for more elements are dropped, not kept (one that a long document
+    /// grew would otherwise hold its memory for the rest of the run).
+    max_capacity: usize,
 }
 
 impl<T> Recycle<T> {
-    pub fn new(keep: usize) -> Self {
+    pub fn new(keep: usize, max_capacity: usize) -> Self {
         Recycle {
             free: Mutex::new(Vec::new()),
             keep,
+            max_capacity,
         }
     }
 
@@ -35,7 +39,7 @@ impl<T> Recycle<T> {
 
     /// Gives a buffer back (dropped if `keep` are already waiting).
     pub fn give(&self, v: Vec<T>) {
-        if v.capacity() == 0 {
+        if v.capacity() == 0 || v.capacity() > self.max_capacity {
             return;
         }
         if let Ok(mut f) = self.free.lock() {
@@ -52,7 +56,7 @@ mod tests {
 
     #[test]
     fn reuses_up_to_keep_buffers() {
-        let r = Recycle::<u32>::new(1);
+        let r = Recycle::<u32>::new(1, 100);
         let mut a = r.take(10);
         a.extend([1, 2, 3]);
         let ptr = a.as_ptr();
@@ -61,6 +65,8 @@ mod tests {
         let b = r.take(5);
         assert!(b.is_empty() && b.capacity() >= 10);
         assert_eq!(b.as_ptr(), ptr);
+        assert_eq!(r.take(5).capacity(), 5);
+        r.give(Vec::with_capacity(101)); // over `max_capacity`: dropped
         assert_eq!(r.take(5).capacity(), 5);
     }
 }

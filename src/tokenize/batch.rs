@@ -22,7 +22,12 @@ pub fn encode_batch(
         .collect();
     let total = encoded.iter().flatten().map(Vec::len).sum();
     let mut batch = DocBatch {
-        ids: take(total),
+        // A batch of one document (a long one fills a batch by itself) keeps that document's
+        // buffer instead of copying it.
+        ids: match encoded.len() {
+            1 => Vec::new(),
+            _ => take(total),
+        },
         docs: Vec::with_capacity(docs.len()),
     };
     for (doc, ids) in docs.iter().zip(encoded) {
@@ -32,7 +37,11 @@ pub fn encode_batch(
             line: doc.line,
             tokens: ids.len() as u64,
         });
-        batch.ids.extend_from_slice(&ids);
+        if batch.ids.is_empty() && batch.ids.capacity() == 0 {
+            batch.ids = ids;
+        } else {
+            batch.ids.extend_from_slice(&ids);
+        }
     }
     Ok(batch)
 }

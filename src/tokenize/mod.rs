@@ -311,7 +311,12 @@ impl Encoder {
                 ids
             }
         };
-        ids.push(self.eod.id);
+        // A post-processor template may end with the EOD itself (BERT's `[CLS] $A [SEP]` with
+        // the EOD `[SEP]`): it then ends the document, and a second one would put an EOD inside
+        // the document, which no reader of the output (nor `verify`) can tell from a boundary.
+        if !(self.add_special_tokens && ids.last() == Some(&self.eod.id)) {
+            ids.push(self.eod.id);
+        }
         Ok(ids)
     }
 

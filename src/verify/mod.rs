@@ -7,9 +7,11 @@
 //! EOD only at the document's end. With the input ([`reference`]), every document is re-read and
 //! compared token by token with what the windows hold.
 
+mod checksums;
 mod reference;
 mod window;
 
+pub use checksums::{check_files, FileSums};
 pub use reference::InputCheck;
 
 use crate::config::{Method, Tail};
@@ -55,11 +57,13 @@ pub struct Report {
     /// The first problems, in order found.
     pub problems: Vec<Problem>,
     pub problem_count: u64,
+    /// The checksums of the files ([`check_files`]), checked before anything else.
+    pub files: FileSums,
 }
 
 impl Problem {
     /// A problem of the whole output, not of one window.
-    fn general(what: impl Into<String>) -> Problem {
+    pub fn general(what: impl Into<String>) -> Problem {
         Problem {
             window: None,
             offset: None,
@@ -69,6 +73,23 @@ impl Problem {
 }
 
 impl Report {
+    /// Puts the checksum results first: their problems come before those found after them.
+    pub fn with_files(mut self, files: FileSums, keep: usize) -> Report {
+        let mut all = Report::default();
+        for p in files
+            .problems
+            .iter()
+            .cloned()
+            .chain(self.problems.drain(..))
+        {
+            all.add(p, keep);
+        }
+        self.problem_count += files.problems.len() as u64;
+        self.problems = all.problems;
+        self.files = files;
+        self
+    }
+
     fn add(&mut self, p: Problem, keep: usize) {
         self.problem_count += 1;
         if self.problems.len() < keep {
@@ -116,6 +137,9 @@ pub fn verify(
                 report.add(p, keep);
             }
             docs.check_window_pieces(w, r.pieces, &mut report)?;
+        }
+        if let Some(&last) = group.last() {
+            out.release_windows_before(last + 1);
         }
         bar.inc(group.len() as u64);
     }

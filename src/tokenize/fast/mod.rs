@@ -45,6 +45,32 @@ const PARALLEL_ABOVE: usize = 256 << 10;
 /// The size of those parts.
 const PART: usize = 64 << 10;
 
+/// Encodes `parts` in parallel on the current rayon pool, a group at a time, appending each
+/// group's ids in order to one buffer: a long text's ids are held once, not once per part and
+/// again joined (for a document of hundreds of MB that copy was gigabytes).
+pub(super) fn encode_parts<T: Sync>(
+    parts: &[T],
+    encode: impl Fn(&T, &mut Vec<u32>) + Sync,
+) -> Vec<u32> {
+    let per_group = 16 * rayon::current_num_threads().max(1);
+    let mut out = Vec::new();
+    for group in parts.chunks(per_group) {
+        let encoded: Vec<Vec<u32>> = group
+            .par_iter()
+            .map(|p| {
+                let mut ids = Vec::new();
+                encode(p, &mut ids);
+                ids
+            })
+            .collect();
+        out.reserve(encoded.iter().map(Vec::len).sum());
+        for ids in encoded {
+            out.extend_from_slice(&ids);
+        }
+    }
+    out
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Normalizer {
     None,
@@ -205,22 +231,10 @@ impl FastEncoder {
             }
             id => parts.push(id),
         });
-        let encoded: Vec<Vec<u32>> = parts
-            .par_iter()
-            .map(|p| match p {
-                Part::Id(id) => vec![*id],
-                Part::Text(t) => {
-                    let mut out = Vec::with_capacity(t.len() / 3 + 1);
-                    self.encode_piece(t, &mut out);
-                    out
-                }
-            })
-            .collect();
-        let mut out = Vec::with_capacity(encoded.iter().map(Vec::len).sum());
-        for e in encoded {
-            out.extend_from_slice(&e);
-        }
-        out
+        encode_parts(&parts, |p, out| match p {
+            Part::Id(id) => out.push(*id),
+            Part::Text(t) => self.encode_piece(t, out),
+        })
     }
 
     /// A piece between raw added tokens: normalize, split out normalized added tokens, encode.

@@ -735,8 +735,11 @@ impl PreTokenizer {
     }
 }
 
-/// Cuts `text` into parts of about `target` bytes at [`PreTokenizer::safe_cut`] positions.
-/// Returns the cut positions (exclusive ends of each part, the last being `text.len()`).
+/// Cuts `text` into parts of about `target` bytes at [`PreTokenizer::safe_cut`] positions (a
+/// part is longer where safe positions are rare: the search goes on to the next one, so a long
+/// stretch without one does not leave the rest of a document uncut, in one part on one thread
+/// with its ids held twice). Returns the cut positions (exclusive ends of each part, the last
+/// being `text.len()`).
 pub fn cut_points(text: &str, target: usize) -> Vec<usize> {
     let b = text.as_bytes();
     let mut cuts = Vec::new();
@@ -748,9 +751,6 @@ pub fn cut_points(text: &str, target: usize) -> Vec<usize> {
             p = start + target - 1 + q + 1;
             if PreTokenizer::safe_cut(b, p) {
                 found = Some(p);
-                break;
-            }
-            if p - start > 4 * target {
                 break;
             }
         }

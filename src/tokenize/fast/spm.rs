@@ -34,7 +34,6 @@ use super::load::{
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer, Part};
 use crate::tokenize::vocab::{AddedToken, Unsupported, Vocab};
-use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -752,18 +751,10 @@ impl Spm {
             }
             id => parts.push((id, false)),
         });
-        let encoded: Vec<Vec<u32>> = parts
-            .par_iter()
-            .map(|(p, prepend)| match p {
-                Part::Id(id) => vec![*id],
-                Part::Text(t) => {
-                    let mut out = Vec::with_capacity(t.len() / 3 + 1);
-                    self.encode_cut(t, *prepend, &mut out);
-                    out
-                }
-            })
-            .collect();
-        encoded.concat()
+        super::encode_parts(&parts, |(p, prepend), out| match p {
+            Part::Id(id) => out.push(*id),
+            Part::Text(t) => self.encode_cut(t, *prepend, out),
+        })
     }
 
     /// Ends of parts of `text` of at least `part_bytes` (but the last), at cut positions.

@@ -86,4 +86,14 @@ fn cuts_are_safe_and_cover_the_text() {
         assert!(PreTokenizer::safe_cut(text.as_bytes(), c), "{c}");
     }
     assert_eq!(cut_points("short", 64), vec![5]);
+    // A long stretch without a safe place (4,000 bytes of "x "): cut again after it.
+    let lines = "Some words.\nAnd more\n".repeat(50);
+    let text = format!("{lines}{}{lines}", "x ".repeat(2000));
+    let cuts = cut_points(&text, 64);
+    assert!(cuts
+        .iter()
+        .any(|&c| c > lines.len() + 4000 && c < text.len()));
+    for &c in &cuts[..cuts.len() - 1] {
+        assert!(PreTokenizer::safe_cut(text.as_bytes(), c), "{c}");
+    }
 }
