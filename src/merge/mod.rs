@@ -273,6 +273,7 @@ pub fn run(job: &MergeJob) -> Result<MergeSummary> {
             ..f.clone()
         });
     }
+    dir.record_checksums(&mut files)?;
     let manifest = merged_manifest(job, &c, files)?;
     dir.commit(&serde_json::to_vec_pretty(&manifest)?)?;
     Ok(MergeSummary {
