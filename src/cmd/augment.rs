@@ -43,17 +43,20 @@ pub struct AugmentArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// utk, or the plain-packing baseline (concatenate and cut, no markup).
+    /// utk, the plain-packing baseline (concatenate and cut, no markup), or cip (plain packing's
+    /// windows with each piece split into chunks and the chunks interleaved, in order per piece).
     #[arg(long, value_parser = choice::<Method>(), default_value = "utk")]
     pub method: Method,
 
-    /// Probability that a piece is split into chunks (the paper's better setting is 0.8).
-    #[arg(long, default_value_t = 0.8)]
-    pub split_prob: f64,
+    /// Probability that a piece is split into chunks (default 0.8, the paper's better setting;
+    /// 1 with --method cip).
+    #[arg(long, value_name = "P")]
+    pub split_prob: Option<f64>,
 
-    /// Distribution of the chunk count of a split piece, COUNT:WEIGHT,…
-    #[arg(long, default_value = "2:0.5,3:0.5")]
-    pub chunks: ChunkDist,
+    /// Distribution of the chunk count of a split piece, COUNT:WEIGHT,… (default 2:0.5,3:0.5;
+    /// 2 with --method cip).
+    #[arg(long, value_name = "DIST")]
+    pub chunks: Option<ChunkDist>,
 
     /// Where split points go: uniform (random, respecting --min-chunk-tokens), equal, or fixed
     /// (chunks of --chunk-tokens, the paper's "1K chunks").
@@ -117,12 +120,17 @@ pub struct AugmentArgs {
 
 impl AugmentArgs {
     fn config(&self) -> Result<AugmentConfig> {
+        let cip = self.method == Method::Cip;
         let cfg = AugmentConfig {
             method: self.method,
             seq_len: self.seq_len,
             seed: self.seed,
-            split_prob: self.split_prob,
-            chunks: self.chunks.clone(),
+            split_prob: self.split_prob.unwrap_or(if cip { 1.0 } else { 0.8 }),
+            chunks: match &self.chunks {
+                Some(c) => c.clone(),
+                None if cip => "2".parse()?,
+                None => AugmentConfig::default().chunks,
+            },
             chunking: self.chunking,
             chunk_tokens: self.chunk_tokens,
             min_chunk_tokens: self.min_chunk_tokens,

@@ -101,8 +101,11 @@ fn print_report(
     start: std::time::Instant,
     w: &mut impl Write,
 ) -> Result<()> {
+    let cip = out.manifest.config.method == utk::config::Method::Cip;
     let how = if report.untied_from_tokens {
         "untied from the tokens and matched to the sidecar"
+    } else if cip {
+        "matched to the sidecar (CIP: chunks back to back, nothing inserted, each piece's in order)"
     } else {
         "matched to the sidecar (backtracing off: knots alone cannot group pieces)"
     };

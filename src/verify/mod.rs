@@ -86,7 +86,12 @@ pub fn verify(
 ) -> Result<Report> {
     let m = &out.manifest;
     let roles = Roles::new(SpecialTokens::from_map(&m.special_tokens)?);
-    let untie_tokens = m.config.backtrace || m.config.method == Method::Plain;
+    // CIP has no markup: its pieces are grouped by the sidecar.
+    let untie_tokens = match m.config.method {
+        Method::Utk => m.config.backtrace,
+        Method::Plain => true,
+        Method::Cip => false,
+    };
     let mut report = Report {
         windows: out.windows(),
         untied_from_tokens: untie_tokens,

@@ -1,0 +1,152 @@
+//! The paper's comparison arms (docs/paper.md): `--method cip`, `--doc-boundaries` and
+//! `--upsample-long`, each against its definition and against plain packing.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use utk::augment::Span;
+use utk::output::reader::OutputReader;
+
+fn run(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = tmp.join(name);
+    augment(&[&docs()], &qwen(), &out, extra);
+    out
+}
+
+/// Per window: each document's content tokens in the window, in chunk order, and the window's
+/// tokens sorted (its multiset).
+type Layout = Vec<(BTreeMap<u64, Vec<u32>>, Vec<u32>)>;
+
+fn layout(dir: &Path) -> Layout {
+    let out = OutputReader::open(dir).unwrap();
+    let spans: Vec<Span> = out.spans().collect();
+    (0..out.windows())
+        .map(|w| {
+            let t = out.window_tokens(w);
+            let mut mine: Vec<&Span> = spans.iter().filter(|s| s.window == w).collect();
+            mine.sort_by_key(|s| (s.doc, s.chunk));
+            let mut by_doc: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+            for s in mine {
+                let c = &t[s.start as usize..(s.start + s.len) as usize];
+                by_doc.entry(s.doc).or_default().extend_from_slice(c);
+            }
+            let mut sorted = t.clone();
+            sorted.sort_unstable();
+            (by_doc, sorted)
+        })
+        .collect()
+}
+
+#[test]
+fn cip_windows_hold_exactly_plain_packings_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, extra) in [
+        &["-L", "1500"][..],
+        &["-L", "700", "--chunks", "2:1,3:1,4:1", "--seed", "3"],
+        &["-L", "4k", "--split-prob", "0.5", "--chunking", "equal"],
+        &["-L", "900", "--tail", "drop", "--min-chunk-tokens", "100"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let plain = run(
+            tmp.path(),
+            &format!("p{i}"),
+            &[*extra, &["--method", "plain"][..]].concat(),
+        );
+        let cip = run(
+            tmp.path(),
+            &format!("c{i}"),
+            &[*extra, &["--method", "cip"][..]].concat(),
+        );
+        let (p, c) = (layout(&plain), layout(&cip));
+        assert_eq!(p.len(), c.len(), "{extra:?}: window count");
+        for (w, (pw, cw)) in p.iter().zip(&c).enumerate() {
+            assert_eq!(pw.1, cw.1, "{extra:?}: window {w} multiset differs");
+            assert_eq!(pw.0, cw.0, "{extra:?}: window {w} pieces differ in order");
+        }
+        let m = OutputReader::open(&cip).unwrap().manifest;
+        assert_eq!(m.counts.inserted_tokens, 0);
+        assert!(
+            m.counts.pieces_by_chunks.keys().any(|k| k != "1"),
+            "{extra:?}: nothing split"
+        );
+        let o = cip.display().to_string();
+        let d = docs().display().to_string();
+        let v = utk(&["verify", &o, "--input", &d], None).ok();
+        assert!(
+            v.stdout().contains("CIP: chunks back to back"),
+            "{}",
+            v.stdout()
+        );
+    }
+}
+
+#[test]
+fn cip_chunks_keep_their_order_and_split_every_piece_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cip = run(
+        tmp.path(),
+        "c",
+        &["-L", "1000", "--method", "cip", "--min-chunk-tokens", "8"],
+    );
+    let out = OutputReader::open(&cip).unwrap();
+    let cfg = &out.manifest.config;
+    assert_eq!((cfg.split_prob, cfg.chunks.counts.clone()), (1.0, vec![2]));
+    let mut interleaved = false;
+    for w in 0..out.windows() {
+        let spans: Vec<Span> = out.spans().filter(|s| s.window == w).collect();
+        let mut next: BTreeMap<u64, u16> = BTreeMap::new();
+        for (k, s) in spans.iter().enumerate() {
+            let n = next.entry(s.doc).or_insert(1);
+            assert_eq!(s.chunk, *n, "window {w}: chunk out of order");
+            *n += 1;
+            // Every piece long enough for two chunks of 8 tokens is split in two.
+            assert_eq!(s.chunks == 2, piece_len(&spans, s.doc) >= 16);
+            interleaved |= k > 0 && spans[k - 1].doc != s.doc && s.chunk == 2;
+        }
+        // Spans tile the window from token 0.
+        let mut at = 0;
+        for s in &spans {
+            assert_eq!(s.start, at);
+            at += s.len;
+        }
+    }
+    assert!(interleaved, "no chunk of one piece between two of another");
+}
+
+fn piece_len(spans: &[Span], doc: u64) -> u64 {
+    spans
+        .iter()
+        .filter(|s| s.doc == doc)
+        .map(|s| s.len as u64)
+        .sum()
+}
+
+#[test]
+fn cip_structure_is_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cip = run(tmp.path(), "c", &["-L", "1500", "--method", "cip"]);
+    let out = OutputReader::open(&cip).unwrap();
+    let cl = out.manifest.special_tokens["cl"];
+    drop(out);
+    // A markup token where CIP inserts none.
+    let path = cip.join("tokens.bin");
+    let mut b = std::fs::read(&path).unwrap();
+    b[20..22].copy_from_slice(&(cl as u16).to_le_bytes());
+    std::fs::write(&path, &b).unwrap();
+    let o = cip.display().to_string();
+    utk(&["verify", &o], None).fails_with(&["window 0, token 10", "<CL> inside a chunk"]);
+    let d = docs().display().to_string();
+    let o2 = tmp.path().join("x").display().to_string();
+    let t = qwen().display().to_string();
+    utk(
+        &[
+            "augment", &d, "-t", &t, "-o", &o2, "--method", "cip", "--order", "shuffle",
+        ],
+        None,
+    )
+    .fails_with(&["--order shuffle cannot be used with method cip"]);
+}
