@@ -7,6 +7,7 @@ use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use utk::augment::Span;
+use utk::output::doc_lens::DocLens;
 use utk::output::reader::OutputReader;
 
 fn run(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
@@ -149,4 +150,71 @@ fn cip_structure_is_verified() {
         None,
     )
     .fails_with(&["--order shuffle cannot be used with method cip"]);
+}
+
+#[test]
+fn doc_boundaries_list_every_windows_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    for method in ["plain", "cip"] {
+        let dir = run(
+            tmp.path(),
+            method,
+            &["-L", "1200", "--method", method, "--doc-boundaries"],
+        );
+        let out = OutputReader::open(&dir).unwrap();
+        let lens = DocLens::open(&dir, &out.manifest)
+            .unwrap()
+            .expect("doc_lens listed");
+        let eod = out.manifest.special_tokens["eod"];
+        let spans: Vec<Span> = out.spans().collect();
+        for w in 0..out.windows() {
+            let seg = lens.window(w);
+            let t = out.window_tokens(w);
+            assert_eq!(seg.iter().sum::<i64>(), 1200, "window {w}");
+            let mine: Vec<&Span> = spans.iter().filter(|s| s.window == w).collect();
+            let mut at = 0usize;
+            for (k, &l) in seg.iter().enumerate() {
+                let end = at + l as usize;
+                match mine.get(k) {
+                    Some(s) => assert_eq!((s.start as usize, s.len as usize), (at, l as usize)),
+                    // The trailing pad, in the last window only.
+                    None => {
+                        assert_eq!((k + 1, w + 1), (seg.len(), out.windows()));
+                        assert!(t[at..]
+                            .iter()
+                            .all(|&x| x == out.manifest.special_tokens["pad"]));
+                    }
+                }
+                // Plain: a segment is a document's part, so EOD ends it or the window does.
+                if method == "plain" && k < mine.len() {
+                    assert!(t[end - 1] == eod || end == 1200);
+                    assert!(!t[at..end - 1].contains(&eod));
+                }
+                at = end;
+            }
+        }
+        let o = dir.display().to_string();
+        let v = utk(&["verify", &o], None).ok();
+        assert!(
+            v.stdout().contains("doc_lens: every window"),
+            "{}",
+            v.stdout()
+        );
+        // One segment length changed: verify names the window and the segment.
+        let bin = dir.join("doc_lens.bin");
+        let mut b = std::fs::read(&bin).unwrap();
+        let first = i32::from_le_bytes(b[0..4].try_into().unwrap());
+        b[0..4].copy_from_slice(&(first - 1).to_le_bytes());
+        std::fs::write(&bin, &b).unwrap();
+        utk(&["verify", &o], None).fails_with(&["window 0: doc_lens segment 0"]);
+    }
+    let d = docs().display().to_string();
+    let t = qwen().display().to_string();
+    let o = tmp.path().join("utk").display().to_string();
+    utk(
+        &["augment", &d, "-t", &t, "-o", &o, "--doc-boundaries"],
+        None,
+    )
+    .fails_with(&["--doc-boundaries cannot be used with --method utk"]);
+    assert!(!tmp.path().join("utk").exists());
 }

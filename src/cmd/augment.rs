@@ -113,6 +113,11 @@ pub struct AugmentArgs {
     )]
     pub formats: Vec<Format>,
 
+    /// Also write doc_lens.bin/.idx: each window's segment lengths (a document's part, or a CIP
+    /// chunk; the trailing pad last), for intra-document attention masks. Plain and cip only.
+    #[arg(long)]
+    pub doc_boundaries: bool,
+
     /// Overwrite an existing output directory.
     #[arg(long)]
     pub force: bool,
@@ -146,6 +151,9 @@ impl AugmentArgs {
     /// Everything that can fail before work starts fails here.
     fn resolve(self) -> Result<AugmentJob> {
         let config = self.config()?;
+        if self.doc_boundaries {
+            utk::output::doc_lens::check_method(config.method)?;
+        }
         let input = Input::resolve(&self.inputs, self.input_format, self.encode.text())?;
         let encoder = Encoder::load(&self.tokenizer, &self.encode.options())?;
         input.check_sidecars(&Tokenization {
@@ -173,6 +181,7 @@ impl AugmentArgs {
             output: self.output,
             formats: normalize_formats(&self.formats),
             force: self.force,
+            doc_boundaries: self.doc_boundaries,
             threads,
             command: std::env::args().collect(),
         })

@@ -117,6 +117,12 @@ fn print_report(
         "  {} documents complete, each exactly once and in order",
         report.documents_complete
     )?;
+    if report.doc_lens {
+        writeln!(
+            w,
+            "  doc_lens: every window's segment lengths are its chunks' and its pad's"
+        )?;
+    }
     if let Some(input) = input {
         let how = match input.input.is_shards() {
             true => "read from the shards",

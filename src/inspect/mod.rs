@@ -7,6 +7,7 @@ pub mod summary;
 
 use crate::augment::Span;
 use crate::config::Method;
+use crate::output::doc_lens::DocLens;
 use crate::output::reader::OutputReader;
 use crate::tokenize::SpecialTokens;
 use crate::untie::{parse_spans, parse_window, Roles};
@@ -44,6 +45,8 @@ pub struct WindowView {
     pub mask: Vec<u8>,
     pub chunks: Vec<ChunkView>,
     pub pad_from: Option<usize>,
+    /// The window's segment lengths from `doc_lens` (written with `--doc-boundaries`).
+    pub segments: Option<Vec<i64>>,
 }
 
 /// Spans of window `w` (the sidecar is in window order).
@@ -122,6 +125,7 @@ pub fn window_view(out: &OutputReader, w: u64) -> Result<WindowView> {
         tokens,
         chunks,
         pad_from: parsed.pad_from,
+        segments: DocLens::open(&out.dir, &out.manifest)?.map(|d| d.window(w)),
     })
 }
 

@@ -43,6 +43,8 @@ pub struct AugmentJob {
     /// The output formats, each once, in canonical order.
     pub formats: Vec<Format>,
     pub force: bool,
+    /// Write `doc_lens.bin/.idx` (plain and cip only).
+    pub doc_boundaries: bool,
     pub threads: usize,
     /// The command line, recorded in the manifest.
     pub command: Vec<String>,
@@ -105,13 +107,19 @@ struct Finished {
 /// Runs the job; on success the output directory is complete and its manifest written.
 pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     let start = Instant::now();
+    if job.doc_boundaries {
+        crate::output::doc_lens::check_method(job.config.method)?;
+    }
     let names = file_names();
     let dir = OutputDir::prepare(
         &job.output,
         job.force,
         &names.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
-    let writer = WindowWriter::new(dir, job.config.seq_len, &job.formats, job.vocab_size())?;
+    let mut writer = WindowWriter::new(dir, job.config.seq_len, &job.formats, job.vocab_size())?;
+    if job.doc_boundaries {
+        writer = writer.with_doc_lens()?;
+    }
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let Finished { counts, writer } = run_stages(job, writer, bar, &raw_bytes)?;
     let windows = writer.windows;

@@ -5,7 +5,8 @@
 //! padding and loss mask, and the chunks against their provenance spans. Across windows, in order
 //! (here): every document's pieces continue exactly where the previous one stopped, and end with
 //! EOD only at the document's end. With the input ([`reference`]), every document is re-read and
-//! compared token by token with what the windows hold.
+//! compared token by token with what the windows hold. With `doc_lens` files, each window's
+//! segment lengths are those of its chunks and pad.
 
 mod reference;
 mod window;
@@ -13,6 +14,7 @@ mod window;
 pub use reference::InputCheck;
 
 use crate::config::{Method, Tail};
+use crate::output::doc_lens::DocLens;
 use crate::output::reader::OutputReader;
 use crate::tokenize::SpecialTokens;
 use crate::untie::Roles;
@@ -21,7 +23,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use reference::Reference;
 use std::collections::HashMap;
-use window::{check_window, problem, PieceInfo, WindowResult};
+use window::{check_doc_lens, check_window, problem, PieceInfo, WindowResult};
 
 /// Windows checked in parallel per step.
 const GROUP: usize = 16;
@@ -52,6 +54,8 @@ pub struct Report {
     pub untied_from_tokens: bool,
     pub documents_complete: u64,
     pub documents_compared: u64,
+    /// The output has `doc_lens` files, checked window by window.
+    pub doc_lens: bool,
     /// The first problems, in order found.
     pub problems: Vec<Problem>,
     pub problem_count: u64,
@@ -107,13 +111,19 @@ pub fn verify(
         complete: vec![false; out.doc_count()],
         keep,
     };
+    let doc_lens = DocLens::open(&out.dir, m)?;
+    report.doc_lens = doc_lens.is_some();
     let windows: Vec<u64> = (0..out.windows()).collect();
     for group in windows.chunks(GROUP) {
         let results: Vec<WindowResult> = group
             .par_iter()
             .map(|&w| {
                 let spans = out.spans_in(bounds[w as usize]..bounds[w as usize + 1]);
-                check_window(out, &roles, w, &spans, untie_tokens)
+                let mut r = check_window(out, &roles, w, &spans, untie_tokens);
+                if let Some(d) = &doc_lens {
+                    r.problems.extend(check_doc_lens(d, w, &spans, m.seq_len));
+                }
+                r
             })
             .collect();
         for (&w, r) in group.iter().zip(results) {

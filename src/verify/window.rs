@@ -7,6 +7,7 @@
 use super::Problem;
 use crate::augment::Span;
 use crate::config::{Method, Order};
+use crate::output::doc_lens::{segments, DocLens};
 use crate::output::reader::OutputReader;
 use crate::untie::{expected_mask, parse_spans, parse_window, untie, ParsedWindow, Roles};
 
@@ -225,4 +226,30 @@ fn piece(
             .map(|&i| (spans[i].start, spans[i].len))
             .collect(),
     }
+}
+
+/// The window's `doc_lens` sequence must be its chunks' lengths and its pad's, in order.
+pub(super) fn check_doc_lens(
+    d: &DocLens,
+    w: u64,
+    spans: &[Span],
+    seq_len: usize,
+) -> Option<Problem> {
+    let want: Vec<i64> = segments(spans, seq_len)
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    let got = d.window(w);
+    if got == want {
+        return None;
+    }
+    let k = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+    let what = format!(
+        "doc_lens segment {k} is {:?}, the window's chunks give {:?} ({} segments written, {} expected)",
+        got.get(k),
+        want.get(k),
+        got.len(),
+        want.len()
+    );
+    Some(problem(w, None, what))
 }
