@@ -218,3 +218,164 @@ fn doc_boundaries_list_every_windows_segments() {
     .fails_with(&["--doc-boundaries cannot be used with --method utk"]);
     assert!(!tmp.path().join("utk").exists());
 }
+
+/// The fixture documents as two input files (two sources): the first 30 lines and the rest.
+fn two_sources(tmp: &Path) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(docs()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (a, b) = (tmp.join("a.jsonl"), tmp.join("b.jsonl"));
+    std::fs::write(&a, lines[..30].join("\n") + "\n").unwrap();
+    std::fs::write(&b, lines[30..].join("\n") + "\n").unwrap();
+    (a, b)
+}
+
+#[test]
+fn upsampling_repeats_long_documents_and_keeps_each_sources_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = two_sources(tmp.path());
+    let (min, factor) = (1500u64, 3u32);
+    for (i, method) in ["utk", "plain", "cip"].iter().enumerate() {
+        let out = tmp.path().join(format!("u{i}"));
+        let up = format!("{min}:{factor}");
+        let run = augment(
+            &[&a, &b],
+            &qwen(),
+            &out,
+            &["-L", "2k", "--method", method, "--upsample-long", &up],
+        );
+        assert!(run.stdout().contains("upsampling"), "{}", run.stdout());
+        let o = OutputReader::open(&out).unwrap();
+        let report = o
+            .manifest
+            .upsample
+            .clone()
+            .expect("upsample in the manifest");
+        assert_eq!((report.min_tokens, report.factor), (min, factor));
+        // Occurrences of each input document, and where in the stream.
+        let mut seen: BTreeMap<(u32, u64), Vec<usize>> = BTreeMap::new();
+        let mut tokens = [0u64; 2];
+        for (k, d) in o.docs().enumerate() {
+            seen.entry((d.source, d.line)).or_default().push(k);
+            tokens[d.source as usize] += d.tokens;
+        }
+        let mut long = 0;
+        for (&(_, _), at) in &seen {
+            let rec = o.doc(at[0]).unwrap();
+            if rec.tokens >= min {
+                long += 1;
+                assert_eq!(at.len(), factor as usize);
+                assert!(
+                    at.windows(2).all(|w| w[1] > w[0] + 1),
+                    "copies adjacent: {at:?}"
+                );
+            } else {
+                assert_eq!(at.len(), 1);
+            }
+        }
+        assert!(long >= 2, "the fixture has long documents");
+        for (s, src) in report.sources.iter().enumerate() {
+            assert_eq!(tokens[s], src.output_tokens);
+            assert!(
+                src.dropped_documents > 0 && src.long_documents > 0,
+                "{src:?}"
+            );
+            // The short documents pay for the copies: the share of each source is kept.
+            assert!(src.mixture_kept, "{src:?}");
+            assert!(
+                src.output_tokens.abs_diff(src.input_tokens) < min,
+                "{src:?}"
+            );
+            assert_eq!(src.repeated_tokens, (factor as u64 - 1) * src.long_tokens);
+        }
+        let names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("spill")), "{names:?}");
+        let (o_s, a_s, b_s) = (
+            out.display().to_string(),
+            a.display().to_string(),
+            b.display().to_string(),
+        );
+        let v = utk(&["verify", &o_s, "--input", &a_s, &b_s], None).ok();
+        assert!(
+            v.stdout().contains("re-tokenized from the input and equal"),
+            "{}",
+            v.stdout()
+        );
+    }
+}
+
+#[test]
+fn upsampling_is_deterministic_and_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = two_sources(tmp.path());
+    let runs: Vec<PathBuf> = ["1", "2"]
+        .iter()
+        .map(|j| {
+            let out = tmp.path().join(format!("j{j}"));
+            augment(
+                &[&a, &b],
+                &qwen(),
+                &out,
+                &[
+                    "-L",
+                    "2k",
+                    "--upsample-long",
+                    "1500:4",
+                    "-j",
+                    j,
+                    "--method",
+                    "cip",
+                    "--doc-boundaries",
+                ],
+            );
+            out
+        })
+        .collect();
+    for f in [
+        "tokens.bin",
+        "doc_lens.bin",
+        "provenance.docs",
+        "provenance.spans",
+    ] {
+        assert_eq!(
+            std::fs::read(runs[0].join(f)).unwrap(),
+            std::fs::read(runs[1].join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // A token of the last copy of a long document, changed: only the input can tell.
+    let out = &runs[0];
+    let o = OutputReader::open(out).unwrap();
+    let docs: Vec<_> = o.docs().collect();
+    let last_long = (0..docs.len())
+        .rev()
+        .find(|&k| docs[k].tokens >= 1500)
+        .unwrap();
+    let span = o
+        .spans()
+        .find(|s| s.doc == last_long as u64 && s.len > 2)
+        .unwrap();
+    let seq_len = o.manifest.seq_len;
+    let at = 2 * (span.window as usize * seq_len + span.start as usize + 1);
+    drop(o);
+    let path = out.join("tokens.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let (o_s, a_s, b_s) = (
+        out.display().to_string(),
+        a.display().to_string(),
+        b.display().to_string(),
+    );
+    utk(&["verify", &o_s], None).ok();
+    utk(&["verify", &o_s, "--input", &a_s, &b_s], None)
+        .fails_with(&["copies equal the input, expected 4"]);
+    // Without the second file, its documents are missing.
+    utk(
+        &["verify", &runs[1].display().to_string(), "--input", &a_s],
+        None,
+    )
+    .fails_with(&["a long document at source 1", "is not in the input"]);
+}

@@ -13,6 +13,7 @@ use utk::input::{Input, InputFormat};
 use utk::output::{normalize_formats, Format};
 use utk::pipeline::{run as run_job, AugmentJob, Summary};
 use utk::tokenize::{Encoder, SpecialTokens};
+use utk::upsample::Upsample;
 
 #[derive(Args, Debug)]
 pub struct AugmentArgs {
@@ -118,6 +119,13 @@ pub struct AugmentArgs {
     #[arg(long)]
     pub doc_boundaries: bool,
 
+    /// Repeat documents of at least TOKENS tokens FACTOR times (copies spread through the run),
+    /// dropping short documents of the same input file at random so that each file's share of
+    /// the tokens is kept (the paper's Upsampling arm: 32768:5). Needs disk for one copy of the
+    /// tokenized input in the output directory.
+    #[arg(long, value_name = "TOKENS:FACTOR")]
+    pub upsample_long: Option<Upsample>,
+
     /// Overwrite an existing output directory.
     #[arg(long)]
     pub force: bool,
@@ -182,6 +190,7 @@ impl AugmentArgs {
             formats: normalize_formats(&self.formats),
             force: self.force,
             doc_boundaries: self.doc_boundaries,
+            upsample: self.upsample_long,
             threads,
             command: std::env::args().collect(),
         })
@@ -264,6 +273,9 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         job.vocab_size()
     )?;
     writeln!(w, "  special ids    {}", special_map(&job.specials))?;
+    if let Some(up) = &s.upsample {
+        print_upsample(up, w)?;
+    }
     writeln!(
         w,
         "  throughput     {:.2} s, {:.2} M tokens/s in, {:.1} MB/s of text, {} threads",
@@ -318,4 +330,25 @@ fn special_map(sp: &SpecialTokens) -> String {
         shown[shown.len() - 2..].join(" "),
         shown.len()
     )
+}
+
+/// Per source: what `--upsample-long` repeated and dropped, and whether its share was kept.
+fn print_upsample(up: &utk::upsample::UpsampleReport, w: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "  upsampling     documents of >= {} tokens x{}, per input file:",
+        up.min_tokens, up.factor
+    )?;
+    for s in &up.sources {
+        let kept = match s.mixture_kept {
+            true => "share kept",
+            false => "WARNING: too few short documents to pay for the copies: its share grew",
+        };
+        writeln!(
+            w,
+            "    {}: {} long docs +{} tokens repeated, {} short docs -{} tokens dropped, {} -> {} tokens ({kept})",
+            s.source, s.long_documents, s.repeated_tokens, s.dropped_documents, s.dropped_tokens, s.input_tokens, s.output_tokens
+        )?;
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ use crate::codec::Dtype;
 use crate::config::AugmentConfig;
 use crate::record::BadLines;
 use crate::tokenize::EodChoice;
+use crate::upsample::UpsampleReport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,6 +44,9 @@ pub struct Manifest {
     pub loss_mask: MaskInfo,
     pub files: Vec<FileInfo>,
     pub counts: Counts,
+    /// `--upsample-long`: what was repeated and dropped, per source. Absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upsample: Option<UpsampleReport>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use crate::augment::{arrange_into, Window, WindowShaper};
 use crate::codec::Dtype;
 use crate::config::{AugmentConfig, Tail};
 use crate::input::{Input, Reader, TextDoc, BATCH_TOKENS};
-use crate::output::dir::OutputDir;
+use crate::output::dir::{OutputDir, Scratch};
 use crate::output::manifest::{
     Counts, InputInfo, Manifest, MaskInfo, TokenizerInfo, FORMAT, FORMAT_VERSION, MASK_SEMANTICS,
 };
@@ -22,6 +22,7 @@ use crate::pack::{Packer, WindowPlan};
 use crate::record::{DocBatch, DocRecord};
 use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Encoder, SpecialTokens};
+use crate::upsample::{self, Upsample, UpsampleReport};
 use crate::workers::{joined, read_text_batches, worker_pool, QUEUE};
 use anyhow::{anyhow, Result};
 use indicatif::ProgressBar;
@@ -45,6 +46,8 @@ pub struct AugmentJob {
     pub force: bool,
     /// Write `doc_lens.bin/.idx` (plain and cip only).
     pub doc_boundaries: bool,
+    /// `--upsample-long`: repeat long documents, keeping each source's share (see [`upsample`]).
+    pub upsample: Option<Upsample>,
     pub threads: usize,
     /// The command line, recorded in the manifest.
     pub command: Vec<String>,
@@ -72,6 +75,8 @@ pub struct Summary {
     pub windows: u64,
     pub elapsed: Duration,
     pub token_dtypes: Vec<(Format, Dtype)>,
+    /// What `--upsample-long` repeated and dropped.
+    pub upsample: Option<UpsampleReport>,
 }
 
 /// Buffers the stages hand back for reuse (see [`recycle`]).
@@ -102,6 +107,7 @@ enum ToWriter {
 struct Finished {
     counts: Counts,
     writer: WindowWriter,
+    upsample: Option<UpsampleReport>,
 }
 
 /// Runs the job; on success the output directory is complete and its manifest written.
@@ -116,15 +122,24 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         job.force,
         &names.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
+    let spill = match job.upsample {
+        Some(_) => Some(dir.scratch("upsample.spill")?),
+        None => None,
+    };
     let mut writer = WindowWriter::new(dir, job.config.seq_len, &job.formats, job.vocab_size())?;
     if job.doc_boundaries {
         writer = writer.with_doc_lens()?;
     }
     let raw_bytes = Arc::new(AtomicU64::new(0));
-    let Finished { counts, writer } = run_stages(job, writer, bar, &raw_bytes)?;
+    let Finished {
+        counts,
+        writer,
+        upsample,
+    } = run_stages(job, writer, bar, &raw_bytes, spill)?;
     let windows = writer.windows;
     check_balance(&counts)?;
-    let manifest = build_manifest(job, &counts, windows);
+    let mut manifest = build_manifest(job, &counts, windows);
+    manifest.upsample = upsample.clone();
     writer.finish(|files| {
         let mut m = manifest;
         m.files = files;
@@ -136,6 +151,7 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         windows,
         elapsed: start.elapsed(),
         token_dtypes: job.token_dtypes(),
+        upsample,
     })
 }
 
@@ -148,6 +164,7 @@ fn run_stages(
     writer: WindowWriter,
     bar: &ProgressBar,
     raw_bytes: &Arc<AtomicU64>,
+    spill: Option<Scratch>,
 ) -> Result<Finished> {
     let pool = worker_pool(job.threads)?;
     let buffers = Buffers::new(job.config.seq_len);
@@ -167,18 +184,36 @@ fn run_stages(
             read(&mut reader, text_tx, shard_tx, buffers, bar)?;
             Ok(reader)
         });
+        // With upsampling, a stage between tokenize and pack re-orders the stream.
+        let (pack_rx, upsample_thread) = match (job.upsample, spill) {
+            (Some(up), Some(spill)) => {
+                let (tx, rx) = sync_channel::<DocBatch>(QUEUE);
+                let names = job.input.names();
+                let seed = job.config.seed;
+                let t = scope.spawn(move || {
+                    upsample::run(up, seed, &names, spill, tok_rx, tx, BATCH_TOKENS)
+                });
+                (rx, Some(t))
+            }
+            _ => (tok_rx, None),
+        };
         let pack_thread =
-            scope.spawn(move || pack_and_augment(job, pool, buffers, tok_rx, write_tx));
+            scope.spawn(move || pack_and_augment(job, pool, buffers, pack_rx, write_tx));
         let write_thread = scope.spawn(move || write_all(writer, buffers, write_rx));
         let tokenized = tokenize_batches(job, pool, buffers, text_rx, tok_tx, bar, raw_bytes);
         let reader = joined(read_thread.join(), "reader");
+        let upsampled = upsample_thread.map(|t| joined(t.join(), "upsample"));
         let counts = joined(pack_thread.join(), "pack");
         let writer = joined(write_thread.join(), "writer");
         // The earliest stage's failure explains the later ones (they only see a closed queue).
         let (reader, mut counts, writer) = match (reader, tokenized, counts, writer) {
             (Ok(r), Ok(()), Ok(c), Ok(w)) => (r, c, w),
-            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return Err(e),
+            (Err(e), ..) | (_, Err(e), ..) => return Err(e),
+            (_, _, Err(e), _) | (.., Err(e)) => {
+                return Err(upsampled.and_then(Result::err).unwrap_or(e))
+            }
         };
+        let upsample = upsampled.transpose()?;
         match reader {
             Reader::Text(r) => {
                 counts.blank_lines = r.blank_lines;
@@ -188,7 +223,11 @@ fn run_stages(
             Reader::Shards(s) => counts.input_bytes = s.bytes,
         }
         counts.output_tokens = writer.windows * job.config.seq_len as u64;
-        Ok(Finished { counts, writer })
+        Ok(Finished {
+            counts,
+            writer,
+            upsample,
+        })
     })
 }
 
@@ -419,5 +458,6 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
         },
         files: Vec::new(),
         counts: counts.clone(),
+        upsample: None,
     }
 }

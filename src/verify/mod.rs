@@ -9,6 +9,7 @@
 //! segment lengths are those of its chunks and pad.
 
 mod reference;
+mod upsampled;
 mod window;
 
 pub use reference::InputCheck;
@@ -106,7 +107,8 @@ pub fn verify(
     };
     let mut docs = Documents {
         out,
-        reference: input.map(Reference::new),
+        // Upsampled outputs are compared with the input by `upsampled`, not in stream order.
+        reference: input.filter(|_| m.upsample.is_none()).map(Reference::new),
         next: HashMap::new(),
         complete: vec![false; out.doc_count()],
         keep,
@@ -136,6 +138,12 @@ pub fn verify(
     }
     docs.check_all_complete(&mut report);
     docs.check_input_ends(&mut report)?;
+    if let Some(up) = &m.upsample {
+        upsampled::check_records(out, up, &mut report, keep);
+        if let Some(input) = input {
+            upsampled::check_input(out, input, up, &mut report, keep)?;
+        }
+    }
     Ok(report)
 }
 
