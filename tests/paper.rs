@@ -379,3 +379,75 @@ fn upsampling_is_deterministic_and_verified() {
     )
     .fails_with(&["a long document at source 1", "is not in the input"]);
 }
+
+mod cip_properties {
+    use super::common::lib_run::{random_docs, run};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use utk::augment::Window;
+    use utk::config::{AugmentConfig, ChunkDist, Chunking, Method, Order};
+
+    /// Each document's content tokens in the window, in chunk order.
+    fn pieces(w: &Window) -> BTreeMap<u64, Vec<u32>> {
+        let mut spans = w.spans.clone();
+        spans.sort_by_key(|s| (s.doc, s.chunk));
+        let mut by_doc: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for s in spans {
+            let c = &w.tokens[s.start as usize..(s.start + s.len) as usize];
+            by_doc.entry(s.doc).or_default().extend_from_slice(c);
+        }
+        by_doc
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn cip_is_plain_packing_rearranged(
+            seq_len in 16usize..3000,
+            seed in any::<u64>(),
+            split_prob in 0.0f64..=1.0,
+            chunks in prop_oneof![Just("2"), Just("3"), Just("2:1,5:1")],
+            chunking in prop_oneof![Just(Chunking::Uniform), Just(Chunking::Equal)],
+            min_chunk_tokens in 1usize..50,
+            lengths in prop::collection::vec(1usize..2500, 1..30),
+            doc_seed in any::<u64>(),
+        ) {
+            let docs = random_docs(&lengths, doc_seed);
+            let cfg = AugmentConfig {
+                method: Method::Cip,
+                seq_len,
+                seed,
+                split_prob,
+                chunks: chunks.parse::<ChunkDist>().unwrap(),
+                chunking,
+                min_chunk_tokens,
+                order: Order::Preserve,
+                ..AugmentConfig::default()
+            };
+            let cip = run(&cfg, &docs);
+            let plain = run(&AugmentConfig { method: Method::Plain, ..cfg.clone() }, &docs);
+            prop_assert_eq!(cip.windows.len(), plain.windows.len());
+            for (c, p) in cip.windows.iter().zip(&plain.windows) {
+                let (mut a, mut b) = (c.tokens.clone(), p.tokens.clone());
+                a.sort_unstable();
+                b.sort_unstable();
+                prop_assert_eq!(a, b, "window {} multiset", c.index);
+                prop_assert_eq!(pieces(c), pieces(p), "window {} pieces", c.index);
+                prop_assert_eq!(&c.mask, &p.mask);
+                let mut at = 0;
+                let mut next: BTreeMap<u64, u16> = BTreeMap::new();
+                for s in &c.spans {
+                    prop_assert_eq!(s.start, at, "chunks back to back");
+                    at += s.len;
+                    let n = next.entry(s.doc).or_insert(1);
+                    prop_assert_eq!(s.chunk, *n, "chunks in order");
+                    *n += 1;
+                    if s.chunks >= 2 {
+                        prop_assert!(s.len as usize >= min_chunk_tokens);
+                    }
+                }
+            }
+        }
+    }
+}
