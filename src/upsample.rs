@@ -18,16 +18,18 @@
 //! and inserts copies. Copy `k` (1 ≤ k < FACTOR) of a long document starting at input token `x`
 //! (of `N`) goes before the first document starting at or after `(x + ⌊k·N/FACTOR⌋) mod N`, so
 //! the copies of a document are `N/FACTOR` input tokens apart, spread evenly through the run.
-//! Memory: the per-source counts and 24 bytes per copy; disk: the stream's tokens (4 bytes each).
+//! Memory: the per-source counts and 24 bytes per copy (the spill is read back, not mapped);
+//! disk: the stream's tokens (4 bytes each, 20 more per document).
 
-use crate::mapped::{map_file, Bytes};
 use crate::output::dir::Scratch;
 use crate::record::{DocBatch, DocRecord};
 use crate::rng::{window_rng, Purpose};
 use anyhow::{Context, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::io::{BufWriter, Write};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 /// What counts as long and how often it is repeated.
@@ -97,16 +99,25 @@ struct Long {
 /// Bytes of a document's header in the spill: source u32, line u64, tokens u64.
 const HEADER: usize = 20;
 
-/// Runs both passes: documents from `rx`, the upsampled stream to `tx`, in batches of about
-/// `batch_tokens`. `names` are the sources; `seed` the run's.
+/// The queues around the upsampling stage and their batch buffers.
+pub struct Queues<'a> {
+    pub rx: Receiver<DocBatch>,
+    pub tx: SyncSender<DocBatch>,
+    /// Tokens per batch sent.
+    pub batch_tokens: usize,
+    /// A buffer for a new batch (recycled by the caller), and where spent ones go.
+    pub take: &'a (dyn Fn(usize) -> Vec<u32> + Sync),
+    pub give: &'a (dyn Fn(Vec<u32>) + Sync),
+}
+
+/// Runs both passes: documents from `q.rx`, the upsampled stream to `q.tx`. `names` are the
+/// sources; `seed` the run's.
 pub fn run(
     up: Upsample,
     seed: u64,
     names: &[String],
     spill: Scratch,
-    rx: Receiver<DocBatch>,
-    tx: SyncSender<DocBatch>,
-    batch_tokens: usize,
+    q: Queues,
 ) -> Result<UpsampleReport> {
     let mut report = UpsampleReport {
         min_tokens: up.min_tokens,
@@ -120,11 +131,9 @@ pub fn run(
             })
             .collect(),
     };
-    let (longs, total) = spill_all(up, &spill, rx, &mut report.sources)?;
-    let map = map_file(&spill.path)?;
+    let (longs, total) = spill_all(up, &spill, &q, &mut report.sources)?;
     let mut pass = Second {
         up,
-        map: &map,
         rng: window_rng(seed, 0, Purpose::Upsample),
         to_drop: report.sources.iter().map(|s| excess(up, s)).collect(),
         undecided: report
@@ -133,10 +142,10 @@ pub fn run(
             .map(|s| s.input_tokens - s.long_tokens)
             .collect(),
         batch: DocBatch::default(),
-        tx,
-        batch_tokens,
+        q: &q,
+        buf: Vec::new(),
     };
-    pass.emit_all(&longs, total, &mut report.sources)?;
+    pass.emit_all(&spill.path, &longs, total, &mut report.sources)?;
     for s in &mut report.sources {
         s.repeated_documents = (up.factor as u64 - 1) * s.long_documents;
         s.repeated_tokens = (up.factor as u64 - 1) * s.long_tokens;
@@ -158,14 +167,14 @@ fn excess(up: Upsample, s: &SourceReport) -> u64 {
 fn spill_all(
     up: Upsample,
     spill: &Scratch,
-    rx: Receiver<DocBatch>,
+    q: &Queues,
     sources: &mut [SourceReport],
 ) -> Result<(Vec<Long>, u64)> {
     let mut out = BufWriter::with_capacity(1 << 20, &spill.file);
     let (mut at, mut input_at) = (0usize, 0u64);
     let mut longs = Vec::new();
     let mut buf = Vec::new();
-    for batch in rx {
+    for batch in q.rx.iter() {
         for (d, ids) in batch.iter() {
             let s = &mut sources[d.source as usize];
             s.input_documents += 1;
@@ -189,51 +198,67 @@ fn spill_all(
             at += buf.len();
             input_at += d.tokens;
         }
+        (q.give)(batch.ids);
     }
     out.flush()
         .with_context(|| format!("cannot write {}", spill.path.display()))?;
     Ok((longs, input_at))
 }
 
-/// Pass 2's state: the spill, the drop decisions still open per source, the batch being filled.
+/// Pass 2's state: the spill read in order (and at the copies' offsets), the drop decisions
+/// still open per source, the batch being filled. The spill is read, not mapped, so memory holds
+/// one document at a time whatever the corpus.
 struct Second<'a> {
     up: Upsample,
-    map: &'a Bytes,
     rng: rand_chacha::ChaCha8Rng,
     to_drop: Vec<u64>,
     undecided: Vec<u64>,
     batch: DocBatch,
-    tx: SyncSender<DocBatch>,
-    batch_tokens: usize,
+    q: &'a Queues<'a>,
+    buf: Vec<u8>,
+}
+
+/// Reads the next document of the spill into `buf` (its ids' bytes); `None` at the end.
+fn read_doc(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<Option<DocRecord>> {
+    let mut h = [0u8; HEADER];
+    match r.read_exact(&mut h) {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        other => other.context("cannot read the upsampling spill")?,
+    }
+    let rec = DocRecord {
+        source: u32::from_le_bytes(h[0..4].try_into().expect("4 bytes")),
+        line: u64::from_le_bytes(h[4..12].try_into().expect("8 bytes")),
+        tokens: u64::from_le_bytes(h[12..20].try_into().expect("8 bytes")),
+    };
+    buf.resize(4 * rec.tokens as usize, 0);
+    r.read_exact(buf)
+        .context("cannot read the upsampling spill")?;
+    Ok(Some(rec))
 }
 
 impl Second<'_> {
-    /// The document at `at` in the spill, and where the next one starts.
-    fn doc_at(&self, at: usize) -> (DocRecord, &[u8], usize) {
-        let m = &self.map[..];
-        let u64_at = |o: usize| u64::from_le_bytes(m[o..o + 8].try_into().expect("8 bytes"));
-        let rec = DocRecord {
-            source: u32::from_le_bytes(m[at..at + 4].try_into().expect("4 bytes")),
-            line: u64_at(at + 4),
-            tokens: u64_at(at + 12),
-        };
-        let end = at + HEADER + 4 * rec.tokens as usize;
-        (rec, &m[at + HEADER..end], end)
-    }
-
-    /// Appends a document to the batch, sending the batch when full.
-    fn push(&mut self, at: usize) -> Result<()> {
-        let (rec, ids, _) = self.doc_at(at);
-        let ids: Vec<u32> = ids
+    /// Appends the document in `self.buf` to the batch, sending the batch when full.
+    fn push(&mut self, rec: DocRecord) -> Result<()> {
+        let ids = self
+            .buf
             .chunks_exact(4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .collect();
-        self.batch.ids.extend_from_slice(&ids);
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        if self.batch.ids.capacity() == 0 {
+            self.batch.ids = (self.q.take)(self.q.batch_tokens);
+        }
+        self.batch.ids.extend(ids);
         self.batch.docs.push(rec);
-        if self.batch.ids.len() >= self.batch_tokens {
+        if self.batch.ids.len() >= self.q.batch_tokens {
             self.send()?;
         }
         Ok(())
+    }
+
+    /// Appends the copy of the long document at `at` in the spill.
+    fn push_copy(&mut self, copies: &mut File, at: u64) -> Result<()> {
+        copies.seek(SeekFrom::Start(at))?;
+        let rec = read_doc(copies, &mut self.buf)?.context("the upsampling spill is truncated")?;
+        self.push(rec)
     }
 
     fn send(&mut self) -> Result<()> {
@@ -242,7 +267,7 @@ impl Second<'_> {
             return Ok(());
         }
         // A closed queue means the pack stage stopped; its error is reported.
-        let _ = self.tx.send(batch);
+        let _ = self.q.tx.send(batch);
         Ok(())
     }
 
@@ -261,29 +286,37 @@ impl Second<'_> {
     }
 
     /// Walks the spill in input order: drops, keeps, and inserts the copies where they fall.
-    fn emit_all(&mut self, longs: &[Long], total: u64, sources: &mut [SourceReport]) -> Result<()> {
-        let copies = schedule(self.up, longs, total);
+    fn emit_all(
+        &mut self,
+        path: &Path,
+        longs: &[Long],
+        total: u64,
+        sources: &mut [SourceReport],
+    ) -> Result<()> {
+        let open = || File::open(path).with_context(|| format!("cannot open {}", path.display()));
+        let (mut seq, mut copies) = (BufReader::with_capacity(1 << 20, open()?), open()?);
+        let schedule = schedule(self.up, longs, total);
         let mut next_copy = 0;
-        let (mut at, mut input_at, mut released) = (0usize, 0u64, 0usize);
-        while at < self.map.len() {
-            while next_copy < copies.len() && copies[next_copy].0 <= input_at {
-                self.push(copies[next_copy].1)?;
+        let mut input_at = 0u64;
+        loop {
+            while next_copy < schedule.len() && schedule[next_copy].0 <= input_at {
+                self.push_copy(&mut copies, schedule[next_copy].1 as u64)?;
                 next_copy += 1;
             }
-            let (rec, _, end) = self.doc_at(at);
+            let Some(rec) = read_doc(&mut seq, &mut self.buf)? else {
+                break;
+            };
             let s = rec.source as usize;
             if rec.tokens >= self.up.min_tokens || !self.drop_short(s, rec.tokens) {
-                self.push(at)?;
+                self.push(rec)?;
             } else {
                 sources[s].dropped_documents += 1;
                 sources[s].dropped_tokens += rec.tokens;
             }
             input_at += rec.tokens;
-            at = end;
-            released = self.map.release(released, at);
         }
-        for &(_, c) in &copies[next_copy..] {
-            self.push(c)?;
+        for &(_, c) in &schedule[next_copy..] {
+            self.push_copy(&mut copies, c as u64)?;
         }
         self.send()
     }

@@ -191,7 +191,14 @@ fn run_stages(
                 let names = job.input.names();
                 let seed = job.config.seed;
                 let t = scope.spawn(move || {
-                    upsample::run(up, seed, &names, spill, tok_rx, tx, BATCH_TOKENS)
+                    let q = upsample::Queues {
+                        rx: tok_rx,
+                        tx,
+                        batch_tokens: BATCH_TOKENS,
+                        take: &|n| buffers.batches.take(n),
+                        give: &|v| buffers.batches.give(v),
+                    };
+                    upsample::run(up, seed, &names, spill, q)
                 });
                 (rx, Some(t))
             }
