@@ -34,6 +34,22 @@ tokenizer's own). `--reset-position-ids` and `--reset-attention-mask` are refuse
 is one sequence whose chunks must see each other across document boundaries. `--eod-mask-loss`
 has no effect: utk's mask already decides every position.
 
+Intra-document attention ("AttnMask" in the paper) needs plain or cip windows: UtK's chunks must
+see each other. Megatron's `--reset-attention-mask` / `--reset-position-ids` (on GPTDataset,
+with plain packing's `tokens` only) find document boundaries from EOD tokens, which differs from
+utk's `doc_lens` (`utk augment --doc-boundaries`) in two places:
+
+- the start of a window whose first piece continues a document from the window before holds no
+  EOD. That costs nothing: a sample's first token starts a segment anyway, so the piece attends to
+  itself only and its positions restart at 0, exactly as doc_lens has it. What neither can give
+  it is the rest of its document, which lies in the previous sample;
+- CIP chunks carry no EOD except a document's last one, so EOD-based reset merges each chunk
+  with the chunks that follow it up to the next EOD: tokens then attend across documents. Build
+  the mask and `position_ids` from `doc_lens.bin/.idx` instead (one int32 sequence per window,
+  its segment lengths; the same reading as `examples/torch_npy_dataset.py`).
+
+This class keeps its refusal of both flags for UtK outputs.
+
 Everything else (the config class, the builder, blending several utk outputs with weights,
 train/valid/test splits, caching) is Megatron's own machinery, unchanged.
 """

@@ -13,6 +13,10 @@ pub enum Method {
     Utk,
     /// Plain packing ("CT"/"ABF" baseline): concatenate documents and cut at the window end.
     Plain,
+    /// CIP (LongSkywork's chunk-interleaved pretraining): plain packing's windows, each piece
+    /// split into chunks and the chunks of a window interleaved, each piece's in order; no
+    /// markup. See docs/paper.md.
+    Cip,
 }
 
 /// How chunk boundaries are placed inside a split piece.
@@ -48,7 +52,7 @@ pub enum Tail {
     Drop,
 }
 
-crate::impl_choice!(Method { Utk => "utk", Plain => "plain" });
+crate::impl_choice!(Method { Utk => "utk", Plain => "plain", Cip => "cip" });
 crate::impl_choice!(Chunking { Uniform => "uniform", Equal => "equal", Fixed => "fixed" });
 crate::impl_choice!(Order { Preserve => "preserve", Shuffle => "shuffle" });
 crate::impl_choice!(Tail { Pad => "pad", Drop => "drop" });
@@ -176,6 +180,11 @@ impl AugmentConfig {
             let what = format!("{} must be between 1 and 64", self.label_len);
             return Err(SettingError::about(Setting::LabelLen, what).into());
         }
+        if self.method == Method::Cip && self.order == Order::Shuffle {
+            let what =
+                "shuffle cannot be used with method cip, which keeps each piece's chunks in order";
+            return Err(SettingError::about(Setting::Order, what).into());
+        }
         if self.chunking == Chunking::Fixed {
             if self.chunk_tokens == 0 {
                 return Err(SettingError::about(Setting::ChunkTokens, "must be at least 1").into());
@@ -197,7 +206,7 @@ impl AugmentConfig {
     /// The largest number of chunks one piece can be split into: it sets how many knot ids exist.
     pub fn max_chunks(&self) -> u32 {
         match (self.method, self.chunking) {
-            (Method::Plain, _) => 1,
+            (Method::Plain | Method::Cip, _) => 1,
             (Method::Utk, Chunking::Fixed) => (self.seq_len / self.chunk_tokens).max(2) as u32,
             (Method::Utk, _) => self.chunks.max(),
         }

@@ -43,5 +43,6 @@ pub mod rng;
 pub mod setting;
 pub mod tokenize;
 pub mod untie;
+pub mod upsample;
 pub mod verify;
 pub mod workers;

@@ -14,6 +14,8 @@ pub enum Purpose {
     Plan = 0,
     /// Decisions made while augmenting: split points and chunk order.
     Arrange = 1,
+    /// `--upsample-long`: which short documents are dropped (window 0: one stream for the run).
+    Upsample = 2,
 }
 
 /// The generator for `purpose` in window `window` of a run seeded with `seed`.

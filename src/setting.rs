@@ -26,6 +26,10 @@ pub enum Setting {
     MinChunkTokens,
     ChunkTokens,
     LabelLen,
+    Method,
+    Order,
+    DocBoundaries,
+    UpsampleLong,
 }
 
 impl Setting {
@@ -49,6 +53,10 @@ impl Setting {
             Setting::MinChunkTokens => "min_chunk_tokens",
             Setting::ChunkTokens => "chunk_tokens",
             Setting::LabelLen => "label_len",
+            Setting::Method => "method",
+            Setting::Order => "order",
+            Setting::DocBoundaries => "doc_boundaries",
+            Setting::UpsampleLong => "upsample_long",
         }
     }
 }

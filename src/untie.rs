@@ -5,6 +5,10 @@
 //! labels, knots and backtrace lists — without the provenance sidecar — which is possible whenever
 //! backtracing is on. [`expected_mask`] is the loss-mask policy as a function of the structure.
 //! `verify` and `inspect` are built on these.
+//!
+//! A CIP window has no markup: its chunks cannot be found from the ids, only from the provenance
+//! spans. [`parse_spans`] reads such a window's layout from its spans and checks that they tile
+//! it (nothing inserted, nothing between chunks) and that no markup token occurs.
 
 use crate::tokenize::special::Role;
 use crate::tokenize::SpecialTokens;
@@ -107,6 +111,50 @@ pub fn parse_window(t: &[u32], roles: &Roles) -> Result<ParsedWindow, Flaw> {
         chunks,
         pad_from: None,
     })
+}
+
+/// Parses a window without markup (CIP) from its chunks' `(start, len)` in window order: one
+/// unlabelled chunk per span; the spans must follow each other from token 0 with no gap, hold no
+/// markup token, and leave only a trailing pad run (or nothing) after them.
+pub fn parse_spans(t: &[u32], spans: &[(u32, u32)], roles: &Roles) -> Result<ParsedWindow, Flaw> {
+    let p = Parser { t, roles };
+    let mut chunks = Vec::with_capacity(spans.len());
+    let mut at = 0usize;
+    for &(start, len) in spans {
+        let (start, end) = (start as usize, start as usize + len as usize);
+        if start != at || len == 0 || end > t.len() {
+            return flaw(at.min(t.len().saturating_sub(1)), format!("chunk at {start}..{end} does not follow the previous one at {at} (a CIP window is its chunks back to back)"));
+        }
+        if let Some(i) = (start..end).find(|&i| roles.role(t[i]).is_some()) {
+            return flaw(
+                i,
+                format!("{} inside a chunk of a window without markup", p.name(i)),
+            );
+        }
+        let eod = t[end - 1] == roles.ids.eod;
+        if let Some(i) = (start..end - 1).find(|&i| t[i] == roles.ids.eod) {
+            return flaw(i, "EOD inside a chunk, before its end");
+        }
+        chunks.push(Chunk {
+            extent: start..end,
+            label: None,
+            head: None,
+            content: start..end,
+            eod,
+            tail: None,
+            backtrace: None,
+        });
+        at = end;
+    }
+    let pad_from = match at < t.len() {
+        true if t[at] == roles.ids.pad => {
+            p.pad(at)?;
+            Some(at)
+        }
+        true => return flaw(at, format!("{} after the last chunk", p.name(at))),
+        false => None,
+    };
+    Ok(ParsedWindow { chunks, pad_from })
 }
 
 /// The window being parsed, with the reading steps of its grammar.

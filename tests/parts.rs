@@ -458,3 +458,44 @@ mod split {
         }
     }
 }
+
+#[test]
+fn merge_joins_doc_boundaries_and_refuses_upsampled_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cip");
+    let extra = [
+        "--method",
+        "cip",
+        "--doc-boundaries",
+        "--format",
+        "megatron,npy",
+    ];
+    for i in 0..3 {
+        part(&[&docs()], &out, 3, i, &extra);
+    }
+    let merged = tmp.path().join("cip-merged");
+    utk(&["merge", &s(&out), "-o", &s(&merged), "-q"], None).ok();
+    let lens = fs::read(merged.join("doc_lens.bin")).unwrap();
+    let from_parts: usize = (0..3)
+        .map(|i| {
+            fs::metadata(part_dir(&out, 3, i).join("doc_lens.bin"))
+                .unwrap()
+                .len() as usize
+        })
+        .sum();
+    assert_eq!(lens.len(), from_parts);
+    let run = utk(&["verify", &s(&merged), "--input", &s(&docs())], None).ok();
+    assert!(run.stdout().contains("checksum"), "{}", run.stdout());
+
+    let up = tmp.path().join("up");
+    for i in 0..2 {
+        part(&[&docs()], &up, 2, i, &["--upsample-long", "200:2"]);
+    }
+    let refused = tmp.path().join("up-merged");
+    utk(&["merge", &s(&up), "-o", &s(&refused)], None).fails_with(&[
+        "part-00000-of-00002",
+        "--upsample-long",
+        "--data-path",
+    ]);
+    assert!(!refused.exists());
+}

@@ -8,6 +8,9 @@
 //! would have neither EOD nor tail knot to mark its end). Layout of a chunk of a split piece:
 //! `<CL> label </CL> [H_{j-1}] content [T_j]`, and after a piece's last-placed chunk
 //! `<S> l_1 <s> l_2 … l_n </S>`.
+//!
+//! CIP places chunks as `--order preserve` does (a random interleaving, the cut piece's last
+//! chunk last) and writes their content only: no label, knot or backtrace list.
 
 use super::chunks::boundaries;
 use crate::config::{AugmentConfig, Method, Order};
@@ -65,8 +68,8 @@ fn placement(
     if cfg.method == Method::Plain {
         return (0..plan.pieces.len()).map(|i| (i, 1)).collect();
     }
-    match cfg.order {
-        Order::Preserve => {
+    match (cfg.method, cfg.order) {
+        (Method::Cip, _) | (_, Order::Preserve) => {
             // A random interleaving of the pieces' chunk sequences; the cut piece's last chunk is
             // held back and ends the window.
             let mut seq: Vec<usize> = Vec::new();
@@ -88,7 +91,7 @@ fn placement(
             }
             order
         }
-        Order::Shuffle => {
+        (_, Order::Shuffle) => {
             // A full shuffle, except that the cut piece's last chunk still ends the window: its
             // content has neither EOD nor a tail knot, so nothing else could mark where it ends.
             let mut order: Vec<(usize, u32)> = (0..plan.pieces.len())
@@ -144,7 +147,7 @@ pub fn arrange_into(
         let piece = &plan.pieces[i];
         let n = piece.shape.chunks;
         let (lo, hi) = (bounds[i][j as usize - 1], bounds[i][j as usize]);
-        let split = n >= 2;
+        let split = n >= 2 && cfg.method == Method::Utk;
         if split {
             out.open_chunk(sp, &piece.shape.labels[j as usize - 1], j);
         }

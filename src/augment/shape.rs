@@ -5,6 +5,9 @@
 //! markup adds. If the whole piece plus markup fits, it is placed whole; otherwise the piece is cut
 //! so that content plus markup fill the window exactly, with fewer chunks if the shorter piece
 //! cannot hold the drawn number (at least `--min-chunk-tokens` per chunk).
+//!
+//! CIP adds no markup: a piece takes what plain packing would take, then the same draws decide
+//! whether and into how many chunks it is split (at least `--min-chunk-tokens` per chunk).
 
 use super::labels::LabelMaker;
 use crate::config::{AugmentConfig, Chunking, Method};
@@ -72,6 +75,18 @@ impl<'a> WindowShaper<'a> {
         chunk_labels + knots + backtrace
     }
 
+    /// CIP: plain packing's piece, split by the same draws as UtK's (no labels, no overhead).
+    fn shape_cip(&mut self, available: usize, space: usize) -> (usize, Shape) {
+        let take = available.min(space);
+        let split = self.rng.random_bool(self.cfg.split_prob);
+        let drawn = self.cfg.chunks.counts[self.dist.sample(&mut self.rng)];
+        let shape = Shape {
+            chunks: self.chunk_count(take, split, drawn),
+            ..Shape::default()
+        };
+        (take, shape)
+    }
+
     fn ensure_labels(&mut self, n: usize) -> Result<()> {
         while self.pending.len() < n {
             let label = self.labels.draw(&mut self.rng)?;
@@ -96,6 +111,9 @@ impl Shaper for WindowShaper<'_> {
                     ..Shape::default()
                 },
             ));
+        }
+        if self.cfg.method == Method::Cip {
+            return Ok(self.shape_cip(available, space));
         }
         let split = self.rng.random_bool(self.cfg.split_prob);
         let drawn = self.cfg.chunks.counts[self.dist.sample(&mut self.rng)];

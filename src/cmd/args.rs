@@ -100,6 +100,10 @@ pub fn flag(setting: Setting) -> &'static str {
         Setting::MinChunkTokens => "--min-chunk-tokens",
         Setting::ChunkTokens => "--chunk-tokens",
         Setting::LabelLen => "--label-len",
+        Setting::Method => "--method",
+        Setting::Order => "--order",
+        Setting::DocBoundaries => "--doc-boundaries",
+        Setting::UpsampleLong => "--upsample-long",
     }
 }
 

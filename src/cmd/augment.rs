@@ -16,6 +16,7 @@ use utk::output::{normalize_formats, Format};
 use utk::part::{Part, PartRecord};
 use utk::pipeline::{planned_manifest, run as run_job, AugmentJob, Summary};
 use utk::tokenize::{Encoder, SpecialTokens};
+use utk::upsample::Upsample;
 
 #[derive(Args, Debug)]
 pub struct AugmentArgs {
@@ -46,17 +47,20 @@ pub struct AugmentArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// utk, or the plain-packing baseline (concatenate and cut, no markup).
+    /// utk, the plain-packing baseline (concatenate and cut, no markup), or cip (plain packing's
+    /// windows with each piece split into chunks and the chunks interleaved, in order per piece).
     #[arg(long, value_parser = choice::<Method>(), default_value = "utk")]
     pub method: Method,
 
-    /// Probability that a piece is split into chunks (the paper's better setting is 0.8).
-    #[arg(long, default_value_t = 0.8)]
-    pub split_prob: f64,
+    /// Probability that a piece is split into chunks (default 0.8, the paper's better setting;
+    /// 1 with --method cip).
+    #[arg(long, value_name = "P")]
+    pub split_prob: Option<f64>,
 
-    /// Distribution of the chunk count of a split piece, COUNT:WEIGHT,…
-    #[arg(long, default_value = "2:0.5,3:0.5")]
-    pub chunks: ChunkDist,
+    /// Distribution of the chunk count of a split piece, COUNT:WEIGHT,… (default 2:0.5,3:0.5;
+    /// 2 with --method cip).
+    #[arg(long, value_name = "DIST")]
+    pub chunks: Option<ChunkDist>,
 
     /// Where split points go: uniform (random, respecting --min-chunk-tokens), equal, or fixed
     /// (chunks of --chunk-tokens, the paper's "1K chunks").
@@ -113,6 +117,18 @@ pub struct AugmentArgs {
     )]
     pub formats: Vec<Format>,
 
+    /// Also write doc_lens.bin/.idx: each window's segment lengths (a document's part, or a CIP
+    /// chunk; the trailing pad last), for intra-document attention masks. Plain and cip only.
+    #[arg(long)]
+    pub doc_boundaries: bool,
+
+    /// Repeat documents of at least TOKENS tokens FACTOR times (copies spread through the run),
+    /// dropping short documents of the same input file at random so that each file's share of
+    /// the tokens is kept (the paper's Upsampling arm: 32768:5). Needs disk for one copy of the
+    /// tokenized input in the output directory.
+    #[arg(long, value_name = "TOKENS:FACTOR")]
+    pub upsample_long: Option<Upsample>,
+
     /// Overwrite an existing output directory.
     #[arg(long)]
     pub force: bool,
@@ -122,12 +138,17 @@ pub struct AugmentArgs {
 
 impl AugmentArgs {
     fn config(&self) -> Result<AugmentConfig> {
+        let cip = self.method == Method::Cip;
         let cfg = AugmentConfig {
             method: self.method,
             seq_len: self.seq_len,
             seed: self.seed,
-            split_prob: self.split_prob,
-            chunks: self.chunks.clone(),
+            split_prob: self.split_prob.unwrap_or(if cip { 1.0 } else { 0.8 }),
+            chunks: match &self.chunks {
+                Some(c) => c.clone(),
+                None if cip => "2".parse()?,
+                None => AugmentConfig::default().chunks,
+            },
             chunking: self.chunking,
             chunk_tokens: self.chunk_tokens,
             min_chunk_tokens: self.min_chunk_tokens,
@@ -143,6 +164,9 @@ impl AugmentArgs {
     /// Everything that can fail before work starts fails here.
     fn resolve(self) -> Result<(AugmentJob, Option<Part>)> {
         let config = self.config()?;
+        if self.doc_boundaries {
+            utk::output::doc_lens::check_method(config.method)?;
+        }
         let input = Input::resolve(&self.inputs, self.input_format, self.encode.text())?;
         let part = self.parts.part()?;
         let (input, part, output) = match part {
@@ -181,6 +205,8 @@ impl AugmentArgs {
                 output,
                 formats: normalize_formats(&self.formats),
                 force: self.force,
+                doc_boundaries: self.doc_boundaries,
+                upsample: self.upsample_long,
                 threads,
                 command: std::env::args().collect(),
                 part: record,
@@ -275,6 +301,9 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         job.vocab_size()
     )?;
     writeln!(w, "  special ids    {}", special_map(&job.specials))?;
+    if let Some(up) = &s.upsample {
+        print_upsample(up, w)?;
+    }
     writeln!(
         w,
         "  throughput     {:.2} s, {:.2} M tokens/s in, {:.1} MB/s of text, {} threads",
@@ -336,4 +365,25 @@ fn special_map(sp: &SpecialTokens) -> String {
         shown[shown.len() - 2..].join(" "),
         shown.len()
     )
+}
+
+/// Per source: what `--upsample-long` repeated and dropped, and whether its share was kept.
+fn print_upsample(up: &utk::upsample::UpsampleReport, w: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "  upsampling     documents of >= {} tokens x{}, per input file:",
+        up.min_tokens, up.factor
+    )?;
+    for s in &up.sources {
+        let kept = match s.mixture_kept {
+            true => "share kept",
+            false => "WARNING: too few short documents to pay for the copies: its share grew",
+        };
+        writeln!(
+            w,
+            "    {}: {} long docs +{} tokens repeated, {} short docs -{} tokens dropped, {} -> {} tokens ({kept})",
+            s.source, s.long_documents, s.repeated_tokens, s.dropped_documents, s.dropped_tokens, s.input_tokens, s.output_tokens
+        )?;
+    }
+    Ok(())
 }

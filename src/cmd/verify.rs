@@ -110,8 +110,11 @@ fn print_report(
     start: std::time::Instant,
     w: &mut impl Write,
 ) -> Result<()> {
+    let cip = out.manifest.config.method == utk::config::Method::Cip;
     let how = if report.untied_from_tokens {
         "untied from the tokens and matched to the sidecar"
+    } else if cip {
+        "matched to the sidecar (CIP: chunks back to back, nothing inserted, each piece's in order)"
     } else {
         "matched to the sidecar (backtracing off: knots alone cannot group pieces)"
     };
@@ -135,6 +138,12 @@ fn print_report(
         "  {} documents complete, each exactly once and in order",
         report.documents_complete
     )?;
+    if report.doc_lens {
+        writeln!(
+            w,
+            "  doc_lens: every window's segment lengths are its chunks' and its pad's"
+        )?;
+    }
     if let Some(input) = input {
         let how = match input.input.is_shards() {
             true => "read from the shards",

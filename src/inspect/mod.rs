@@ -6,9 +6,11 @@ pub mod render;
 pub mod summary;
 
 use crate::augment::Span;
+use crate::config::Method;
+use crate::output::doc_lens::DocLens;
 use crate::output::reader::OutputReader;
 use crate::tokenize::SpecialTokens;
-use crate::untie::{parse_window, Roles};
+use crate::untie::{parse_spans, parse_window, Roles};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -43,6 +45,8 @@ pub struct WindowView {
     pub mask: Vec<u8>,
     pub chunks: Vec<ChunkView>,
     pub pad_from: Option<usize>,
+    /// The window's segment lengths from `doc_lens` (written with `--doc-boundaries`).
+    pub segments: Option<Vec<i64>>,
 }
 
 /// Spans of window `w` (the sidecar is in window order).
@@ -63,14 +67,22 @@ pub fn window_view(out: &OutputReader, w: u64) -> Result<WindowView> {
     }
     let roles = Roles::new(SpecialTokens::from_map(&out.manifest.special_tokens)?);
     let tokens = out.window_tokens(w);
-    let parsed = parse_window(&tokens, &roles).map_err(|f| {
+    let spans = window_spans(out, w);
+    let parsed = match out.manifest.config.method {
+        // No markup: the chunks are the sidecar's spans.
+        Method::Cip => {
+            let chunks: Vec<(u32, u32)> = spans.iter().map(|s| (s.start, s.len)).collect();
+            parse_spans(&tokens, &chunks, &roles)
+        }
+        Method::Utk | Method::Plain => parse_window(&tokens, &roles),
+    };
+    let parsed = parsed.map_err(|f| {
         anyhow::anyhow!(
             "window {w} is damaged at token {}: {} (run utk verify)",
             f.offset,
             f.what
         )
     })?;
-    let spans = window_spans(out, w);
     if spans.len() != parsed.chunks.len() {
         bail!(
             "window {w}: {} chunks but {} provenance records (run utk verify)",
@@ -113,6 +125,7 @@ pub fn window_view(out: &OutputReader, w: u64) -> Result<WindowView> {
         tokens,
         chunks,
         pad_from: parsed.pad_from,
+        segments: DocLens::open(&out.dir, &out.manifest)?.map(|d| d.window(w)),
     })
 }
 

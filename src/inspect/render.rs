@@ -157,6 +157,11 @@ pub fn text(
             ))
         )?;
     }
+    if let Some(seg) = &v.segments {
+        let lens: Vec<String> = seg.iter().map(i64::to_string).collect();
+        let note = format!("segments (doc_lens, {}): {}", seg.len(), lens.join(" "));
+        writeln!(w, "{}", p.note(&note))?;
+    }
     writeln!(w)?;
     map(v, tok, w)
 }
@@ -278,6 +283,7 @@ pub fn json(
         "windows": v.windows,
         "seq_len": v.tokens.len(),
         "pad_from": v.pad_from,
+        "segments": v.segments,
         "special_tokens": out.manifest.special_tokens,
         "chunks": chunks,
     });

@@ -41,7 +41,26 @@ pub fn summary(
         m.tokenizer.eod.token.as_deref().unwrap_or("?")
     )?;
     writeln!(w, "documents {} · tokens in {} · out {} · inserted {} ({:.2}% overhead) · pad {} · dropped {}", c.documents, c.input_tokens, c.output_tokens, c.inserted_tokens, c.overhead_percent(), c.pad_tokens, c.dropped_tokens)?;
+    if let Some(up) = &m.upsample {
+        for s in &up.sources {
+            writeln!(w, "upsampled (>= {} tokens x{}): {}: {} long docs +{} tokens, {} short docs -{} dropped, {} -> {} tokens, share {}", up.min_tokens, up.factor, s.source, s.long_documents, s.repeated_tokens, s.dropped_documents, s.dropped_tokens, s.input_tokens, s.output_tokens, if s.mixture_kept { "kept" } else { "NOT kept" })?;
+        }
+    }
+    if let Some(f) = m
+        .files
+        .iter()
+        .find(|f| f.role == crate::output::doc_lens::ROLE)
+    {
+        writeln!(
+            w,
+            "segment boundaries: {} (one int32 sequence of segment lengths per window)",
+            f.path.trim_end_matches(".bin").trim_end_matches(".idx")
+        )?;
+    }
     chunk_histogram(out, w)?;
+    if cfg.method == crate::config::Method::Cip {
+        writeln!(w, "\n(CIP has no knots: the distances below are from the end of chunk b to the start of chunk b+1 of the same piece, less 1)")?;
+    }
     knots(out, plot, w)
 }
 

@@ -150,6 +150,14 @@ fn check_parts(dirs: &[PathBuf]) -> Result<Checked> {
                 part.count
             );
         }
+        if m.upsample.is_some() {
+            bail!(
+                "{}: made with --upsample-long, whose repeats and drops are reported per part; \
+                 utk merge does not join upsampled parts: give them to the trainer as they are \
+                 (utk merge --data-path)",
+                dir.display()
+            );
+        }
         let id = merge_identity(&m)?;
         let text = m.input.format == "jsonl";
         let mut sources = Vec::with_capacity(part.sources.len());

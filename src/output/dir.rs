@@ -111,6 +111,18 @@ impl StagedFile {
     }
 }
 
+/// A temporary file in the output directory, removed on drop (see [`OutputDir::scratch`]).
+pub struct Scratch {
+    pub file: File,
+    pub path: PathBuf,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 pub struct OutputDir {
     root: PathBuf,
     staged: Vec<(PathBuf, PathBuf)>,
@@ -216,6 +228,14 @@ impl OutputDir {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// A scratch file for the run's own use (read back, never part of the output): created like
+    /// a staged file under a hidden temporary name, removed when the [`Scratch`] is dropped.
+    pub fn scratch(&self, name: &str) -> Result<Scratch> {
+        let path = self.root.join(partial_name(name));
+        let file = create_new(&path)?;
+        Ok(Scratch { file, path })
     }
 
     /// Creates `name` under its temporary name.

@@ -5,6 +5,7 @@ use crate::codec::Dtype;
 use crate::config::AugmentConfig;
 use crate::record::BadLines;
 use crate::tokenize::EodChoice;
+use crate::upsample::UpsampleReport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -52,6 +53,9 @@ pub struct Manifest {
     /// The parts a merged output joins (`utk merge`), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<MergedPart>,
+    /// `--upsample-long`: what was repeated and dropped, per source. Absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upsample: Option<UpsampleReport>,
 }
 
 /// CPU seconds a run spent in each stage, and the cores one process can use by that account.

@@ -19,6 +19,7 @@
 pub mod array;
 pub mod checksum;
 pub mod dir;
+pub mod doc_lens;
 pub mod manifest;
 pub mod megatron;
 pub mod npy;
@@ -140,7 +141,7 @@ pub fn file_names() -> Vec<String> {
     Format::ALL
         .iter()
         .flat_map(|f| f.file_names())
-        .chain([SPANS, DOCS])
+        .chain([SPANS, DOCS, doc_lens::BIN, doc_lens::IDX])
         .map(String::from)
         .collect()
 }
@@ -154,6 +155,8 @@ pub struct WindowWriter {
     docs: Staged,
     buf: Vec<u8>,
     pub windows: u64,
+    /// `--doc-boundaries`: each window's segment lengths.
+    doc_lens: Option<doc_lens::DocLensSink>,
 }
 
 impl WindowWriter {
@@ -181,7 +184,14 @@ impl WindowWriter {
             docs,
             buf: Vec::new(),
             windows: 0,
+            doc_lens: None,
         })
+    }
+
+    /// Also writes `doc_lens.bin/.idx` (segment lengths per window, see [`doc_lens`]).
+    pub fn with_doc_lens(mut self) -> Result<Self> {
+        self.doc_lens = Some(doc_lens::DocLensSink::create(&mut self.dir)?);
+        Ok(self)
     }
 
     /// Writes one window (exactly `seq_len` tokens), in window order.
@@ -204,6 +214,9 @@ impl WindowWriter {
             provenance::encode_span(s, &mut self.buf)?;
         }
         self.spans.write_all(&self.buf)?;
+        if let Some(d) = &mut self.doc_lens {
+            d.write(&w.spans, self.seq_len)?;
+        }
         self.windows += 1;
         Ok(())
     }
@@ -221,6 +234,9 @@ impl WindowWriter {
         let mut files = Vec::new();
         for sink in self.sinks {
             files.extend(sink.finish(&mut self.dir)?);
+        }
+        if let Some(d) = self.doc_lens {
+            files.extend(d.finish(&mut self.dir)?);
         }
         for (path, mut w, role) in [
             (SPANS, self.spans, "provenance-spans"),

@@ -14,7 +14,7 @@ use crate::augment::{arrange_into, Window, WindowShaper};
 use crate::codec::Dtype;
 use crate::config::{AugmentConfig, Tail};
 use crate::input::{Input, Reader, TextDoc, BATCH_TOKENS};
-use crate::output::dir::OutputDir;
+use crate::output::dir::{OutputDir, Scratch};
 use crate::output::manifest::{
     Counts, InputInfo, Manifest, MaskInfo, StageSeconds, TokenizerInfo, FORMAT, FORMAT_VERSION,
     MASK_SEMANTICS,
@@ -25,6 +25,7 @@ use crate::part::PartRecord;
 use crate::record::{DocBatch, DocRecord};
 use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Encoder, SpecialTokens};
+use crate::upsample::{self, Upsample, UpsampleReport};
 use crate::workers::{joined, read_text_batches, worker_pool, QUEUE};
 use anyhow::{anyhow, Result};
 use cpu::{Stage, StageClock};
@@ -47,6 +48,10 @@ pub struct AugmentJob {
     /// The output formats, each once, in canonical order.
     pub formats: Vec<Format>,
     pub force: bool,
+    /// Write `doc_lens.bin/.idx` (plain and cip only).
+    pub doc_boundaries: bool,
+    /// `--upsample-long`: repeat long documents, keeping each source's share (see [`upsample`]).
+    pub upsample: Option<Upsample>,
     pub threads: usize,
     /// The command line, recorded in the manifest.
     pub command: Vec<String>,
@@ -86,6 +91,8 @@ pub struct Summary {
     pub elapsed: Duration,
     pub token_dtypes: Vec<(Format, Dtype)>,
     pub cpu: StageSeconds,
+    /// What `--upsample-long` repeated and dropped.
+    pub upsample: Option<UpsampleReport>,
 }
 
 /// Buffers the stages hand back for reuse (see [`recycle`]).
@@ -118,6 +125,7 @@ struct Finished {
     writer: WindowWriter,
     /// Lines read from each text source.
     lines: Vec<u64>,
+    upsample: Option<UpsampleReport>,
 }
 
 /// Runs the job; on success the output directory is complete and its manifest written.
@@ -125,24 +133,36 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     let start = Instant::now();
     let cpu_start = crate::workers::process_cpu_seconds();
     let clock = StageClock::default();
+    if job.doc_boundaries {
+        crate::output::doc_lens::check_method(job.config.method)?;
+    }
     let names = file_names();
     let dir = OutputDir::prepare(
         &job.output,
         job.force,
         &names.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
-    let writer = WindowWriter::new(dir, job.config.seq_len, &job.formats, job.vocab_size())?;
+    let spill = match job.upsample {
+        Some(_) => Some(dir.scratch("upsample.spill")?),
+        None => None,
+    };
+    let mut writer = WindowWriter::new(dir, job.config.seq_len, &job.formats, job.vocab_size())?;
+    if job.doc_boundaries {
+        writer = writer.with_doc_lens()?;
+    }
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let Finished {
         counts,
         writer,
         lines,
-    } = run_stages(job, writer, bar, &raw_bytes, &clock)?;
+        upsample,
+    } = run_stages(job, writer, bar, &raw_bytes, &clock, spill)?;
     let windows = writer.windows;
     check_balance(&counts)?;
     let cpu = clock.seconds(cpu_start);
     let mut manifest = build_manifest(job, &counts, windows);
     manifest.cpu_seconds = Some(cpu.clone());
+    manifest.upsample = upsample.clone();
     if let Some(p) = manifest.part.as_mut() {
         p.set_lines(&lines);
     }
@@ -158,6 +178,7 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
         elapsed: start.elapsed(),
         token_dtypes: job.token_dtypes(),
         cpu,
+        upsample,
     })
 }
 
@@ -177,6 +198,7 @@ fn run_stages(
     bar: &ProgressBar,
     raw_bytes: &Arc<AtomicU64>,
     clock: &StageClock,
+    spill: Option<Scratch>,
 ) -> Result<Finished> {
     let pool = worker_pool(job.threads)?;
     let buffers = Buffers::new(job.config.seq_len);
@@ -198,39 +220,80 @@ fn run_stages(
             })?;
             Ok(reader)
         });
+        // With upsampling, a stage between tokenize and pack re-orders the stream.
+        let (pack_rx, upsample_thread) = match (job.upsample, spill) {
+            (Some(up), Some(spill)) => {
+                let (tx, rx) = sync_channel::<DocBatch>(QUEUE);
+                let t = scope.spawn(move || upsample_stage(job, up, spill, buffers, tok_rx, tx));
+                (rx, Some(t))
+            }
+            _ => (tok_rx, None),
+        };
         let pack_thread = scope.spawn(move || {
             clock.time(Stage::Pack, || {
-                pack_and_augment(job, pool, buffers, tok_rx, write_tx, clock)
+                pack_and_augment(job, pool, buffers, pack_rx, write_tx, clock)
             })
         });
         let write_thread =
             scope.spawn(move || clock.time(Stage::Write, || write_all(writer, buffers, write_rx)));
         let tokenized = tokenize_batches(job, pool, buffers, text_rx, tok_tx, bar, raw_bytes);
         let reader = joined(read_thread.join(), "reader");
+        let upsampled = upsample_thread.map(|t| joined(t.join(), "upsample"));
         let counts = joined(pack_thread.join(), "pack");
         let writer = joined(write_thread.join(), "writer");
         // The earliest stage's failure explains the later ones (they only see a closed queue).
         let (reader, mut counts, writer) = match (reader, tokenized, counts, writer) {
             (Ok(r), Ok(()), Ok(c), Ok(w)) => (r, c, w),
-            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return Err(e),
-        };
-        let mut lines = Vec::new();
-        match reader {
-            Reader::Text(r) => {
-                lines = r.lines.clone();
-                counts.blank_lines = r.blank_lines;
-                counts.bad_lines = r.bad_lines.clone();
-                counts.input_bytes = r.bytes;
+            (Err(e), ..) | (_, Err(e), ..) => return Err(e),
+            (_, _, Err(e), _) | (.., Err(e)) => {
+                return Err(upsampled.and_then(Result::err).unwrap_or(e))
             }
-            Reader::Shards(s) => counts.input_bytes = s.bytes,
-        }
+        };
+        let upsample = upsampled.transpose()?;
+        let lines = reader_counts(&reader, &mut counts);
         counts.output_tokens = writer.windows * job.config.seq_len as u64;
         Ok(Finished {
             counts,
             writer,
             lines,
+            upsample,
         })
     })
+}
+
+/// The `--upsample-long` stage: the tokenized stream in, the upsampled stream out.
+fn upsample_stage(
+    job: &AugmentJob,
+    up: Upsample,
+    spill: Scratch,
+    buffers: &Buffers,
+    rx: Receiver<DocBatch>,
+    tx: SyncSender<DocBatch>,
+) -> Result<UpsampleReport> {
+    let q = upsample::Queues {
+        rx,
+        tx,
+        batch_tokens: BATCH_TOKENS,
+        take: &|n| buffers.batches.take(n),
+        give: &|v| buffers.batches.give(v),
+    };
+    upsample::run(up, job.config.seed, &job.input.names(), spill, q)
+}
+
+/// What the reader counted (into `counts`), and the lines read from each text source.
+fn reader_counts(reader: &Reader, counts: &mut Counts) -> Vec<u64> {
+    match reader {
+        Reader::Text(r) => {
+            counts.blank_lines = r.blank_lines;
+            counts.bad_lines = r.bad_lines.clone();
+            counts.input_bytes = r.bytes;
+            r.lines.clone()
+        }
+        Reader::Shards(s) => {
+            counts.input_bytes = s.bytes;
+            Vec::new()
+        }
+    }
 }
 
 /// Every token accounted for: what came in, less what was dropped, plus what was inserted and
@@ -392,13 +455,18 @@ fn pack_and_augment(
             Tail::Drop => counts.dropped_tokens = last.tokens.len() as u64,
         }
     }
-    counts.pieces_by_chunks = by_chunks
+    counts.pieces_by_chunks = chunk_histogram(&by_chunks);
+    Ok(counts)
+}
+
+/// Pieces by chunk count, as the manifest lists them (counts that occurred only).
+fn chunk_histogram(by_chunks: &[u64]) -> std::collections::BTreeMap<String, u64> {
+    by_chunks
         .iter()
         .enumerate()
         .filter(|&(_, &k)| k > 0)
         .map(|(n, &k)| (n.to_string(), k))
-        .collect();
-    Ok(counts)
+        .collect()
 }
 
 /// Stage 5: write in order. Returns the writer for `finish` once everything upstream succeeded.
@@ -484,5 +552,6 @@ fn build_manifest(job: &AugmentJob, counts: &Counts, windows: u64) -> Manifest {
         cpu_seconds: None,
         part: job.part.clone(),
         parts: Vec::new(),
+        upsample: None,
     }
 }

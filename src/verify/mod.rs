@@ -5,16 +5,19 @@
 //! padding and loss mask, and the chunks against their provenance spans. Across windows, in order
 //! (here): every document's pieces continue exactly where the previous one stopped, and end with
 //! EOD only at the document's end. With the input ([`reference`]), every document is re-read and
-//! compared token by token with what the windows hold.
+//! compared token by token with what the windows hold. With `doc_lens` files, each window's
+//! segment lengths are those of its chunks and pad.
 
 mod checksums;
 mod reference;
+mod upsampled;
 mod window;
 
 pub use checksums::{check_files, FileSums};
 pub use reference::InputCheck;
 
 use crate::config::{Method, Tail};
+use crate::output::doc_lens::DocLens;
 use crate::output::reader::OutputReader;
 use crate::tokenize::SpecialTokens;
 use crate::untie::Roles;
@@ -23,7 +26,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use reference::Reference;
 use std::collections::HashMap;
-use window::{check_window, problem, PieceInfo, WindowResult};
+use window::{check_doc_lens, check_window, problem, PieceInfo, WindowResult};
 
 /// Windows checked in parallel per step.
 const GROUP: usize = 16;
@@ -54,6 +57,8 @@ pub struct Report {
     pub untied_from_tokens: bool,
     pub documents_complete: u64,
     pub documents_compared: u64,
+    /// The output has `doc_lens` files, checked window by window.
+    pub doc_lens: bool,
     /// The first problems, in order found.
     pub problems: Vec<Problem>,
     pub problem_count: u64,
@@ -107,7 +112,12 @@ pub fn verify(
 ) -> Result<Report> {
     let m = &out.manifest;
     let roles = Roles::new(SpecialTokens::from_map(&m.special_tokens)?);
-    let untie_tokens = m.config.backtrace || m.config.method == Method::Plain;
+    // CIP has no markup: its pieces are grouped by the sidecar.
+    let untie_tokens = match m.config.method {
+        Method::Utk => m.config.backtrace,
+        Method::Plain => true,
+        Method::Cip => false,
+    };
     let mut report = Report {
         windows: out.windows(),
         untied_from_tokens: untie_tokens,
@@ -118,18 +128,25 @@ pub fn verify(
     };
     let mut docs = Documents {
         out,
-        reference: input.map(Reference::new),
+        // Upsampled outputs are compared with the input by `upsampled`, not in stream order.
+        reference: input.filter(|_| m.upsample.is_none()).map(Reference::new),
         next: HashMap::new(),
         complete: vec![false; out.doc_count()],
         keep,
     };
+    let doc_lens = DocLens::open(&out.dir, m)?;
+    report.doc_lens = doc_lens.is_some();
     let windows: Vec<u64> = (0..out.windows()).collect();
     for group in windows.chunks(GROUP) {
         let results: Vec<WindowResult> = group
             .par_iter()
             .map(|&w| {
                 let spans = out.spans_in(bounds[w as usize]..bounds[w as usize + 1]);
-                check_window(out, &roles, w, &spans, untie_tokens)
+                let mut r = check_window(out, &roles, w, &spans, untie_tokens);
+                if let Some(d) = &doc_lens {
+                    r.problems.extend(check_doc_lens(d, w, &spans, m.seq_len));
+                }
+                r
             })
             .collect();
         for (&w, r) in group.iter().zip(results) {
@@ -145,6 +162,12 @@ pub fn verify(
     }
     docs.check_all_complete(&mut report);
     docs.check_input_ends(&mut report)?;
+    if let Some(up) = &m.upsample {
+        upsampled::check_records(out, up, &mut report, keep);
+        if let Some(input) = input {
+            upsampled::check_input(out, input, up, &mut report, keep)?;
+        }
+    }
     Ok(report)
 }
 

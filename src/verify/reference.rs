@@ -58,7 +58,7 @@ impl<'a> Reference<'a> {
     }
 
     /// The next documents in order (empty at the end), in the caller's rayon pool.
-    fn next_batch(&mut self) -> Result<DocBatch> {
+    pub(super) fn next_batch(&mut self) -> Result<DocBatch> {
         match &mut self.reader {
             Reader::Text(reader) => {
                 let text = reader.next_batch(BATCH_BYTES)?;

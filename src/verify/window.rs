@@ -8,8 +8,9 @@
 use super::Problem;
 use crate::augment::Span;
 use crate::config::{Method, Order};
+use crate::output::doc_lens::{segments, DocLens};
 use crate::output::reader::OutputReader;
-use crate::untie::{expected_mask, parse_window, untie, ParsedWindow, Roles};
+use crate::untie::{expected_mask, parse_spans, parse_window, untie, ParsedWindow, Roles};
 
 /// A piece as the sidecar and structure agree it is.
 pub(super) struct PieceInfo {
@@ -45,7 +46,16 @@ pub(super) fn check_window(
 ) -> WindowResult {
     let t = out.window_tokens(w);
     let mut result = WindowResult::default();
-    let parsed = match parse_window(&t, roles) {
+    let method = out.manifest.config.method;
+    let parsed = match method {
+        // No markup: the chunks are the sidecar's, which must tile the window.
+        Method::Cip => {
+            let chunks: Vec<(u32, u32)> = spans.iter().map(|s| (s.start, s.len)).collect();
+            parse_spans(&t, &chunks, roles)
+        }
+        Method::Utk | Method::Plain => parse_window(&t, roles),
+    };
+    let parsed = match parsed {
         Ok(p) => p,
         Err(f) => {
             result.problems.push(problem(w, Some(f.offset), f.what));
@@ -59,7 +69,6 @@ pub(super) fn check_window(
     result
         .problems
         .extend(check_mask(&parsed, out.window_mask(w), w));
-    let method = out.manifest.config.method;
     match check_spans(&parsed, spans, w, method) {
         Ok(p) => result.problems.extend(p),
         Err(p) => {
@@ -124,10 +133,11 @@ fn check_spans(
     for (c, s) in parsed.chunks.iter().zip(spans) {
         let range = s.start as usize..(s.start + s.len) as usize;
         let split = s.chunks >= 2;
-        let knots_ok = !split
+        let marked = split && method == Method::Utk;
+        let knots_ok = !marked
             || (c.head == (s.chunk > 1).then(|| s.chunk as u32 - 1)
                 && c.tail == (s.chunk < s.chunks).then_some(s.chunk as u32));
-        if c.content != range || c.label.is_some() != split || !knots_ok {
+        if c.content != range || c.label.is_some() != marked || !knots_ok {
             let what = format!(
                 "chunk {:?} does not match its provenance span {s:?}",
                 c.content
@@ -217,4 +227,30 @@ fn piece(
             .map(|&i| (spans[i].start, spans[i].len))
             .collect(),
     }
+}
+
+/// The window's `doc_lens` sequence must be its chunks' lengths and its pad's, in order.
+pub(super) fn check_doc_lens(
+    d: &DocLens,
+    w: u64,
+    spans: &[Span],
+    seq_len: usize,
+) -> Option<Problem> {
+    let want: Vec<i64> = segments(spans, seq_len)
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    let got = d.window(w);
+    if got == want {
+        return None;
+    }
+    let k = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+    let what = format!(
+        "doc_lens segment {k} is {:?}, the window's chunks give {:?} ({} segments written, {} expected)",
+        got.get(k),
+        want.get(k),
+        got.len(),
+        want.len()
+    );
+    Some(problem(w, None, what))
 }

@@ -1,0 +1,384 @@
+//! `--upsample-long TOKENS:FACTOR`: per-source length upsampling (the paper's "Upsampling" arm,
+//! after Fu et al. 2024), a transformation of the document stream between tokenize and pack.
+//!
+//! A document of at least TOKENS tokens (EOD included) is *long*: it appears FACTOR times in the
+//! stream. The mixture is kept per source (a source is an input file, or a token shard): each
+//! source's output tokens equal its input tokens, to less than one short document (the last drop
+//! decision may overshoot or fall short by one), because the
+//! `(FACTOR - 1) × long tokens` its copies add are taken out of its short documents, dropped at
+//! random. So every source's share of the stream is its share of the input. A source whose short
+//! documents are too few to pay for its copies loses all of them and grows; the manifest says so
+//! (`mixture_kept: false`).
+//!
+//! Two passes, memory bounded: the first reads the whole stream once, writing every document to a
+//! spill file in the output directory (removed at the end) and counting each source's long and
+//! short tokens; the second reads the spill back in order, drops short documents by sequential
+//! selection (document `d` of source `s` is dropped with probability `E / R`, `E` the tokens still
+//! to drop and `R` the short tokens not yet decided, from one generator seeded by the run's seed),
+//! and inserts copies. Copy `k` (1 ≤ k < FACTOR) of a long document starting at input token `x`
+//! (of `N`) goes before the first document starting at or after `(x + ⌊k·N/FACTOR⌋) mod N`, so
+//! the copies of a document are `N/FACTOR` input tokens apart, spread evenly through the run.
+//! Memory: the per-source counts and 24 bytes per copy (the spill is read back, not mapped);
+//! disk: the stream's tokens (4 bytes each, 20 more per document).
+
+use crate::output::dir::Scratch;
+use crate::record::{DocBatch, DocRecord};
+use crate::rng::{window_rng, Purpose};
+use anyhow::{Context, Result};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+/// What counts as long and how often it is repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upsample {
+    /// Documents of at least this many tokens (EOD included) are repeated.
+    pub min_tokens: u64,
+    /// How many times a long document appears in the stream (the original included).
+    pub factor: u32,
+}
+
+impl std::str::FromStr for Upsample {
+    type Err = anyhow::Error;
+
+    /// `32768:5` or `32k:5`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |what: &str| {
+            anyhow::anyhow!("`{s}`: {what} (expected TOKENS:FACTOR, e.g. 32768:5 or 32k:5)")
+        };
+        let (t, f) = s.split_once(':').ok_or_else(|| bad("no `:`"))?;
+        let min_tokens = crate::config::parse_seq_len(t).map_err(|_| bad("bad TOKENS"))? as u64;
+        let factor: u32 = f.trim().parse().map_err(|_| bad("bad FACTOR"))?;
+        if !(2..=1000).contains(&factor) {
+            return Err(bad("FACTOR must be between 2 and 1000"));
+        }
+        Ok(Upsample { min_tokens, factor })
+    }
+}
+
+/// One source's accounting, in the manifest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    pub source: String,
+    pub input_documents: u64,
+    pub input_tokens: u64,
+    pub long_documents: u64,
+    pub long_tokens: u64,
+    /// Copies added: `(factor - 1) × long_documents` documents of `(factor - 1) × long_tokens`.
+    pub repeated_documents: u64,
+    pub repeated_tokens: u64,
+    /// Short documents dropped to pay for the copies.
+    pub dropped_documents: u64,
+    pub dropped_tokens: u64,
+    pub output_tokens: u64,
+    /// The short documents paid for every copy, and output tokens differ from input tokens by
+    /// less than one short document (fewer than `min_tokens`).
+    pub mixture_kept: bool,
+}
+
+/// What upsampling did, in the manifest (`upsample`). Which documents were repeated and dropped
+/// is in `provenance.docs`: a long document's record appears `factor` times, a dropped one's not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpsampleReport {
+    pub min_tokens: u64,
+    pub factor: u32,
+    /// What a source is: `input-file` (each input file or token shard).
+    pub source: String,
+    pub sources: Vec<SourceReport>,
+}
+
+/// A long document: where it is in the spill and where it starts in the input.
+struct Long {
+    spill_at: usize,
+    input_at: u64,
+}
+
+/// Bytes of a document's header in the spill: source u32, line u64, tokens u64.
+const HEADER: usize = 20;
+
+/// The queues around the upsampling stage and their batch buffers.
+pub struct Queues<'a> {
+    pub rx: Receiver<DocBatch>,
+    pub tx: SyncSender<DocBatch>,
+    /// Tokens per batch sent.
+    pub batch_tokens: usize,
+    /// A buffer for a new batch (recycled by the caller), and where spent ones go.
+    pub take: &'a (dyn Fn(usize) -> Vec<u32> + Sync),
+    pub give: &'a (dyn Fn(Vec<u32>) + Sync),
+}
+
+/// Runs both passes: documents from `q.rx`, the upsampled stream to `q.tx`. `names` are the
+/// sources; `seed` the run's.
+pub fn run(
+    up: Upsample,
+    seed: u64,
+    names: &[String],
+    spill: Scratch,
+    q: Queues,
+) -> Result<UpsampleReport> {
+    let mut report = UpsampleReport {
+        min_tokens: up.min_tokens,
+        factor: up.factor,
+        source: "input-file".into(),
+        sources: names
+            .iter()
+            .map(|n| SourceReport {
+                source: n.clone(),
+                ..SourceReport::default()
+            })
+            .collect(),
+    };
+    let (longs, total) = spill_all(up, &spill, &q, &mut report.sources)?;
+    let mut pass = Second {
+        up,
+        rng: window_rng(seed, 0, Purpose::Upsample),
+        to_drop: report.sources.iter().map(|s| excess(up, s)).collect(),
+        undecided: report
+            .sources
+            .iter()
+            .map(|s| s.input_tokens - s.long_tokens)
+            .collect(),
+        batch: DocBatch::default(),
+        q: &q,
+        buf: Vec::new(),
+    };
+    pass.emit_all(&spill.path, &longs, total, &mut report.sources)?;
+    for s in &mut report.sources {
+        s.repeated_documents = (up.factor as u64 - 1) * s.long_documents;
+        s.repeated_tokens = (up.factor as u64 - 1) * s.long_tokens;
+        s.output_tokens = s.input_tokens + s.repeated_tokens - s.dropped_tokens;
+        let short = s.input_tokens - s.long_tokens;
+        s.mixture_kept =
+            excess(up, s) <= short && s.output_tokens.abs_diff(s.input_tokens) < up.min_tokens;
+    }
+    Ok(report)
+}
+
+/// Tokens a source's short documents must give up for its copies.
+fn excess(up: Upsample, s: &SourceReport) -> u64 {
+    (up.factor as u64 - 1) * s.long_tokens
+}
+
+/// Pass 1: every document to the spill, every source counted. Returns the long documents and
+/// the input's token count.
+fn spill_all(
+    up: Upsample,
+    spill: &Scratch,
+    q: &Queues,
+    sources: &mut [SourceReport],
+) -> Result<(Vec<Long>, u64)> {
+    let mut out = BufWriter::with_capacity(1 << 20, &spill.file);
+    let (mut at, mut input_at) = (0usize, 0u64);
+    let mut longs = Vec::new();
+    let mut buf = Vec::new();
+    for batch in q.rx.iter() {
+        for (d, ids) in batch.iter() {
+            let s = &mut sources[d.source as usize];
+            s.input_documents += 1;
+            s.input_tokens += d.tokens;
+            if d.tokens >= up.min_tokens {
+                s.long_documents += 1;
+                s.long_tokens += d.tokens;
+                longs.push(Long {
+                    spill_at: at,
+                    input_at,
+                });
+            }
+            buf.clear();
+            buf.extend_from_slice(&d.source.to_le_bytes());
+            buf.extend_from_slice(&d.line.to_le_bytes());
+            buf.extend_from_slice(&d.tokens.to_le_bytes());
+            ids.iter()
+                .for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+            out.write_all(&buf)
+                .with_context(|| format!("cannot write {}", spill.path.display()))?;
+            at += buf.len();
+            input_at += d.tokens;
+        }
+        (q.give)(batch.ids);
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", spill.path.display()))?;
+    Ok((longs, input_at))
+}
+
+/// Pass 2's state: the spill read in order (and at the copies' offsets), the drop decisions
+/// still open per source, the batch being filled. The spill is read, not mapped, so memory holds
+/// one document at a time whatever the corpus.
+struct Second<'a> {
+    up: Upsample,
+    rng: rand_chacha::ChaCha8Rng,
+    to_drop: Vec<u64>,
+    undecided: Vec<u64>,
+    batch: DocBatch,
+    q: &'a Queues<'a>,
+    buf: Vec<u8>,
+}
+
+/// Reads the next document of the spill into `buf` (its ids' bytes); `None` at the end.
+fn read_doc(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<Option<DocRecord>> {
+    let mut h = [0u8; HEADER];
+    match r.read_exact(&mut h) {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        other => other.context("cannot read the upsampling spill")?,
+    }
+    let rec = DocRecord {
+        source: u32::from_le_bytes(h[0..4].try_into().expect("4 bytes")),
+        line: u64::from_le_bytes(h[4..12].try_into().expect("8 bytes")),
+        tokens: u64::from_le_bytes(h[12..20].try_into().expect("8 bytes")),
+    };
+    buf.resize(4 * rec.tokens as usize, 0);
+    r.read_exact(buf)
+        .context("cannot read the upsampling spill")?;
+    Ok(Some(rec))
+}
+
+impl Second<'_> {
+    /// Appends the document in `self.buf` to the batch, sending the batch when full.
+    fn push(&mut self, rec: DocRecord) -> Result<()> {
+        let ids = self
+            .buf
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        if self.batch.ids.capacity() == 0 {
+            self.batch.ids = (self.q.take)(self.q.batch_tokens);
+        }
+        self.batch.ids.extend(ids);
+        self.batch.docs.push(rec);
+        if self.batch.ids.len() >= self.q.batch_tokens {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Appends the copy of the long document at `at` in the spill.
+    fn push_copy(&mut self, copies: &mut File, at: u64) -> Result<()> {
+        copies.seek(SeekFrom::Start(at))?;
+        let rec = read_doc(copies, &mut self.buf)?.context("the upsampling spill is truncated")?;
+        self.push(rec)
+    }
+
+    fn send(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // A closed queue means the pack stage stopped; its error is reported.
+        let _ = self.q.tx.send(batch);
+        Ok(())
+    }
+
+    /// Whether a short document of `tokens` tokens from `source` is dropped.
+    fn drop_short(&mut self, source: usize, tokens: u64) -> bool {
+        let (e, r) = (self.to_drop[source], self.undecided[source]);
+        self.undecided[source] = r - tokens;
+        if e == 0 {
+            return false;
+        }
+        let drop = e >= r || self.rng.random::<f64>() < e as f64 / r as f64;
+        if drop {
+            self.to_drop[source] = e.saturating_sub(tokens);
+        }
+        drop
+    }
+
+    /// Walks the spill in input order: drops, keeps, and inserts the copies where they fall.
+    fn emit_all(
+        &mut self,
+        path: &Path,
+        longs: &[Long],
+        total: u64,
+        sources: &mut [SourceReport],
+    ) -> Result<()> {
+        let open = || File::open(path).with_context(|| format!("cannot open {}", path.display()));
+        let (mut seq, mut copies) = (BufReader::with_capacity(1 << 20, open()?), open()?);
+        let schedule = schedule(self.up, longs, total);
+        let mut next_copy = 0;
+        let mut input_at = 0u64;
+        loop {
+            while next_copy < schedule.len() && schedule[next_copy].0 <= input_at {
+                self.push_copy(&mut copies, schedule[next_copy].1 as u64)?;
+                next_copy += 1;
+            }
+            let Some(rec) = read_doc(&mut seq, &mut self.buf)? else {
+                break;
+            };
+            let s = rec.source as usize;
+            if rec.tokens >= self.up.min_tokens || !self.drop_short(s, rec.tokens) {
+                self.push(rec)?;
+            } else {
+                sources[s].dropped_documents += 1;
+                sources[s].dropped_tokens += rec.tokens;
+            }
+            input_at += rec.tokens;
+        }
+        for &(_, c) in &schedule[next_copy..] {
+            self.push_copy(&mut copies, c as u64)?;
+        }
+        self.send()
+    }
+}
+
+/// Every copy as (input position it goes before, spill offset of its document), in stream
+/// order.
+fn schedule(up: Upsample, longs: &[Long], total: u64) -> Vec<(u64, usize)> {
+    let mut copies = Vec::with_capacity(longs.len() * (up.factor as usize - 1));
+    for k in 1..up.factor as u64 {
+        let shift = (k as u128 * total as u128 / up.factor as u128) as u64;
+        for l in longs {
+            let y = (l.input_at as u128 + shift as u128) % total.max(1) as u128;
+            copies.push((y as u64, k, l.spill_at));
+        }
+    }
+    copies.sort_unstable();
+    copies.into_iter().map(|(y, _, at)| (y, at)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings() {
+        let u: Upsample = "32768:5".parse().unwrap();
+        assert_eq!((u.min_tokens, u.factor), (32768, 5));
+        assert_eq!("32k:5".parse::<Upsample>().unwrap(), u);
+        for bad in ["", "32768", "32768:1", "x:5", "32768:x", "0:5"] {
+            assert!(bad.parse::<Upsample>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn copies_are_spread_a_fraction_of_the_input_apart() {
+        let up = Upsample {
+            min_tokens: 10,
+            factor: 4,
+        };
+        let longs = [
+            Long {
+                spill_at: 0,
+                input_at: 0,
+            },
+            Long {
+                spill_at: 100,
+                input_at: 700,
+            },
+        ];
+        // A (at 0): 250, 500, 750; B (at 700): 950, 200, 450.
+        let s = schedule(up, &longs, 1000);
+        assert_eq!(
+            s,
+            vec![
+                (200, 100),
+                (250, 0),
+                (450, 100),
+                (500, 0),
+                (750, 0),
+                (950, 100)
+            ]
+        );
+    }
+}

@@ -1,0 +1,453 @@
+//! The paper's comparison arms (docs/paper.md): `--method cip`, `--doc-boundaries` and
+//! `--upsample-long`, each against its definition and against plain packing.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use utk::augment::Span;
+use utk::output::doc_lens::DocLens;
+use utk::output::reader::OutputReader;
+
+fn run(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = tmp.join(name);
+    augment(&[&docs()], &qwen(), &out, extra);
+    out
+}
+
+/// Per window: each document's content tokens in the window, in chunk order, and the window's
+/// tokens sorted (its multiset).
+type Layout = Vec<(BTreeMap<u64, Vec<u32>>, Vec<u32>)>;
+
+fn layout(dir: &Path) -> Layout {
+    let out = OutputReader::open(dir).unwrap();
+    let spans: Vec<Span> = out.spans().collect();
+    (0..out.windows())
+        .map(|w| {
+            let t = out.window_tokens(w);
+            let mut mine: Vec<&Span> = spans.iter().filter(|s| s.window == w).collect();
+            mine.sort_by_key(|s| (s.doc, s.chunk));
+            let mut by_doc: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+            for s in mine {
+                let c = &t[s.start as usize..(s.start + s.len) as usize];
+                by_doc.entry(s.doc).or_default().extend_from_slice(c);
+            }
+            let mut sorted = t.clone();
+            sorted.sort_unstable();
+            (by_doc, sorted)
+        })
+        .collect()
+}
+
+#[test]
+fn cip_windows_hold_exactly_plain_packings_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, extra) in [
+        &["-L", "1500"][..],
+        &["-L", "700", "--chunks", "2:1,3:1,4:1", "--seed", "3"],
+        &["-L", "4k", "--split-prob", "0.5", "--chunking", "equal"],
+        &["-L", "900", "--tail", "drop", "--min-chunk-tokens", "100"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let plain = run(
+            tmp.path(),
+            &format!("p{i}"),
+            &[*extra, &["--method", "plain"][..]].concat(),
+        );
+        let cip = run(
+            tmp.path(),
+            &format!("c{i}"),
+            &[*extra, &["--method", "cip"][..]].concat(),
+        );
+        let (p, c) = (layout(&plain), layout(&cip));
+        assert_eq!(p.len(), c.len(), "{extra:?}: window count");
+        for (w, (pw, cw)) in p.iter().zip(&c).enumerate() {
+            assert_eq!(pw.1, cw.1, "{extra:?}: window {w} multiset differs");
+            assert_eq!(pw.0, cw.0, "{extra:?}: window {w} pieces differ in order");
+        }
+        let m = OutputReader::open(&cip).unwrap().manifest;
+        assert_eq!(m.counts.inserted_tokens, 0);
+        assert!(
+            m.counts.pieces_by_chunks.keys().any(|k| k != "1"),
+            "{extra:?}: nothing split"
+        );
+        let o = cip.display().to_string();
+        let d = docs().display().to_string();
+        let v = utk(&["verify", &o, "--input", &d], None).ok();
+        assert!(
+            v.stdout().contains("CIP: chunks back to back"),
+            "{}",
+            v.stdout()
+        );
+    }
+}
+
+#[test]
+fn cip_chunks_keep_their_order_and_split_every_piece_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cip = run(
+        tmp.path(),
+        "c",
+        &["-L", "1000", "--method", "cip", "--min-chunk-tokens", "8"],
+    );
+    let out = OutputReader::open(&cip).unwrap();
+    let cfg = &out.manifest.config;
+    assert_eq!((cfg.split_prob, cfg.chunks.counts.clone()), (1.0, vec![2]));
+    let mut interleaved = false;
+    for w in 0..out.windows() {
+        let spans: Vec<Span> = out.spans().filter(|s| s.window == w).collect();
+        let mut next: BTreeMap<u64, u16> = BTreeMap::new();
+        for (k, s) in spans.iter().enumerate() {
+            let n = next.entry(s.doc).or_insert(1);
+            assert_eq!(s.chunk, *n, "window {w}: chunk out of order");
+            *n += 1;
+            // Every piece long enough for two chunks of 8 tokens is split in two.
+            assert_eq!(s.chunks == 2, piece_len(&spans, s.doc) >= 16);
+            interleaved |= k > 0 && spans[k - 1].doc != s.doc && s.chunk == 2;
+        }
+        // Spans tile the window from token 0.
+        let mut at = 0;
+        for s in &spans {
+            assert_eq!(s.start, at);
+            at += s.len;
+        }
+    }
+    assert!(interleaved, "no chunk of one piece between two of another");
+}
+
+fn piece_len(spans: &[Span], doc: u64) -> u64 {
+    spans
+        .iter()
+        .filter(|s| s.doc == doc)
+        .map(|s| s.len as u64)
+        .sum()
+}
+
+#[test]
+fn cip_structure_is_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cip = run(tmp.path(), "c", &["-L", "1500", "--method", "cip"]);
+    let out = OutputReader::open(&cip).unwrap();
+    let cl = out.manifest.special_tokens["cl"];
+    drop(out);
+    // A markup token where CIP inserts none.
+    let path = cip.join("tokens.bin");
+    let mut b = std::fs::read(&path).unwrap();
+    b[20..22].copy_from_slice(&(cl as u16).to_le_bytes());
+    std::fs::write(&path, &b).unwrap();
+    let o = cip.display().to_string();
+    utk(&["verify", &o], None).fails_with(&["window 0, token 10", "<CL> inside a chunk"]);
+    let d = docs().display().to_string();
+    let o2 = tmp.path().join("x").display().to_string();
+    let t = qwen().display().to_string();
+    utk(
+        &[
+            "augment", &d, "-t", &t, "-o", &o2, "--method", "cip", "--order", "shuffle",
+        ],
+        None,
+    )
+    .fails_with(&["--order shuffle cannot be used with method cip"]);
+}
+
+#[test]
+fn doc_boundaries_list_every_windows_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    for method in ["plain", "cip"] {
+        let dir = run(
+            tmp.path(),
+            method,
+            &["-L", "1200", "--method", method, "--doc-boundaries"],
+        );
+        let out = OutputReader::open(&dir).unwrap();
+        let lens = DocLens::open(&dir, &out.manifest)
+            .unwrap()
+            .expect("doc_lens listed");
+        let eod = out.manifest.special_tokens["eod"];
+        let spans: Vec<Span> = out.spans().collect();
+        for w in 0..out.windows() {
+            let seg = lens.window(w);
+            let t = out.window_tokens(w);
+            assert_eq!(seg.iter().sum::<i64>(), 1200, "window {w}");
+            let mine: Vec<&Span> = spans.iter().filter(|s| s.window == w).collect();
+            let mut at = 0usize;
+            for (k, &l) in seg.iter().enumerate() {
+                let end = at + l as usize;
+                match mine.get(k) {
+                    Some(s) => assert_eq!((s.start as usize, s.len as usize), (at, l as usize)),
+                    // The trailing pad, in the last window only.
+                    None => {
+                        assert_eq!((k + 1, w + 1), (seg.len(), out.windows()));
+                        assert!(t[at..]
+                            .iter()
+                            .all(|&x| x == out.manifest.special_tokens["pad"]));
+                    }
+                }
+                // Plain: a segment is a document's part, so EOD ends it or the window does.
+                if method == "plain" && k < mine.len() {
+                    assert!(t[end - 1] == eod || end == 1200);
+                    assert!(!t[at..end - 1].contains(&eod));
+                }
+                at = end;
+            }
+        }
+        let o = dir.display().to_string();
+        let v = utk(&["verify", &o], None).ok();
+        assert!(
+            v.stdout().contains("doc_lens: every window"),
+            "{}",
+            v.stdout()
+        );
+        // One segment length changed: verify names the window and the segment.
+        let bin = dir.join("doc_lens.bin");
+        let mut b = std::fs::read(&bin).unwrap();
+        let first = i32::from_le_bytes(b[0..4].try_into().unwrap());
+        b[0..4].copy_from_slice(&(first - 1).to_le_bytes());
+        std::fs::write(&bin, &b).unwrap();
+        utk(&["verify", &o], None).fails_with(&["window 0: doc_lens segment 0"]);
+    }
+    let d = docs().display().to_string();
+    let t = qwen().display().to_string();
+    let o = tmp.path().join("utk").display().to_string();
+    utk(
+        &["augment", &d, "-t", &t, "-o", &o, "--doc-boundaries"],
+        None,
+    )
+    .fails_with(&["--doc-boundaries cannot be used with --method utk"]);
+    assert!(!tmp.path().join("utk").exists());
+}
+
+/// The fixture documents as two input files (two sources): the first 30 lines and the rest.
+fn two_sources(tmp: &Path) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(docs()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (a, b) = (tmp.join("a.jsonl"), tmp.join("b.jsonl"));
+    std::fs::write(&a, lines[..30].join("\n") + "\n").unwrap();
+    std::fs::write(&b, lines[30..].join("\n") + "\n").unwrap();
+    (a, b)
+}
+
+#[test]
+fn upsampling_repeats_long_documents_and_keeps_each_sources_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = two_sources(tmp.path());
+    let (min, factor) = (1500u64, 3u32);
+    for (i, method) in ["utk", "plain", "cip"].iter().enumerate() {
+        let out = tmp.path().join(format!("u{i}"));
+        let up = format!("{min}:{factor}");
+        let run = augment(
+            &[&a, &b],
+            &qwen(),
+            &out,
+            &["-L", "2k", "--method", method, "--upsample-long", &up],
+        );
+        assert!(run.stdout().contains("upsampling"), "{}", run.stdout());
+        let o = OutputReader::open(&out).unwrap();
+        let report = o
+            .manifest
+            .upsample
+            .clone()
+            .expect("upsample in the manifest");
+        assert_eq!((report.min_tokens, report.factor), (min, factor));
+        // Occurrences of each input document, and where in the stream.
+        let mut seen: BTreeMap<(u32, u64), Vec<usize>> = BTreeMap::new();
+        let mut tokens = [0u64; 2];
+        for (k, d) in o.docs().enumerate() {
+            seen.entry((d.source, d.line)).or_default().push(k);
+            tokens[d.source as usize] += d.tokens;
+        }
+        let mut long = 0;
+        for (&(_, _), at) in &seen {
+            let rec = o.doc(at[0]).unwrap();
+            if rec.tokens >= min {
+                long += 1;
+                assert_eq!(at.len(), factor as usize);
+                assert!(
+                    at.windows(2).all(|w| w[1] > w[0] + 1),
+                    "copies adjacent: {at:?}"
+                );
+            } else {
+                assert_eq!(at.len(), 1);
+            }
+        }
+        assert!(long >= 2, "the fixture has long documents");
+        for (s, src) in report.sources.iter().enumerate() {
+            assert_eq!(tokens[s], src.output_tokens);
+            assert!(
+                src.dropped_documents > 0 && src.long_documents > 0,
+                "{src:?}"
+            );
+            // The short documents pay for the copies: the share of each source is kept.
+            assert!(src.mixture_kept, "{src:?}");
+            assert!(
+                src.output_tokens.abs_diff(src.input_tokens) < min,
+                "{src:?}"
+            );
+            assert_eq!(src.repeated_tokens, (factor as u64 - 1) * src.long_tokens);
+        }
+        let names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("spill")), "{names:?}");
+        let (o_s, a_s, b_s) = (
+            out.display().to_string(),
+            a.display().to_string(),
+            b.display().to_string(),
+        );
+        let v = utk(&["verify", &o_s, "--input", &a_s, &b_s], None).ok();
+        assert!(
+            v.stdout().contains("re-tokenized from the input and equal"),
+            "{}",
+            v.stdout()
+        );
+    }
+}
+
+#[test]
+fn upsampling_is_deterministic_and_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = two_sources(tmp.path());
+    let runs: Vec<PathBuf> = ["1", "2"]
+        .iter()
+        .map(|j| {
+            let out = tmp.path().join(format!("j{j}"));
+            augment(
+                &[&a, &b],
+                &qwen(),
+                &out,
+                &[
+                    "-L",
+                    "2k",
+                    "--upsample-long",
+                    "1500:4",
+                    "-j",
+                    j,
+                    "--method",
+                    "cip",
+                    "--doc-boundaries",
+                ],
+            );
+            out
+        })
+        .collect();
+    for f in [
+        "tokens.bin",
+        "doc_lens.bin",
+        "provenance.docs",
+        "provenance.spans",
+    ] {
+        assert_eq!(
+            std::fs::read(runs[0].join(f)).unwrap(),
+            std::fs::read(runs[1].join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // A token of the last copy of a long document, changed: only the input can tell.
+    let out = &runs[0];
+    let o = OutputReader::open(out).unwrap();
+    let docs: Vec<_> = o.docs().collect();
+    let last_long = (0..docs.len())
+        .rev()
+        .find(|&k| docs[k].tokens >= 1500)
+        .unwrap();
+    let span = o
+        .spans()
+        .find(|s| s.doc == last_long as u64 && s.len > 2)
+        .unwrap();
+    let seq_len = o.manifest.seq_len;
+    let at = 2 * (span.window as usize * seq_len + span.start as usize + 1);
+    drop(o);
+    let path = out.join("tokens.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let (o_s, a_s, b_s) = (
+        out.display().to_string(),
+        a.display().to_string(),
+        b.display().to_string(),
+    );
+    utk(&["verify", &o_s], None).ok();
+    utk(&["verify", &o_s, "--input", &a_s, &b_s], None)
+        .fails_with(&["copies equal the input, expected 4"]);
+    // Without the second file, its documents are missing.
+    utk(
+        &["verify", &runs[1].display().to_string(), "--input", &a_s],
+        None,
+    )
+    .fails_with(&["a long document at source 1", "is not in the input"]);
+}
+
+mod cip_properties {
+    use super::common::lib_run::{random_docs, run};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use utk::augment::Window;
+    use utk::config::{AugmentConfig, ChunkDist, Chunking, Method, Order};
+
+    /// Each document's content tokens in the window, in chunk order.
+    fn pieces(w: &Window) -> BTreeMap<u64, Vec<u32>> {
+        let mut spans = w.spans.clone();
+        spans.sort_by_key(|s| (s.doc, s.chunk));
+        let mut by_doc: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for s in spans {
+            let c = &w.tokens[s.start as usize..(s.start + s.len) as usize];
+            by_doc.entry(s.doc).or_default().extend_from_slice(c);
+        }
+        by_doc
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn cip_is_plain_packing_rearranged(
+            seq_len in 16usize..3000,
+            seed in any::<u64>(),
+            split_prob in 0.0f64..=1.0,
+            chunks in prop_oneof![Just("2"), Just("3"), Just("2:1,5:1")],
+            chunking in prop_oneof![Just(Chunking::Uniform), Just(Chunking::Equal)],
+            min_chunk_tokens in 1usize..50,
+            lengths in prop::collection::vec(1usize..2500, 1..30),
+            doc_seed in any::<u64>(),
+        ) {
+            let docs = random_docs(&lengths, doc_seed);
+            let cfg = AugmentConfig {
+                method: Method::Cip,
+                seq_len,
+                seed,
+                split_prob,
+                chunks: chunks.parse::<ChunkDist>().unwrap(),
+                chunking,
+                min_chunk_tokens,
+                order: Order::Preserve,
+                ..AugmentConfig::default()
+            };
+            let cip = run(&cfg, &docs);
+            let plain = run(&AugmentConfig { method: Method::Plain, ..cfg.clone() }, &docs);
+            prop_assert_eq!(cip.windows.len(), plain.windows.len());
+            for (c, p) in cip.windows.iter().zip(&plain.windows) {
+                let (mut a, mut b) = (c.tokens.clone(), p.tokens.clone());
+                a.sort_unstable();
+                b.sort_unstable();
+                prop_assert_eq!(a, b, "window {} multiset", c.index);
+                prop_assert_eq!(pieces(c), pieces(p), "window {} pieces", c.index);
+                prop_assert_eq!(&c.mask, &p.mask);
+                let mut at = 0;
+                let mut next: BTreeMap<u64, u16> = BTreeMap::new();
+                for s in &c.spans {
+                    prop_assert_eq!(s.start, at, "chunks back to back");
+                    at += s.len;
+                    let n = next.entry(s.doc).or_insert(1);
+                    prop_assert_eq!(s.chunk, *n, "chunks in order");
+                    *n += 1;
+                    if s.chunks >= 2 {
+                        prop_assert!(s.len as usize >= min_chunk_tokens);
+                    }
+                }
+            }
+        }
+    }
+}
