@@ -369,6 +369,18 @@ fn upsampling_is_deterministic_and_verified() {
         a.display().to_string(),
         b.display().to_string(),
     );
+    // The manifest's checksum catches the change; with the checksum made to match (as a
+    // deliberate edit would), the structure is still fine and only the input tells.
+    utk(&["verify", &o_s], None).fails_with(&["tokens.bin", "CRC-32C"]);
+    let mpath = out.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    let crc = utk::output::checksum::file_crc32c(&path).unwrap();
+    for f in m["files"].as_array_mut().unwrap() {
+        if f["path"] == "tokens.bin" {
+            f["crc32c"] = serde_json::Value::String(format!("{crc:08x}"));
+        }
+    }
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
     utk(&["verify", &o_s], None).ok();
     utk(&["verify", &o_s, "--input", &a_s, &b_s], None)
         .fails_with(&["copies equal the input, expected 4"]);
