@@ -6,7 +6,9 @@
 //! the stream itself (unreadable file, truncated gzip/zstd) are always errors: skipping them would
 //! silently lose the rest of a file.
 
+use super::key::{key_name, key_path};
 use super::open::{open, Compression};
+use super::parquet::ParquetDocs;
 use super::{Source, TextDoc};
 use crate::record::BadLines;
 use crate::setting::{Setting, SettingError};
@@ -19,12 +21,15 @@ use std::sync::Arc;
 /// How many skipped lines are quoted in the manifest and summary.
 const MAX_EXAMPLES: usize = 10;
 
-/// Reads documents from a list of sources, in order.
+/// Reads documents from a list of sources, in order: JSONL lines, or parquet rows (made by
+/// [`DocumentReader::parquet`], read by [`super::parquet`]).
 pub struct DocumentReader {
+    parquet: Option<Box<ParquetDocs>>,
     sources: Vec<Source>,
     next_source: usize,
     current: Option<Current>,
-    key: String,
+    /// The text key's field names, or why it is not a key (reported on the first read).
+    path: std::result::Result<Vec<String>, SettingError>,
     skip_bad_lines: bool,
     raw_bytes: Arc<AtomicU64>,
     line: Vec<u8>,
@@ -54,10 +59,11 @@ impl DocumentReader {
         raw_bytes: Arc<AtomicU64>,
     ) -> Self {
         DocumentReader {
+            parquet: None,
             sources,
             next_source: 0,
             current: None,
-            key: key.to_string(),
+            path: key_path(key),
             skip_bad_lines,
             raw_bytes,
             line: Vec::with_capacity(1 << 16),
@@ -116,7 +122,8 @@ impl DocumentReader {
                 self.blank_lines += 1;
                 continue;
             }
-            match parse_line(text, &self.key) {
+            let path = self.path.as_ref().map_err(|e| e.clone())?;
+            match parse_line(text, path) {
                 Ok(text) => {
                     cur.docs += 1;
                     return Ok(Some(TextDoc {
@@ -140,8 +147,28 @@ impl DocumentReader {
 }
 
 impl DocumentReader {
+    /// Reads the rows of parquet files instead of JSONL lines (bad rows are counted as bad lines).
+    pub fn parquet(
+        sources: Vec<Source>,
+        key: &str,
+        skip_bad_lines: bool,
+        raw_bytes: Arc<AtomicU64>,
+    ) -> Self {
+        let docs = ParquetDocs::new(sources, key, skip_bad_lines, raw_bytes.clone());
+        DocumentReader {
+            parquet: Some(Box::new(docs)),
+            ..DocumentReader::new(Vec::new(), key, skip_bad_lines, raw_bytes)
+        }
+    }
+
     /// The next documents up to about `max_bytes` of text; fewer (possibly none) at the end.
     pub fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<TextDoc>> {
+        if let Some(p) = &mut self.parquet {
+            let batch = p.next_batch(max_bytes)?;
+            self.bad_lines = p.bad_lines.clone();
+            self.bytes = p.bytes;
+            return Ok(batch);
+        }
         let mut batch = Vec::new();
         let mut bytes = 0;
         while bytes < max_bytes {
@@ -188,8 +215,9 @@ impl BadLine {
     }
 }
 
-/// Extracts the text field from one JSONL line.
-pub fn parse_line(line: &[u8], key: &str) -> std::result::Result<String, BadLine> {
+/// Extracts the text field from one JSONL line; `path` is the key's field names (see
+/// [`super::key`]): every name but the last must be an object.
+pub fn parse_line(line: &[u8], path: &[String]) -> std::result::Result<String, BadLine> {
     let bad = |reason: String| BadLine::new(reason);
     let s = std::str::from_utf8(line).map_err(|e| {
         bad(format!(
@@ -198,18 +226,33 @@ pub fn parse_line(line: &[u8], key: &str) -> std::result::Result<String, BadLine
         ))
     })?;
     let mut de = serde_json::Deserializer::from_str(s);
-    let found = TextField { key }
+    let found = TextField { path }
         .deserialize(&mut de)
         .map_err(|e| bad(format!("malformed JSON: {e}")))?;
     de.end().map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let (depth, found) = found;
+    // The field that was looked for, and the object it was looked for in.
+    let key = key_name(&path[..=depth]);
+    let inside = match depth {
+        0 => String::new(),
+        d => format!(" in \"{}\"", key_name(&path[..d])),
+    };
     match found {
         Found::Text(t) => Ok(t),
-        Found::WrongType(kind) => Err(bad(format!("field \"{key}\" is {kind}, not a string"))),
-        Found::Missing(keys) if keys.is_empty() => {
-            Err(bad(format!("no \"{key}\" field (the object is empty)")))
+        Found::WrongType(kind) if depth + 1 < path.len() => {
+            Err(bad(format!("field \"{key}\" is {kind}, not an object")))
         }
+        Found::WrongType(kind) => Err(bad(format!("field \"{key}\" is {kind}, not a string"))),
+        Found::Missing(keys) if keys.is_empty() => Err(bad(format!(
+            "no \"{}\" field{inside} (the object is empty)",
+            path[depth]
+        ))),
         Found::Missing(keys) => Err(BadLine {
-            reason: format!("no \"{key}\" field (fields: {})", keys.join(", ")),
+            reason: format!(
+                "no \"{}\" field{inside} (fields: {})",
+                path[depth],
+                keys.join(", ")
+            ),
             other_fields: true,
         }),
     }
@@ -222,40 +265,81 @@ enum Found {
     Missing(Vec<String>),
 }
 
+/// Looks for `path` in an object; the result comes with the depth it is about (0: the
+/// object's own field `path[0]`).
 struct TextField<'k> {
-    key: &'k str,
+    path: &'k [String],
 }
 
 impl<'de> DeserializeSeed<'de> for TextField<'_> {
-    type Value = Found;
+    type Value = (usize, Found);
     fn deserialize<D: serde::Deserializer<'de>>(
         self,
         d: D,
-    ) -> std::result::Result<Found, D::Error> {
+    ) -> std::result::Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
+/// A field on the way to the text: an object to look into, or what it is instead.
+struct Nested<'k> {
+    rest: &'k [String],
+}
+
+impl<'de> DeserializeSeed<'de> for Nested<'_> {
+    type Value = (usize, Found);
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        let v = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+        match v {
+            serde_json::Value::Object(_) => {
+                let (depth, found) = TextField { path: self.rest }
+                    .deserialize(v)
+                    .map_err(serde::de::Error::custom)?;
+                Ok((depth + 1, found))
+            }
+            other => Ok((0, Found::WrongType(kind(&other)))),
+        }
+    }
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 impl<'de> Visitor<'de> for TextField<'_> {
-    type Value = Found;
+    type Value = (usize, Found);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Found, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut found = None;
         let mut keys = Vec::new();
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if found.is_none() && k == self.key {
-                let v: serde_json::Value = map.next_value()?;
-                found = Some(match v {
-                    serde_json::Value::String(s) => Found::Text(s),
-                    serde_json::Value::Null => Found::WrongType("null"),
-                    serde_json::Value::Bool(_) => Found::WrongType("a boolean"),
-                    serde_json::Value::Number(_) => Found::WrongType("a number"),
-                    serde_json::Value::Array(_) => Found::WrongType("an array"),
-                    serde_json::Value::Object(_) => Found::WrongType("an object"),
+            if found.is_none() && k == self.path[0] {
+                found = Some(if self.path.len() > 1 {
+                    map.next_value_seed(Nested {
+                        rest: &self.path[1..],
+                    })?
+                } else {
+                    match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(s) => (0, Found::Text(s)),
+                        other => (0, Found::WrongType(kind(&other))),
+                    }
                 });
             } else {
                 if keys.len() < 8 {
@@ -264,27 +348,41 @@ impl<'de> Visitor<'de> for TextField<'_> {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(found.unwrap_or(Found::Missing(keys)))
+        Ok(found.unwrap_or((0, Found::Missing(keys))))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::parse_line;
+    use crate::input::key::key_path;
+
+    fn parse(line: &[u8], key: &str) -> Result<String, super::BadLine> {
+        parse_line(line, &key_path(key).unwrap())
+    }
+
+    #[test]
+    fn follows_nested_keys() {
+        let line = br#"{"id":1,"meta":{"a.b":{"content":"deep"},"n":2},"content":"top"}"#;
+        assert_eq!(parse(line, "content").unwrap(), "top");
+        assert_eq!(parse(line, r"meta.a\.b.content").unwrap(), "deep");
+        let err = |key: &str| parse(line, key).unwrap_err().reason;
+        assert!(err("meta.n.x").contains(r#"field "meta.n" is a number, not an object"#));
+        assert!(err("meta.m").contains(r#"no "m" field in "meta" (fields: a.b, n)"#));
+        assert!(err(r"meta.a\.b").contains(r#"field "meta.a\.b" is an object, not a string"#));
+        assert!(err(r"meta.a\.b.x").contains(r#"no "x" field in "meta.a\.b""#));
+    }
 
     #[test]
     fn extracts_the_text_field_and_explains_failures() {
+        assert_eq!(parse(br#"{"id":1,"text":"a\nb"}"#, "text").unwrap(), "a\nb");
         assert_eq!(
-            parse_line(br#"{"id":1,"text":"a\nb"}"#, "text").unwrap(),
-            "a\nb"
-        );
-        assert_eq!(
-            parse_line(br#"{"body":"x","meta":{"text":1}}"#, "body").unwrap(),
+            parse(br#"{"body":"x","meta":{"text":1}}"#, "body").unwrap(),
             "x"
         );
-        let err = |l: &[u8]| parse_line(l, "text").unwrap_err().reason;
+        let err = |l: &[u8]| parse(l, "text").unwrap_err().reason;
         assert!(
-            parse_line(br#"{"content":"x"}"#, "text")
+            parse(br#"{"content":"x"}"#, "text")
                 .unwrap_err()
                 .other_fields
         );

@@ -52,6 +52,8 @@ impl<'a> Reference<'a> {
     fn place(&self, line: u64) -> String {
         if self.check.input.is_shards() {
             format!("document {line}")
+        } else if self.check.input.is_parquet() {
+            format!("row {line}")
         } else {
             format!("line {line}")
         }
@@ -136,7 +138,8 @@ impl InputCheck {
             skip_bad_lines: m.input.skip_bad_lines,
         };
         let input = Input::resolve(paths, format, text)?;
-        match (m.input.format == "jsonl", input.is_shards()) {
+        let text = matches!(m.input.format.as_str(), "jsonl" | "parquet");
+        match (text, input.is_shards()) {
             (true, false) | (false, true) => {}
             (false, false) => bail!(
                 "{} was made from token shards ({}) but the input is JSONL text: give the \
