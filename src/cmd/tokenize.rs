@@ -11,7 +11,8 @@ use utk::tokenize::Encoder;
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
-    /// JSONL inputs (plain, .gz or .zst): files, directories, glob patterns, or - for standard input.
+    /// JSONL inputs (plain, .gz or .zst): files, directories, glob patterns, or - for standard input;
+    /// or parquet files (detected by content; the text column is --text-key).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
@@ -36,7 +37,8 @@ pub struct TokenizeArgs {
 
 impl TokenizeArgs {
     fn resolve(self) -> Result<TokenizeJob> {
-        let input = Input::resolve(&self.inputs, InputFormat::Jsonl, self.encode.text())?;
+        // Auto: parquet is detected by its magic; token shards are refused by the run.
+        let input = Input::resolve(&self.inputs, InputFormat::Auto, self.encode.text())?;
         let options = self.encode.options();
         let encoder = Encoder::load(&self.tokenizer, &options)?;
         let threads = threads(self.threads)?;
