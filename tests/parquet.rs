@@ -266,3 +266,67 @@ fn bad_parquet_gets_a_one_line_error_naming_file_and_row() {
     )
     .fails_with(&["standard input", "--input-format"]);
 }
+
+#[test]
+fn parquet_output_holds_the_windows_of_the_other_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let mode = ["-L", "777", "--seed", "5", "--format"];
+    augment(
+        &[&docs()],
+        &qwen(),
+        &a,
+        &[&mode[..], &["npy,parquet", "-j", "1"]].concat(),
+    );
+    augment(
+        &[&docs()],
+        &qwen(),
+        &b,
+        &[&mode[..], &["parquet", "-j", "2"]].concat(),
+    );
+    // 32-bit ids above 2^31 cannot happen with real vocabularies; 70000 stays int32.
+    augment(
+        &[&docs()],
+        &qwen(),
+        &c,
+        &[&mode[..], &["parquet", "--special-base", "70000"]].concat(),
+    );
+    let file = |d: &Path| std::fs::read(d.join("windows.parquet")).unwrap();
+    assert!(
+        file(&a) == file(&b),
+        "thread count or other formats changed the parquet bytes"
+    );
+    let npy = OutputReader::open_format(&a, utk::output::Format::Npy).unwrap();
+    for dir in [&a, &b, &c] {
+        let pq = OutputReader::open_format(dir, utk::output::Format::Parquet).unwrap();
+        assert_eq!(pq.token_dtype.name(), "int32");
+        let listed = pq
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.path == "windows.parquet")
+            .unwrap();
+        assert_eq!(
+            listed.bytes,
+            std::fs::metadata(dir.join("windows.parquet"))
+                .unwrap()
+                .len()
+        );
+        if dir == &c {
+            assert!((0..pq.windows()).any(|w| pq.window_tokens(w).iter().any(|&t| t >= 70000)));
+            continue;
+        }
+        assert_eq!(pq.windows(), npy.windows());
+        for w in 0..npy.windows() {
+            assert_eq!(pq.window_tokens(w), npy.window_tokens(w));
+            assert_eq!(pq.window_mask(w), npy.window_mask(w));
+        }
+    }
+    let (b, q) = (b.display().to_string(), qwen().display().to_string());
+    let d = docs().display().to_string();
+    utk(&["verify", &b, "--input", &d, "-t", &q], None).ok();
+}

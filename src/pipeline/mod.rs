@@ -17,7 +17,8 @@ use crate::output::dir::OutputDir;
 use crate::output::manifest::{
     Counts, InputInfo, Manifest, MaskInfo, TokenizerInfo, FORMAT, FORMAT_VERSION, MASK_SEMANTICS,
 };
-use crate::output::{file_names, normalize_formats, Format, WindowWriter};
+use crate::output::stream::{is_broken_pipe, JsonLines, STDOUT};
+use crate::output::{file_names, normalize_formats, Format, WindowOutput, WindowWriter};
 use crate::pack::{Packer, WindowPlan};
 use crate::record::{DocBatch, DocRecord};
 use crate::tokenize::batch::encode_batch;
@@ -97,13 +98,23 @@ enum ToWriter {
 }
 
 /// What the stage threads hand back once the input is exhausted.
-struct Finished {
+struct Finished<W> {
     counts: Counts,
-    writer: WindowWriter,
+    writer: W,
+}
+
+impl AugmentJob {
+    /// Whether the windows go to standard output (`-o -`) rather than a directory.
+    pub fn streams(&self) -> bool {
+        self.output.as_os_str() == STDOUT
+    }
 }
 
 /// Runs the job; on success the output directory is complete and its manifest written.
 pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
+    if job.streams() {
+        return run_stream(job, bar);
+    }
     let start = Instant::now();
     let names = file_names();
     let dir = OutputDir::prepare(
@@ -131,16 +142,35 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     })
 }
 
+/// `-o -`: the windows as JSON lines on standard output (see [`crate::output::stream`]); no
+/// directory, provenance or manifest. A closed pipe is an error [`is_broken_pipe`] recognises.
+fn run_stream(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
+    let start = Instant::now();
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+    let writer = JsonLines::new(out, job.config.seq_len);
+    let raw_bytes = Arc::new(AtomicU64::new(0));
+    let Finished { counts, writer } = run_stages(job, writer, bar, &raw_bytes)?;
+    let windows = writer.windows();
+    check_balance(&counts)?;
+    writer.finish()?;
+    Ok(Summary {
+        counts,
+        windows,
+        elapsed: start.elapsed(),
+        token_dtypes: Vec::new(),
+    })
+}
+
 /// The stages, overlapping: while batch k is packed and augmented, batch k+1 is tokenized and
 /// batch k+2 read; the writer drains behind them. Each queue holds at most [`QUEUE`] batches.
 /// Token shards skip tokenization: their reader feeds the pack stage directly, and the tokenize
 /// stage sees a closed queue at once.
-fn run_stages(
+fn run_stages<W: WindowOutput>(
     job: &AugmentJob,
-    writer: WindowWriter,
+    writer: W,
     bar: &ProgressBar,
     raw_bytes: &Arc<AtomicU64>,
-) -> Result<Finished> {
+) -> Result<Finished<W>> {
     let pool = worker_pool(job.threads)?;
     let buffers = Buffers::new(job.config.seq_len);
     let mut reader = Reader::new(
@@ -149,7 +179,7 @@ fn run_stages(
         job.encoder.eod.id,
         job.encoder.max_known_id(),
     );
-    std::thread::scope(|scope| -> Result<Finished> {
+    std::thread::scope(|scope| -> Result<Finished<W>> {
         let (text_tx, text_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
         let (tok_tx, tok_rx) = sync_channel::<DocBatch>(QUEUE);
         let (write_tx, write_rx) = sync_channel::<ToWriter>(QUEUE);
@@ -166,6 +196,11 @@ fn run_stages(
         let reader = joined(read_thread.join(), "reader");
         let counts = joined(pack_thread.join(), "pack");
         let writer = joined(write_thread.join(), "writer");
+        // A closed pipe explains everything: the stages upstream stopped because of it.
+        let writer = match writer {
+            Err(e) if is_broken_pipe(&e) => return Err(e),
+            w => w,
+        };
         // The earliest stage's failure explains the later ones (they only see a closed queue).
         let (reader, mut counts, writer) = match (reader, tokenized, counts, writer) {
             (Ok(r), Ok(()), Ok(c), Ok(w)) => (r, c, w),
@@ -179,7 +214,7 @@ fn run_stages(
             }
             Reader::Shards(s) => counts.input_bytes = s.bytes,
         }
-        counts.output_tokens = writer.windows * job.config.seq_len as u64;
+        counts.output_tokens = writer.windows() * job.config.seq_len as u64;
         Ok(Finished { counts, writer })
     })
 }
@@ -332,11 +367,11 @@ fn pack_and_augment(
 }
 
 /// Stage 5: write in order. Returns the writer for `finish` once everything upstream succeeded.
-fn write_all(
-    mut writer: WindowWriter,
+fn write_all<W: WindowOutput>(
+    mut writer: W,
     buffers: &Buffers,
     rx: Receiver<ToWriter>,
-) -> Result<WindowWriter> {
+) -> Result<W> {
     for msg in rx {
         match msg {
             ToWriter::Docs(docs) => docs.iter().try_for_each(|d| writer.write_doc(d))?,
