@@ -9,20 +9,22 @@
 #
 # 1. Builds the release binary and copies it to OUT/utk.
 # 2. The mix: the six corpora decompressed and concatenated in sorted order (as benches/augment.sh's
-#    "1x"), recompressed as OUT/mix.jsonl.zst, and written as OUT/mix.parquet by pyarrow (a venv in
+#    "1x"), recompressed as OUT/mix-1x.jsonl.zst, and written as OUT/mix-1x.parquet by pyarrow (a venv in
 #    OUT): the `text` and `id` columns, zstd, row groups of 1,000 rows.
 # 3. `utk augment` with the Qwen3 tokenizer, -L 128k, 2 threads, on each, REPEATS times,
 #    interleaved, under /usr/bin/time -v (wall time, peak RSS), each after waiting for the machine
 #    to be quiet (benches/quiet.sh). Checks that both outputs hold byte-identical windows.
 # 4. Prints a markdown table: best wall time and highest peak RSS of each input.
 #
-# Environment: REPEATS=3, QUIET_CORES=0.25, QUIET_WAIT=120, PIP_ARGS.
+# Environment: REPEATS=3, SCALE=1 (the mix concatenated SCALE times, as augment.sh's "4x" with
+# SCALE=4; files OUT/mix-SCALEx.*), QUIET_CORES=0.25, QUIET_WAIT=120, PIP_ARGS.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 data="${1:-$repo/../shared/data}"
 out="${2:-$(mktemp -d "${TMPDIR:-/tmp}/utk-parquet-bench.XXXXXX")}"
 REPEATS="${REPEATS:-3}"
+SCALE="${SCALE:-1}"
 QUIET_CORES="${QUIET_CORES:-0.25}"
 QUIET_WAIT="${QUIET_WAIT:-120}"
 mkdir -p "$out/logs"
@@ -34,18 +36,21 @@ log "building utk"
 (cd "$repo" && cargo build --release --locked --quiet)
 cp "${CARGO_TARGET_DIR:-$repo/target}/release/utk" "$out/utk"
 
-if [ ! -s "$out/mix.jsonl.zst" ]; then
-    log "concatenating the corpora"
-    for f in $(ls "$data"/corpus/*.jsonl.zst | sort); do zstd -dc "$f"; done | zstd -q -3 -o "$out/mix.jsonl.zst"
+mix="$out/mix-${SCALE}x"
+if [ ! -s "$mix.jsonl.zst" ]; then
+    log "concatenating the corpora ($SCALE times)"
+    for _ in $(seq 1 "$SCALE"); do
+        for f in $(ls "$data"/corpus/*.jsonl.zst | sort); do zstd -dc "$f"; done
+    done | zstd -q -3 -o "$mix.jsonl.zst"
 fi
 if [ ! -x "$out/venv/bin/python" ]; then
     python3 -m venv "$out/venv"
     # shellcheck disable=SC2086
     "$out/venv/bin/python" -m pip install --quiet --disable-pip-version-check ${PIP_ARGS:-} pyarrow zstandard
 fi
-if [ ! -s "$out/mix.parquet" ]; then
+if [ ! -s "$mix.parquet" ]; then
     log "writing the mix as parquet"
-    "$out/venv/bin/python" - "$out/mix.jsonl.zst" "$out/mix.parquet" <<'EOF'
+    "$out/venv/bin/python" - "$mix.jsonl.zst" "$mix.parquet" <<'EOF'
 import io, json, sys
 import pyarrow as pa, pyarrow.parquet as pq, zstandard
 with open(sys.argv[1], "rb") as f:
@@ -61,8 +66,8 @@ results="$out/results.tsv"
 : >"$results"
 for rep in $(seq 1 "$REPEATS"); do
     for kind in jsonl parquet; do
-        input="$out/mix.jsonl.zst"
-        [ "$kind" = parquet ] && input="$out/mix.parquet"
+        input="$mix.jsonl.zst"
+        [ "$kind" = parquet ] && input="$mix.parquet"
         wait_quiet
         a=$(busy_jiffies)
         /usr/bin/time -v "$out/utk" augment "$input" -t "$tok" -L 128k -j 2 -o "$out/o-$kind" --force --quiet \
@@ -82,8 +87,8 @@ cmp -s "$out/o-jsonl/tokens.bin" "$out/o-parquet/tokens.bin" && cmp -s "$out/o-j
 echo "| input | size (MB) | best wall (s) | peak RSS (MiB) | others' CPU (cores, mean) |"
 echo "|---|---|---|---|---|"
 for kind in jsonl parquet; do
-    f="$out/mix.jsonl.zst"
-    [ "$kind" = parquet ] && f="$out/mix.parquet"
+    f="$mix.jsonl.zst"
+    [ "$kind" = parquet ] && f="$mix.parquet"
     size=$(awk -v b="$(stat -c %s "$f")" 'BEGIN{printf "%.1f", b/1e6}')
     awk -F'\t' -v k="$kind" -v s="$size" '$1==k{ if(!n||$3<best) best=$3; if($4>rss) rss=$4; o+=$5; n++ }
         END{printf "| %s | %s | %.2f | %.0f | %.2f |\n", k, s, best, rss/1024, o/n}' "$results"

@@ -1,10 +1,11 @@
 //! Streams documents out of parquet files: one document per row, its text the column named by
 //! the text key (a nested key follows struct fields, see [`super::key`]).
 //!
-//! Only that column is read (the projection skips every other column's pages), one row group at
-//! a time: memory holds the row groups being decoded, not the file. Several row groups are
-//! decoded side by side, each by its own thread with its own file handle, and their documents
-//! are handed on in file order, so the documents (and the output) are those of a sequential read.
+//! Only that column is read (the projection skips every other column's pages), by row groups:
+//! memory holds the row groups being decoded, not the file. Up to four row groups are decoded
+//! side by side (while their text column totals at most 256 MiB; larger ones one at a time), each
+//! by its own thread with its own file handle, and their documents are handed on in file order,
+//! so the documents (and the output) are those of a sequential read.
 //!
 //! The column may be a string (`string`, `large_string`, `string_view`) or binary column
 //! (read as UTF-8). A row whose text is null, or binary text that is not UTF-8, is a bad row:
@@ -40,6 +41,10 @@ const MAX_EXAMPLES: usize = 10;
 /// Rows per decoded record batch (bounds the memory of one batch of very long documents).
 const ROWS_PER_BATCH: usize = 1024;
 
+/// Row groups are decoded side by side only while their text column holds at most this many
+/// bytes (uncompressed) together: a file of very large row groups is decoded one at a time.
+const PARALLEL_BYTES: u64 = 256 << 20;
+
 /// Whether the file at `path` starts with the parquet magic.
 pub fn is_parquet(path: &Path) -> Result<bool> {
     let mut head = [0u8; 4];
@@ -64,6 +69,8 @@ struct TextColumn {
     mask: ProjectionMask,
     /// The first row of each row group, then the row count.
     first_rows: Vec<u64>,
+    /// The uncompressed bytes of the text column in each row group.
+    group_bytes: Vec<u64>,
     size: u64,
 }
 
@@ -101,11 +108,14 @@ impl TextColumn {
                 key_name(key)
             );
         }
+        let leaf = leaves[0];
         let mask = ProjectionMask::leaves(schema, leaves);
         let mut first_rows = vec![0u64];
+        let mut group_bytes = Vec::new();
         for g in meta.metadata().row_groups() {
             let last = *first_rows.last().expect("starts with 0");
             first_rows.push(last + g.num_rows().max(0) as u64);
+            group_bytes.push(g.column(leaf).uncompressed_size().max(0) as u64);
         }
         Ok(TextColumn {
             index,
@@ -114,6 +124,7 @@ impl TextColumn {
             meta,
             mask,
             first_rows,
+            group_bytes,
             size,
         })
     }
@@ -124,6 +135,21 @@ impl TextColumn {
 
     fn rows(&self) -> u64 {
         *self.first_rows.last().expect("starts with 0")
+    }
+
+    /// The end of the row groups from `next` on decoded together: at most `parallel`, and more
+    /// than one only while their text fits [`PARALLEL_BYTES`].
+    fn next_groups(&self, next: usize, parallel: usize) -> usize {
+        let mut end = next + 1;
+        let mut bytes = self.group_bytes[next];
+        while end < self.row_groups() && end - next < parallel {
+            bytes += self.group_bytes[end];
+            if bytes > PARALLEL_BYTES {
+                break;
+            }
+            end += 1;
+        }
+        end
     }
 
     /// Decodes row group `g` through a file handle of its own (handles share no position).
@@ -367,7 +393,7 @@ impl ParquetDocs {
                 self.current = None;
                 continue;
             }
-            let end = (*next + self.parallel).min(column.row_groups());
+            let end = column.next_groups(*next, self.parallel);
             let decoded = decode_groups(column, *next..end, &key)?;
             let before = column.size * column.first_rows[*next] / column.rows().max(1);
             let after = column.size * column.first_rows[end] / column.rows().max(1);

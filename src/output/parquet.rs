@@ -276,17 +276,19 @@ impl WindowSink for ParquetSink {
     }
 
     fn finish(self: Box<Self>, _dir: &mut OutputDir) -> Result<Vec<FileInfo>> {
-        let mut file = self.inner.finish()?;
-        file.flush()?;
-        let bytes = file.get_ref().metadata()?.len();
-        Ok(vec![FileInfo::new(
-            FILE,
-            ROLE,
-            FILE_FORMAT,
-            Some(self.dtype),
-            bytes,
-        )])
+        Ok(vec![finish_staged(self.inner, self.dtype)?])
     }
+}
+
+/// Completes `windows.parquet` staged in an output directory (ids of `dtype`) and describes it
+/// for the manifest: the end of [`ParquetSink`], and of a merge that created the writer with
+/// `ParquetWindows::new(dir.create(FILE)?, seq_len, dtype)` and appended parts with
+/// [`ParquetWindows::append_file`].
+pub fn finish_staged(writer: ParquetWindows<Staged>, dtype: Dtype) -> Result<FileInfo> {
+    let mut file = writer.finish()?;
+    file.flush()?;
+    let bytes = file.get_ref().metadata()?.len();
+    Ok(FileInfo::new(FILE, ROLE, FILE_FORMAT, Some(dtype), bytes))
 }
 
 #[cfg(test)]
