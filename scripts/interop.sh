@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # scripts/interop.sh — do the readers trainers use read `utk augment`'s output as utk wrote it?
 #
-# Usage:   scripts/interop.sh [--megatron] [--olmo-core] [--keep]
+# Usage:   scripts/interop.sh [--megatron] [--olmo-core] [--datasets] [--keep]
 #
 # 1. Builds the release binary and runs `utk augment` on tests/fixtures/docs.jsonl with the
-#    qwen3-mini tokenizer, --format megatron,olmo,npy, at several window lengths and settings,
+#    qwen3-mini tokenizer, --format megatron,olmo,npy,parquet, at several window lengths and settings,
 #    including --special-base 70000 (32-bit token files) and a run without Megatron output.
 #    Runs `utk tokenize` on the same documents and tokenizer: with the tokenizer's EOD (uint16),
 #    with --eod-id 70000 (int32), with --tokenizer-backend tokenizers, and on
 #    tests/fixtures/tricky-strings.jsonl followed by the documents.
 # 2. Creates a Python virtual environment (UTK_INTEROP_VENV, default .venv-interop in the
-#    repository; reused if present) and installs numpy and tokenizers.
+#    repository; reused if present) and installs numpy, tokenizers and pyarrow.
 # 3. Runs scripts/interop_check.py: every window, token by token, of the OLMo files (as OLMo-core
 #    lays them out) and of the .npy files (np.load, mmap) against utk's Megatron dataset read by an
 #    independent reader; the manifest's file list; provenance spans against the mask; and the
-#    numpy-only example loaders (examples/torch_npy_dataset.py, examples/olmo_core_config.py).
+#    numpy-only example loaders (examples/torch_npy_dataset.py, examples/olmo_core_config.py);
+#    windows.parquet read with pyarrow against the same reference, and the labels of
+#    examples/hf_trainer_parquet.py.
 #    Every tokenized prefix, read by the same independent reader: against its PREFIX.json, the
 #    Python tokenizers library's ids for each document plus the EOD, and `utk augment PREFIX`
 #    against `utk augment` on the text (byte-identical windows).
@@ -29,6 +31,8 @@
 #              even to import on a CPU. Expect several minutes and that much disk.
 # --olmo-core  also installs ai2-olmo-core (and torch) and reads every instance through
 #              OLMo-core's NumpyFSLDatasetConfig built by the example.
+# --datasets   also installs Hugging Face datasets and reads every parquet output through
+#              examples/hf_trainer_parquet.py's load_windows (datasets.load_dataset("parquet")).
 # --keep       keeps the temporary directory with the outputs (its path is printed).
 #
 # Prints one line per check and ends with `N passed, M failed`; exits non-zero on any failure.
@@ -37,11 +41,13 @@ set -euo pipefail
 
 megatron=0
 olmo_core=0
+datasets=0
 keep=0
 for arg in "$@"; do
     case "$arg" in
         --megatron) megatron=1 ;;
         --olmo-core) olmo_core=1 ;;
+        --datasets) datasets=1 ;;
         --keep) keep=1 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -70,7 +76,7 @@ cp "$target/release/utk" "$work/utk"
 
 docs="$repo/tests/fixtures/docs.jsonl"
 tok="$repo/tests/fixtures/tokenizers/qwen3-mini/tokenizer.json"
-all=(--format megatron,olmo,npy)
+all=(--format megatron,olmo,npy,parquet)
 run() {
     local name="$1"
     shift
@@ -104,7 +110,7 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "interop: creating the virtual environment $venv" >&2
     python3 -m venv "$venv"
 fi
-packages=(numpy tokenizers)
+packages=(numpy tokenizers pyarrow)
 check_args=()
 for name in "${tokenized[@]}"; do
     check_args+=(--tokenized "$work/$name")
@@ -112,6 +118,10 @@ done
 if [ "$megatron" = 1 ]; then
     packages+=(torch megatron-core)
     check_args+=(--megatron)
+fi
+if [ "$datasets" = 1 ]; then
+    packages+=(datasets)
+    check_args+=(--datasets)
 fi
 if [ "$olmo_core" = 1 ]; then
     packages+=(torch ai2-olmo-core)

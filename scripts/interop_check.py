@@ -126,6 +126,9 @@ def check_manifest(o):
             np.dtype(f["dtype"])  # a numpy dtype name
     roles = {(f["format"].split("-")[0], f["role"]) for f in o.m["files"]}
     for fmt in o.formats:
+        if fmt == "parquet":
+            assert ("parquet", "tokens+loss_mask") in roles, "parquet: windows.parquet missing"
+            continue
         key = {"megatron": "megatron", "olmo": "olmo", "npy": "npy"}[fmt]
         assert (key, "tokens") in roles and (key, "loss_mask") in roles, f"{fmt}: token or mask file missing"
     return f"{len(listed)} files, formats {','.join(o.formats)}"
@@ -216,6 +219,46 @@ def check_npy_example(o):
         expect = np.where(o.ref_mask[w] == 1, o.ref_tokens[w].astype(np.int64), IGNORE_INDEX)
         assert np.array_equal(s["labels"], expect), f"window {w}: labels"
     return f"{o.W} samples"
+
+
+def check_parquet(o):
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(os.path.join(o.path, "windows.parquet"))
+    t = f.read()
+    ids_type, mask_type = t.schema.field("input_ids").type, t.schema.field("loss_mask").type
+    assert str(ids_type.value_type) == o.files["windows.parquet"]["dtype"], f"input_ids {ids_type}"
+    assert str(mask_type.value_type) == "uint8", f"loss_mask {mask_type}"
+    ids = np.asarray(t.column("input_ids").combine_chunks().flatten()).reshape(-1, o.L)
+    mask = np.asarray(t.column("loss_mask").combine_chunks().flatten()).reshape(-1, o.L)
+    compare_windows("input_ids", ids, o.ref_tokens)
+    compare_windows("loss_mask", mask, o.ref_mask)
+    return f"{t.num_rows} rows in {f.metadata.num_row_groups} row group(s), {ids_type}"
+
+
+def check_parquet_labels(o):
+    from hf_trainer_parquet import IGNORE_INDEX, labels_for
+
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(os.path.join(o.path, "windows.parquet"))
+    labels = labels_for(t.column("input_ids").to_pylist(), t.column("loss_mask").to_pylist())
+    expect = np.where(o.ref_mask == 1, o.ref_tokens.astype(np.int64), IGNORE_INDEX)
+    assert np.array_equal(labels, expect), "labels differ from input_ids masked with -100"
+    return f"{o.W} windows"
+
+
+def check_parquet_datasets(o):
+    from hf_trainer_parquet import IGNORE_INDEX, load_windows
+
+    ds = load_windows(o.path)
+    assert len(ds) == o.W, f"{len(ds)} rows"
+    for w in range(o.W):
+        s = ds[w]
+        assert np.array_equal(s["input_ids"], o.ref_tokens[w]), f"window {w}: input_ids"
+        expect = np.where(o.ref_mask[w] == 1, o.ref_tokens[w].astype(np.int64), IGNORE_INDEX)
+        assert np.array_equal(s["labels"], expect), f"window {w}: labels"
+    return f"{o.W} rows through datasets.load_dataset('parquet')"
 
 
 def check_olmo_settings(o):
@@ -571,6 +614,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--megatron", action="store_true", help="also check with megatron-core and torch")
     ap.add_argument("--olmo-core", action="store_true", help="also check with OLMo-core and torch")
+    ap.add_argument("--datasets", action="store_true", help="also read parquet outputs with Hugging Face datasets")
     ap.add_argument("--tokenized", action="append", default=[], metavar="PREFIX", help="a `utk tokenize` output prefix (repeatable)")
     ap.add_argument("outputs", nargs="*", metavar="OUT_DIR", help="`utk augment` output directories")
     args = ap.parse_intermixed_args()
@@ -604,6 +648,11 @@ def main():
             r.check(f"{o.name}: tokens.npy via np.load", check_npy, o, "tokens.npy", o.ref_tokens, np.dtype("<u4" if wide else "<u2"))
             r.check(f"{o.name}: loss_mask.npy via np.load", check_npy, o, "loss_mask.npy", o.ref_mask, np.dtype("u1"))
             r.check(f"{o.name}: UtkNpyDataset example", check_npy_example, o)
+        if "parquet" in o.formats:
+            r.check(f"{o.name}: windows.parquet via pyarrow", check_parquet, o)
+            r.check(f"{o.name}: hf_trainer_parquet labels", check_parquet_labels, o)
+        if args.datasets and "parquet" in o.formats:
+            r.check(f"{o.name}: hf_trainer_parquet.load_windows (datasets)", check_parquet_datasets, o)
         if args.megatron and "megatron" in o.formats:
             r.check(f"{o.name}: megatron-core IndexedDataset(tokens)", check_indexed_dataset, o, "tokens", o.ref_tokens)
             r.check(f"{o.name}: megatron-core IndexedDataset(loss_mask)", check_indexed_dataset, o, "loss_mask", o.ref_mask)

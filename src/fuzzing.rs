@@ -30,9 +30,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("output_dir", output_dir),
 ];
 
-/// A JSONL line and its text key (`text`, as runs use by default).
+/// A JSONL line and its text key (`text`, as runs use by default), then a nested key.
 pub fn jsonl_line(data: &[u8]) {
-    let _ = parse_line(data, "text");
+    let _ = parse_line(data, &["text".to_string()]);
+    let _ = parse_line(data, &["meta".to_string(), "text".to_string()]);
 }
 
 /// A whole text input file, plain or gzip/zstd framed (detected from its first bytes), read

@@ -11,7 +11,7 @@
 
 use crate::codec::Dtype;
 use crate::input::shards::TOKENIZED_FORMAT;
-use crate::input::{DocumentReader, Input, InputFiles, TextDoc};
+use crate::input::{DocumentReader, Input, TextDoc};
 use crate::output::dir::OutputDir;
 use crate::output::megatron::MegatronWriter;
 use crate::record::BadLines;
@@ -159,16 +159,9 @@ fn run_stages<W: Write>(
     bar: &ProgressBar,
     raw_bytes: &Arc<AtomicU64>,
 ) -> Result<(u64, u64, DocumentReader)> {
-    let InputFiles::Text(sources) = &job.input.files else {
-        bail!("token shards are already tokenized: give `utk tokenize` JSONL text");
+    let Some(mut reader) = job.input.text_reader(raw_bytes.clone()) else {
+        bail!("token shards are already tokenized: give `utk tokenize` JSONL or parquet text");
     };
-    let text = &job.input.text;
-    let mut reader = DocumentReader::new(
-        sources.clone(),
-        &text.text_key,
-        text.skip_bad_lines,
-        raw_bytes.clone(),
-    );
     let pool = worker_pool(job.threads)?;
     std::thread::scope(|scope| -> Result<_> {
         let (tx, rx) = sync_channel::<Vec<TextDoc>>(QUEUE);

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 pub struct DocRecord {
     /// Index of the source (file or shard) in the run's input list.
     pub source: u32,
-    /// 1-based line of a text source, or the 0-based document index inside a token shard.
+    /// 1-based line of a JSONL source, 0-based row of a parquet file, or the 0-based document
+    /// index inside a token shard.
     pub line: u64,
     /// Token ids, EOD included.
     pub tokens: u64,

@@ -51,7 +51,7 @@ fn all_formats_hold_the_same_windows() {
     ] {
         let out = tmp.path().join(name);
         let mut args = extra.to_vec();
-        args.extend(["--format", "npy,megatron", "--format", "olmo"]);
+        args.extend(["--format", "npy,megatron", "--format", "olmo,parquet"]);
         augment(&[&docs()], &qwen(), &out, &args);
         let m = OutputReader::open(&out).unwrap().manifest;
         let (w, l) = (m.windows, m.seq_len as u64);
@@ -68,6 +68,7 @@ fn all_formats_hold_the_same_windows() {
         assert_eq!(dtype_of("tokens.npy"), Some(wide_dtype));
         assert_eq!(dtype_of("loss_mask.olmo.bin"), Some(Dtype::Bool));
         assert_eq!(dtype_of("loss_mask.npy"), Some(Dtype::Uint8));
+        assert_eq!(dtype_of("windows.parquet"), Some(Dtype::Int32));
         assert_eq!(dtype_of("provenance.spans"), None);
 
         // Non-negative int32 and uint32 (and uint16 and uint16) have the same little-endian bytes:
@@ -94,9 +95,14 @@ fn all_formats_hold_the_same_windows() {
         let reference = reference(&out);
         check_output(&out, &reference);
         let via_megatron = OutputReader::open_format(&out, Format::Megatron).unwrap();
-        for f in [Format::Olmo, Format::Npy] {
+        for f in [Format::Olmo, Format::Npy, Format::Parquet] {
             let r = OutputReader::open_format(&out, f).unwrap();
-            assert_eq!((r.format, r.token_dtype), (f, wide_dtype));
+            let dtype = if f == Format::Parquet {
+                Dtype::Int32
+            } else {
+                wide_dtype
+            };
+            assert_eq!((r.format, r.token_dtype), (f, dtype));
             for i in 0..w {
                 assert_eq!(r.window_tokens(i), via_megatron.window_tokens(i));
                 assert_eq!(r.window_mask(i), via_megatron.window_mask(i));
@@ -269,9 +275,9 @@ fn unknown_format_names_the_flag() {
             "-o",
             "/nonexistent",
             "--format",
-            "parquet",
+            "tfrecord",
         ],
         None,
     )
-    .fails_with(&["--format", "parquet", "megatron"]);
+    .fails_with(&["--format", "tfrecord", "megatron"]);
 }

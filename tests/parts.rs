@@ -460,7 +460,7 @@ mod split {
 }
 
 #[test]
-fn merge_joins_doc_boundaries_and_refuses_upsampled_parts() {
+fn merge_joins_doc_boundaries_and_parquet_and_refuses_upsampled_parts() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cip");
     let extra = [
@@ -468,7 +468,7 @@ fn merge_joins_doc_boundaries_and_refuses_upsampled_parts() {
         "cip",
         "--doc-boundaries",
         "--format",
-        "megatron,npy",
+        "megatron,npy,parquet",
     ];
     for i in 0..3 {
         part(&[&docs()], &out, 3, i, &extra);
@@ -486,6 +486,16 @@ fn merge_joins_doc_boundaries_and_refuses_upsampled_parts() {
     assert_eq!(lens.len(), from_parts);
     let run = utk(&["verify", &s(&merged), "--input", &s(&docs())], None).ok();
     assert!(run.stdout().contains("checksum"), "{}", run.stdout());
+    // windows.parquet joined row by row: the same windows as tokens.bin.
+    let (dtype, ids, mask) =
+        utk::output::parquet::read_windows(&merged.join("windows.parquet"), 1000).unwrap();
+    let bin = fs::read(merged.join("tokens.bin")).unwrap();
+    assert_eq!(mask.len(), bin.len() / 2);
+    for i in 0..mask.len() {
+        let a = utk::codec::dtype::decode_at(&ids, dtype, i);
+        let b = utk::codec::dtype::decode_at(&bin, utk::codec::Dtype::Uint16, i);
+        assert_eq!(a, b, "token {i}");
+    }
 
     let up = tmp.path().join("up");
     for i in 0..2 {

@@ -12,6 +12,7 @@ use utk::config::{parse_seq_len, AugmentConfig, ChunkDist, Chunking, Method, Ord
 use utk::input::shards::Tokenization;
 use utk::input::{Input, InputFormat};
 use utk::output::dir::MANIFEST;
+use utk::output::stream::is_broken_pipe;
 use utk::output::{normalize_formats, Format};
 use utk::part::{Part, PartRecord};
 use utk::pipeline::{planned_manifest, run as run_job, AugmentJob, Summary};
@@ -31,7 +32,9 @@ pub struct AugmentArgs {
     #[arg(long, value_parser = choice::<InputFormat>(), default_value = "auto")]
     pub input_format: InputFormat,
 
-    /// Output directory (created; refused if not empty unless --force).
+    /// Output directory (created; refused if not empty unless --force), or - to write the windows
+    /// to standard output as JSON lines {"input_ids": [...], "loss_mask": [...]} (no files, no
+    /// provenance or manifest; --format does not apply; the summary goes to standard error).
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
 
@@ -107,7 +110,8 @@ pub struct AugmentArgs {
     pub threads: Option<usize>,
 
     /// Output formats, comma-separated or repeated: megatron (tokens.bin/.idx, loss_mask.bin/.idx),
-    /// olmo (tokens.olmo.bin, loss_mask.olmo.bin for OLMo-core), npy (tokens.npy, loss_mask.npy).
+    /// olmo (tokens.olmo.bin, loss_mask.olmo.bin for OLMo-core), npy (tokens.npy, loss_mask.npy),
+    /// parquet (windows.parquet: input_ids and loss_mask lists, for Hugging Face datasets).
     #[arg(
         long = "format",
         value_parser = choice::<Format>(),
@@ -225,10 +229,18 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
         }
     }
     let bar = utk::progress::bytes_bar(job.input.size(), quiet);
-    let summary = run_job(&job, &bar)
-        .with_context(|| format!("augment into {} failed", job.output.display()))?;
+    let summary = match run_job(&job, &bar) {
+        // The reader of `-o -` closed the pipe: its own status tells whether it failed.
+        Err(e) if job.streams() && is_broken_pipe(&e) => {
+            bar.finish_and_clear();
+            return Ok(());
+        }
+        r => r.with_context(|| format!("augment into {} failed", job.output.display()))?,
+    };
     bar.finish_and_clear();
-    if !quiet {
+    if !quiet && job.streams() {
+        print_summary(&job, &summary, &mut std::io::stderr().lock())?;
+    } else if !quiet {
         let stdout = std::io::stdout();
         print_summary(&job, &summary, &mut stdout.lock())?;
         if let Some(p) = &part {
@@ -243,19 +255,20 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
 
 fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::Result<()> {
     let c = &s.counts;
-    let secs = s.elapsed.as_secs_f64().max(1e-9);
     let eod = &job.encoder.eod;
     let chunks: Vec<String> = c
         .pieces_by_chunks
         .iter()
         .map(|(n, k)| format!("{n}: {k}"))
         .collect();
+    let to = match job.streams() {
+        true => "to standard output as JSON lines".to_string(),
+        false => format!("in {}", shown_output(&job.output)),
+    };
     writeln!(
         w,
-        "utk augment: {} windows of {} tokens in {}",
-        s.windows,
-        job.config.seq_len,
-        shown_output(&job.output)
+        "utk augment: {} windows of {} tokens {to}",
+        s.windows, job.config.seq_len,
     )?;
     writeln!(
         w,
@@ -294,16 +307,25 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         c.pieces,
         chunks.join(", ")
     )?;
-    writeln!(
-        w,
-        "  token dtype    {} (vocabulary incl. utk's ids: {})",
-        dtypes(&s.token_dtypes),
-        job.vocab_size()
-    )?;
+    if !job.streams() {
+        writeln!(
+            w,
+            "  token dtype    {} (vocabulary incl. utk's ids: {})",
+            dtypes(&s.token_dtypes),
+            job.vocab_size()
+        )?;
+    }
     writeln!(w, "  special ids    {}", special_map(&job.specials))?;
     if let Some(up) = &s.upsample {
         print_upsample(up, w)?;
     }
+    print_timing(job, s, w)
+}
+
+/// The run's speed and where its CPU time went.
+fn print_timing(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::Result<()> {
+    let c = &s.counts;
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
     writeln!(
         w,
         "  throughput     {:.2} s, {:.2} M tokens/s in, {:.1} MB/s of text, {} threads",

@@ -13,7 +13,8 @@ use utk::tokenize::Encoder;
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
-    /// JSONL inputs (plain, .gz or .zst): files, directories, glob patterns, or - for standard input.
+    /// JSONL inputs (plain, .gz or .zst): files, directories, glob patterns, or - for standard input;
+    /// or parquet files (detected by content; the text column is --text-key).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
@@ -45,7 +46,8 @@ const PART_PREFIX: &str = "tokens";
 
 impl TokenizeArgs {
     fn resolve(self) -> Result<(TokenizeJob, Option<Part>)> {
-        let input = Input::resolve(&self.inputs, InputFormat::Jsonl, self.encode.text())?;
+        // Auto: parquet is detected by its magic; token shards are refused by the run.
+        let input = Input::resolve(&self.inputs, InputFormat::Auto, self.encode.text())?;
         let part = self.parts.part()?;
         let (input, record, prefix) = match &part {
             None => (input, None, self.output.clone()),

@@ -6,8 +6,10 @@
 //! the stream itself (unreadable file, truncated gzip/zstd) are always errors: skipping them would
 //! silently lose the rest of a file.
 
+use super::key::{key_name, key_path};
 use super::long_line;
 use super::open::{open, Compression};
+use super::parquet::ParquetDocs;
 use super::{Source, TextDoc};
 use crate::record::BadLines;
 use crate::setting::{Setting, SettingError};
@@ -23,12 +25,15 @@ const MAX_EXAMPLES: usize = 10;
 /// The line buffer's capacity kept between lines; a longer line's buffer is released once parsed.
 const LINE_KEEP: usize = 16 << 20;
 
-/// Reads documents from a list of sources, in order.
+/// Reads documents from a list of sources, in order: JSONL lines, or parquet rows (made by
+/// [`DocumentReader::parquet`], read by [`super::parquet`]).
 pub struct DocumentReader {
+    parquet: Option<Box<ParquetDocs>>,
     sources: Vec<Source>,
     next_source: usize,
     current: Option<Current>,
-    key: String,
+    /// The text key's field names, or why it is not a key (reported on the first read).
+    path: std::result::Result<Vec<String>, SettingError>,
     skip_bad_lines: bool,
     raw_bytes: Arc<AtomicU64>,
     line: Vec<u8>,
@@ -60,10 +65,11 @@ impl DocumentReader {
         raw_bytes: Arc<AtomicU64>,
     ) -> Self {
         DocumentReader {
+            parquet: None,
             sources,
             next_source: 0,
             current: None,
-            key: key.to_string(),
+            path: key_path(key),
             skip_bad_lines,
             raw_bytes,
             line: Vec::with_capacity(1 << 16),
@@ -128,7 +134,8 @@ impl DocumentReader {
                 continue;
             }
             let len = text.len();
-            match Self::parse(&mut self.line, len, &self.key) {
+            let path = self.path.as_ref().map_err(|e| e.clone())?;
+            match Self::parse(&mut self.line, len, path) {
                 Ok(text) => {
                     cur.docs += 1;
                     return Ok(Some(TextDoc {
@@ -152,15 +159,20 @@ impl DocumentReader {
 }
 
 impl DocumentReader {
-    /// The `key` field of the line in `buf` (its first `len` bytes, without the line end).
-    fn parse(buf: &mut Vec<u8>, len: usize, key: &str) -> std::result::Result<String, BadLine> {
-        let parsed = if len > LINE_KEEP {
+    /// The field at `path` of the line in `buf` (its first `len` bytes, without the line end).
+    fn parse(
+        buf: &mut Vec<u8>,
+        len: usize,
+        path: &[String],
+    ) -> std::result::Result<String, BadLine> {
+        let parsed = match path {
             // A long line's buffer becomes its text (see `long_line`), and is not kept.
-            let mut line = std::mem::replace(buf, Vec::with_capacity(1 << 16));
-            line.truncate(len);
-            long_line::take_text(line, key).or_else(|line| parse_line(&line, key))
-        } else {
-            parse_line(&buf[..len], key)
+            [key] if len > LINE_KEEP => {
+                let mut line = std::mem::replace(buf, Vec::with_capacity(1 << 16));
+                line.truncate(len);
+                long_line::take_text(line, key).or_else(|line| parse_line(&line, path))
+            }
+            _ => parse_line(&buf[..len], path),
         };
         if buf.capacity() > LINE_KEEP {
             *buf = Vec::with_capacity(1 << 16);
@@ -168,8 +180,28 @@ impl DocumentReader {
         parsed
     }
 
+    /// Reads the rows of parquet files instead of JSONL lines (bad rows are counted as bad lines).
+    pub fn parquet(
+        sources: Vec<Source>,
+        key: &str,
+        skip_bad_lines: bool,
+        raw_bytes: Arc<AtomicU64>,
+    ) -> Self {
+        let docs = ParquetDocs::new(sources, key, skip_bad_lines, raw_bytes.clone());
+        DocumentReader {
+            parquet: Some(Box::new(docs)),
+            ..DocumentReader::new(Vec::new(), key, skip_bad_lines, raw_bytes)
+        }
+    }
+
     /// The next documents up to about `max_bytes` of text; fewer (possibly none) at the end.
     pub fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<TextDoc>> {
+        if let Some(p) = &mut self.parquet {
+            let batch = p.next_batch(max_bytes)?;
+            self.bad_lines = p.bad_lines.clone();
+            self.bytes = p.bytes;
+            return Ok(batch);
+        }
         let mut batch = Vec::new();
         let mut bytes = 0;
         while bytes < max_bytes {
@@ -216,8 +248,9 @@ impl BadLine {
     }
 }
 
-/// Extracts the text field from one JSONL line.
-pub fn parse_line(line: &[u8], key: &str) -> std::result::Result<String, BadLine> {
+/// Extracts the text field from one JSONL line; `path` is the key's field names (see
+/// [`super::key`]): every name but the last must be an object.
+pub fn parse_line(line: &[u8], path: &[String]) -> std::result::Result<String, BadLine> {
     let bad = |reason: String| BadLine::new(reason);
     let s = std::str::from_utf8(line).map_err(|e| {
         bad(format!(
@@ -226,18 +259,33 @@ pub fn parse_line(line: &[u8], key: &str) -> std::result::Result<String, BadLine
         ))
     })?;
     let mut de = serde_json::Deserializer::from_str(s);
-    let found = TextField { key }
+    let found = TextField { path }
         .deserialize(&mut de)
         .map_err(|e| bad(format!("malformed JSON: {e}")))?;
     de.end().map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let (depth, found) = found;
+    // The field that was looked for, and the object it was looked for in.
+    let key = key_name(&path[..=depth]);
+    let inside = match depth {
+        0 => String::new(),
+        d => format!(" in \"{}\"", key_name(&path[..d])),
+    };
     match found {
         Found::Text(t) => Ok(t),
-        Found::WrongType(kind) => Err(bad(format!("field \"{key}\" is {kind}, not a string"))),
-        Found::Missing(keys) if keys.is_empty() => {
-            Err(bad(format!("no \"{key}\" field (the object is empty)")))
+        Found::WrongType(kind) if depth + 1 < path.len() => {
+            Err(bad(format!("field \"{key}\" is {kind}, not an object")))
         }
+        Found::WrongType(kind) => Err(bad(format!("field \"{key}\" is {kind}, not a string"))),
+        Found::Missing(keys) if keys.is_empty() => Err(bad(format!(
+            "no \"{}\" field{inside} (the object is empty)",
+            path[depth]
+        ))),
         Found::Missing(keys) => Err(BadLine {
-            reason: format!("no \"{key}\" field (fields: {})", keys.join(", ")),
+            reason: format!(
+                "no \"{}\" field{inside} (fields: {})",
+                path[depth],
+                keys.join(", ")
+            ),
             other_fields: true,
         }),
     }
@@ -250,40 +298,81 @@ enum Found {
     Missing(Vec<String>),
 }
 
+/// Looks for `path` in an object; the result comes with the depth it is about (0: the
+/// object's own field `path[0]`).
 struct TextField<'k> {
-    key: &'k str,
+    path: &'k [String],
 }
 
 impl<'de> DeserializeSeed<'de> for TextField<'_> {
-    type Value = Found;
+    type Value = (usize, Found);
     fn deserialize<D: serde::Deserializer<'de>>(
         self,
         d: D,
-    ) -> std::result::Result<Found, D::Error> {
+    ) -> std::result::Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
+/// A field on the way to the text: an object to look into, or what it is instead.
+struct Nested<'k> {
+    rest: &'k [String],
+}
+
+impl<'de> DeserializeSeed<'de> for Nested<'_> {
+    type Value = (usize, Found);
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        let v = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+        match v {
+            serde_json::Value::Object(_) => {
+                let (depth, found) = TextField { path: self.rest }
+                    .deserialize(v)
+                    .map_err(serde::de::Error::custom)?;
+                Ok((depth + 1, found))
+            }
+            other => Ok((0, Found::WrongType(kind(&other)))),
+        }
+    }
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 impl<'de> Visitor<'de> for TextField<'_> {
-    type Value = Found;
+    type Value = (usize, Found);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Found, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut found = None;
         let mut keys = Vec::new();
         while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if found.is_none() && k == self.key {
-                let v: serde_json::Value = map.next_value()?;
-                found = Some(match v {
-                    serde_json::Value::String(s) => Found::Text(s),
-                    serde_json::Value::Null => Found::WrongType("null"),
-                    serde_json::Value::Bool(_) => Found::WrongType("a boolean"),
-                    serde_json::Value::Number(_) => Found::WrongType("a number"),
-                    serde_json::Value::Array(_) => Found::WrongType("an array"),
-                    serde_json::Value::Object(_) => Found::WrongType("an object"),
+            if found.is_none() && k == self.path[0] {
+                found = Some(if self.path.len() > 1 {
+                    map.next_value_seed(Nested {
+                        rest: &self.path[1..],
+                    })?
+                } else {
+                    match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(s) => (0, Found::Text(s)),
+                        other => (0, Found::WrongType(kind(&other))),
+                    }
                 });
             } else {
                 if keys.len() < 8 {
@@ -292,24 +381,30 @@ impl<'de> Visitor<'de> for TextField<'_> {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(found.unwrap_or(Found::Missing(keys)))
+        Ok(found.unwrap_or((0, Found::Missing(keys))))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{parse_line, DocumentReader, LINE_KEEP};
+    use crate::input::key::key_path;
+
+    fn parse(line: &[u8], key: &str) -> Result<String, super::BadLine> {
+        parse_line(line, &key_path(key).unwrap())
+    }
 
     #[test]
     fn a_long_line_gives_the_same_text_in_place() {
         let text = "a\\tb \\u00e9 \\ud83d\\ude00 \\\"q\\\"\\n".repeat((LINE_KEEP / 20) + 1);
         let line = format!(r#"{{"id": 7, "text": "{text}", "more": [1, 2]}}"#);
         assert!(line.len() > LINE_KEEP);
-        let want = parse_line(line.as_bytes(), "text").unwrap();
+        let want = parse(line.as_bytes(), "text").unwrap();
         assert!(want.contains("\t") && want.contains('é') && want.contains('😀'));
+        let key = key_path("text").unwrap();
         let mut buf = line.clone().into_bytes();
         buf.extend_from_slice(b"\r\n");
-        let got = DocumentReader::parse(&mut buf, line.len(), "text").unwrap();
+        let got = DocumentReader::parse(&mut buf, line.len(), &key).unwrap();
         assert_eq!(got, want);
         assert!(
             buf.capacity() <= LINE_KEEP,
@@ -317,26 +412,35 @@ mod tests {
         );
         let bad = format!(r#"{{"text": "{text}\ud800"}}"#);
         let mut buf = bad.clone().into_bytes();
-        let err = DocumentReader::parse(&mut buf, bad.len(), "text").unwrap_err();
+        let err = DocumentReader::parse(&mut buf, bad.len(), &key).unwrap_err();
         assert_eq!(
             err.reason,
-            parse_line(bad.as_bytes(), "text").unwrap_err().reason
+            parse(bad.as_bytes(), "text").unwrap_err().reason
         );
     }
 
     #[test]
+    fn follows_nested_keys() {
+        let line = br#"{"id":1,"meta":{"a.b":{"content":"deep"},"n":2},"content":"top"}"#;
+        assert_eq!(parse(line, "content").unwrap(), "top");
+        assert_eq!(parse(line, r"meta.a\.b.content").unwrap(), "deep");
+        let err = |key: &str| parse(line, key).unwrap_err().reason;
+        assert!(err("meta.n.x").contains(r#"field "meta.n" is a number, not an object"#));
+        assert!(err("meta.m").contains(r#"no "m" field in "meta" (fields: a.b, n)"#));
+        assert!(err(r"meta.a\.b").contains(r#"field "meta.a\.b" is an object, not a string"#));
+        assert!(err(r"meta.a\.b.x").contains(r#"no "x" field in "meta.a\.b""#));
+    }
+
+    #[test]
     fn extracts_the_text_field_and_explains_failures() {
+        assert_eq!(parse(br#"{"id":1,"text":"a\nb"}"#, "text").unwrap(), "a\nb");
         assert_eq!(
-            parse_line(br#"{"id":1,"text":"a\nb"}"#, "text").unwrap(),
-            "a\nb"
-        );
-        assert_eq!(
-            parse_line(br#"{"body":"x","meta":{"text":1}}"#, "body").unwrap(),
+            parse(br#"{"body":"x","meta":{"text":1}}"#, "body").unwrap(),
             "x"
         );
-        let err = |l: &[u8]| parse_line(l, "text").unwrap_err().reason;
+        let err = |l: &[u8]| parse(l, "text").unwrap_err().reason;
         assert!(
-            parse_line(br#"{"content":"x"}"#, "text")
+            parse(br#"{"content":"x"}"#, "text")
                 .unwrap_err()
                 .other_fields
         );

@@ -167,7 +167,7 @@ mod tests {
 
     /// Both paths on `line`: in place when it decodes, the ordinary path otherwise.
     fn check(line: &str) {
-        let want = parse_line(line.as_bytes(), "text").ok();
+        let want = parse_line(line.as_bytes(), &["text".to_string()]).ok();
         match take_text(line.as_bytes().to_vec(), "text") {
             Ok(got) => assert_eq!(Some(got), want, "{line:?}"),
             Err(back) => assert_eq!(back, line.as_bytes(), "{line:?}: not given back whole"),

@@ -92,6 +92,10 @@ impl Input {
                     .map(|&(i, r)| shard_piece(&shards[i], &items[i], r))
                     .collect(),
             ),
+            // Parquet files go whole (their items cannot be cut).
+            InputFiles::Parquet(sources) => {
+                InputFiles::Parquet(chosen.iter().map(|&(i, _)| sources[i].clone()).collect())
+            }
         };
         let input = Input {
             files,
@@ -105,8 +109,24 @@ impl Input {
         match &self.files {
             InputFiles::Text(sources) => sources.iter().map(|s| text_item(s, split)).collect(),
             InputFiles::Shards(shards) => shards.iter().map(|s| shard_item(s, split)).collect(),
+            InputFiles::Parquet(sources) => sources.iter().map(parquet_item).collect(),
         }
     }
+}
+
+/// A parquet file is split between parts by whole files only (row groups could be cut, but a
+/// part of whole files keeps provenance rows and the reader simple).
+fn parquet_item(source: &Source) -> Result<Item> {
+    let Source::File(path) = source else {
+        bail!("parquet is read from files only, not {}", source.name());
+    };
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read input {}", path.display()))?
+        .len();
+    Ok(Item {
+        size,
+        cut: Cut::Whole,
+    })
 }
 
 fn text_item(source: &Source, split: bool) -> Result<Item> {
@@ -201,7 +221,7 @@ fn place_cut(input: &Input, items: &[Item], target: u64, share: u64) -> Result<u
 
 fn text_path(input: &Input, i: usize) -> std::path::PathBuf {
     match &input.files {
-        InputFiles::Text(sources) => match &sources[i] {
+        InputFiles::Text(sources) | InputFiles::Parquet(sources) => match &sources[i] {
             Source::File(p) | Source::Range(p, ..) => p.clone(),
             Source::Stdin => "-".into(),
         },

@@ -9,6 +9,7 @@ use crate::codec::npy::{npy_header, parse_npy_header};
 use crate::codec::Dtype;
 use crate::output::dir::Staged;
 use crate::output::manifest::FileInfo;
+use crate::output::parquet::{self, ParquetWindows};
 use crate::output::provenance::{decode_doc, decode_span, encode_doc, encode_span};
 use crate::output::provenance::{DOC_BYTES, SPAN_BYTES};
 use crate::output::reader::inside;
@@ -31,12 +32,22 @@ pub enum Join {
     /// `provenance.docs`: sources renumbered into the whole run's inputs, lines of a file read
     /// in ranges made lines of the whole file.
     Docs,
+    /// `windows.parquet`: every part's rows re-encoded into one file, a record batch at a time
+    /// (parquet files cannot follow each other byte for byte).
+    Parquet { dtype: Dtype, seq_len: usize },
 }
 
 impl Join {
-    /// The joiner of a file the manifest lists (by its `format`, or `role` for provenance).
-    pub fn of(file: &FileInfo) -> Result<Join> {
+    /// The joiner of a file the manifest lists (by its `format`, or `role` for provenance), in
+    /// an output of `seq_len`-token windows.
+    pub fn of(file: &FileInfo, seq_len: usize) -> Result<Join> {
         Ok(match (file.format.as_str(), file.role.as_str()) {
+            (parquet::FILE_FORMAT, _) => Join::Parquet {
+                dtype: file
+                    .dtype
+                    .with_context(|| format!("{}: the manifest gives no dtype", file.path))?,
+                seq_len,
+            },
             ("megatron-bin" | "olmo-numpy", _) => Join::Concat,
             ("megatron-idx", _) => Join::MegatronIdx,
             ("npy", _) => Join::Npy,
@@ -57,6 +68,14 @@ impl Join {
             Join::Npy => npy(parts, name, out),
             Join::Spans => spans(parts, name, out),
             Join::Docs => docs(parts, name, out),
+            Join::Parquet { dtype, seq_len } => {
+                let mut w = ParquetWindows::new(&mut *out, seq_len, dtype)?;
+                for p in parts {
+                    w.append_file(&inside(&p.dir, name)?)?;
+                }
+                w.finish()?;
+                Ok(())
+            }
         }
     }
 }

@@ -269,7 +269,7 @@ pub fn run(job: &MergeJob) -> Result<MergeSummary> {
     let mut files = Vec::with_capacity(c.template.files.len());
     let mut bytes = 0;
     for f in &c.template.files {
-        let join = Join::of(f)?;
+        let join = Join::of(f, c.template.seq_len)?;
         let mut out = dir.create(&f.path)?;
         join.write(&c.views, &f.path, &mut out)
             .with_context(|| format!("cannot join {}", f.path))?;

@@ -101,7 +101,7 @@ pub struct MergedPart {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InputInfo {
-    /// `jsonl`, or the token-shard layout(s): `megatron`, `datatrove`, `npy`, `u16`, `u32`.
+    /// `jsonl`, `parquet`, or the token-shard layout(s): `megatron`, `datatrove`, `npy`, `u16`, `u32`.
     #[serde(default = "jsonl")]
     pub format: String,
     pub sources: Vec<String>,

@@ -7,14 +7,17 @@
 //!   sequence per window;
 //! - [`olmo`]: OLMo-core's headerless numpy arrays `tokens.olmo.bin` and `loss_mask.olmo.bin`
 //!   (`np.bool_`), read with `label_mask_paths`;
-//! - [`npy`]: real `.npy` files `tokens.npy` and `loss_mask.npy` of shape `(windows, seq_len)`.
+//! - [`npy`]: real `.npy` files `tokens.npy` and `loss_mask.npy` of shape `(windows, seq_len)`;
+//! - [`parquet`]: `windows.parquet`, one row per window (`input_ids`, `loss_mask` lists), for
+//!   Hugging Face `datasets`.
 //!
 //! Beside them: [`provenance`] (where every span came from), [`manifest`] (configuration, ids,
 //! every file with its role, format, dtype and size; written last), [`dir`] (temporary names,
 //! rename on success, `--force`), [`array`] (element types and the shared little-endian encoder)
 //! and [`reader`] (opens a finished output through any of the formats it holds).
 //!
-//! [`WindowWriter`] is the one object the pipeline writes through.
+//! [`WindowWriter`] is the one object the pipeline writes an output directory through; a stream
+//! (`-o -`) is written by [`stream::JsonLines`] instead, behind the same [`WindowOutput`].
 
 pub mod array;
 pub mod checksum;
@@ -24,8 +27,10 @@ pub mod manifest;
 pub mod megatron;
 pub mod npy;
 pub mod olmo;
+pub mod parquet;
 pub mod provenance;
 pub mod reader;
+pub mod stream;
 
 use crate::augment::Window;
 use crate::choice::Choice;
@@ -54,12 +59,15 @@ pub enum Format {
     Olmo,
     /// numpy .npy files of shape (windows, seq_len): tokens.npy, loss_mask.npy.
     Npy,
+    /// windows.parquet: one row per window, columns input_ids and loss_mask.
+    Parquet,
 }
 
 crate::impl_choice!(Format {
     Megatron => "megatron",
     Olmo => "olmo",
     Npy => "npy",
+    Parquet => "parquet",
 });
 
 impl Format {
@@ -69,15 +77,18 @@ impl Format {
         match self {
             Format::Megatron => Dtype::megatron_for_vocab(vocab_size),
             Format::Olmo | Format::Npy => Dtype::unsigned_for_vocab(vocab_size),
+            Format::Parquet => parquet::token_dtype(vocab_size),
         }
     }
 
-    /// The token file and the mask file (Megatron's `.bin` data files; each has an `.idx`).
+    /// The token file and the mask file (Megatron's `.bin` data files; each has an `.idx`;
+    /// parquet's one file holds both).
     pub fn data_files(self) -> (&'static str, &'static str) {
         match self {
             Format::Megatron => (megatron::TOKENS_BIN, megatron::MASK_BIN),
             Format::Olmo => (olmo::TOKENS_FILE, olmo::MASK_FILE),
             Format::Npy => (npy::TOKENS_FILE, npy::MASK_FILE),
+            Format::Parquet => (parquet::FILE, parquet::FILE),
         }
     }
 
@@ -90,6 +101,7 @@ impl Format {
                 megatron::MASK_BIN,
                 megatron::MASK_IDX,
             ],
+            Format::Parquet => vec![parquet::FILE],
             f => {
                 let (t, m) = f.data_files();
                 vec![t, m]
@@ -115,6 +127,11 @@ impl Format {
                 seq_len,
                 self.token_dtype(vocab_size),
             )?),
+            Format::Parquet => Box::new(parquet::ParquetSink::create(
+                dir,
+                seq_len,
+                self.token_dtype(vocab_size),
+            )?),
         })
     }
 }
@@ -133,6 +150,27 @@ pub trait WindowSink: Send {
     fn write_window(&mut self, tokens: &[u32], mask: &[u8]) -> Result<()>;
     /// Completes the files (staged in `dir`, not yet renamed) and describes them for the manifest.
     fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<Vec<FileInfo>>;
+}
+
+/// Where the pipeline's writer stage sends windows and document records, in order: an output
+/// directory ([`WindowWriter`]) or a stream ([`stream::JsonLines`]).
+pub trait WindowOutput: Send {
+    fn write_window(&mut self, w: &Window) -> Result<()>;
+    fn write_doc(&mut self, d: &DocRecord) -> Result<()>;
+    /// Windows written so far.
+    fn windows(&self) -> u64;
+}
+
+impl WindowOutput for WindowWriter {
+    fn write_window(&mut self, w: &Window) -> Result<()> {
+        WindowWriter::write_window(self, w)
+    }
+    fn write_doc(&mut self, d: &DocRecord) -> Result<()> {
+        WindowWriter::write_doc(self, d)
+    }
+    fn windows(&self) -> u64 {
+        self.windows
+    }
 }
 
 /// Every file name `augment` can write besides the manifest, whatever the formats: `--force`

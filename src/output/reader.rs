@@ -98,8 +98,14 @@ impl OutputReader {
             }
         }
         let (tokens_file, mask_file) = format.data_files();
-        let tokens = open_array(dir, &manifest, format, tokens_file)?;
-        let mask = open_array(dir, &manifest, format, mask_file)?;
+        let (tokens, mask) = if format == Format::Parquet {
+            parquet_arrays(dir, &manifest)?
+        } else {
+            (
+                open_array(dir, &manifest, format, tokens_file)?,
+                open_array(dir, &manifest, format, mask_file)?,
+            )
+        };
         if !matches!(mask.dtype, Dtype::Uint8 | Dtype::Bool) {
             bail!(
                 "{}: mask dtype {}, expected one byte per token",
@@ -290,6 +296,7 @@ fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Ar
             0,
         ),
         Format::Npy => npy_layout(&path, &bytes, w, l)?,
+        Format::Parquet => bail!("internal error: parquet is read by parquet_arrays"),
     };
     if listed.dtype.is_some_and(|d| d != dtype) {
         bail!(
@@ -318,6 +325,27 @@ fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Ar
         dtype,
         released: AtomicUsize::new(0),
     })
+}
+
+/// The windows of `windows.parquet`, decoded into memory (parquet pages cannot be mapped).
+fn parquet_arrays(dir: &Path, m: &Manifest) -> Result<(Array, Array)> {
+    let path = inside(dir, super::parquet::FILE)?;
+    let (dtype, tokens, mask) = super::parquet::read_windows(&path, m.seq_len)?;
+    if mask.len() as u64 != m.windows * m.seq_len as u64 {
+        bail!(
+            "{} holds {} windows, the manifest says {}",
+            path.display(),
+            mask.len() / m.seq_len,
+            m.windows
+        );
+    }
+    let array = |bytes, dtype| Array {
+        bytes: Bytes::Owned(bytes),
+        offset: 0,
+        dtype,
+        released: AtomicUsize::new(0),
+    };
+    Ok((array(tokens, dtype), array(mask, Dtype::Uint8)))
 }
 
 /// The dtype of a Megatron `.bin`, from its `.idx`, which must index `w` sequences of `l`.

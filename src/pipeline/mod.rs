@@ -19,7 +19,8 @@ use crate::output::manifest::{
     Counts, InputInfo, Manifest, MaskInfo, StageSeconds, TokenizerInfo, FORMAT, FORMAT_VERSION,
     MASK_SEMANTICS,
 };
-use crate::output::{file_names, normalize_formats, Format, WindowWriter};
+use crate::output::stream::{is_broken_pipe, JsonLines, STDOUT};
+use crate::output::{file_names, normalize_formats, Format, WindowOutput, WindowWriter};
 use crate::pack::{Packer, WindowPlan};
 use crate::part::PartRecord;
 use crate::record::{DocBatch, DocRecord};
@@ -120,16 +121,26 @@ enum ToWriter {
 }
 
 /// What the stage threads hand back once the input is exhausted.
-struct Finished {
+struct Finished<W> {
     counts: Counts,
-    writer: WindowWriter,
+    writer: W,
     /// Lines read from each text source.
     lines: Vec<u64>,
     upsample: Option<UpsampleReport>,
 }
 
+impl AugmentJob {
+    /// Whether the windows go to standard output (`-o -`) rather than a directory.
+    pub fn streams(&self) -> bool {
+        self.output.as_os_str() == STDOUT
+    }
+}
+
 /// Runs the job; on success the output directory is complete and its manifest written.
 pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
+    if job.streams() {
+        return run_stream(job, bar);
+    }
     let start = Instant::now();
     let cpu_start = crate::workers::process_cpu_seconds();
     let clock = StageClock::default();
@@ -188,18 +199,60 @@ pub fn planned_manifest(job: &AugmentJob) -> Manifest {
     build_manifest(job, &Counts::default(), 0)
 }
 
+/// `-o -`: the windows as JSON lines on standard output (see [`crate::output::stream`]); no
+/// directory, provenance or manifest. A closed pipe is an error [`is_broken_pipe`] recognises.
+fn run_stream(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
+    let start = Instant::now();
+    check_streamable(job)?;
+    let cpu_start = crate::workers::process_cpu_seconds();
+    let clock = StageClock::default();
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+    let writer = JsonLines::new(out, job.config.seq_len);
+    let raw_bytes = Arc::new(AtomicU64::new(0));
+    let Finished { counts, writer, .. } = run_stages(job, writer, bar, &raw_bytes, &clock, None)?;
+    let windows = writer.windows();
+    check_balance(&counts)?;
+    writer.finish()?;
+    Ok(Summary {
+        counts,
+        windows,
+        elapsed: start.elapsed(),
+        token_dtypes: Vec::new(),
+        cpu: clock.seconds(cpu_start),
+        upsample: None,
+    })
+}
+
+/// What needs an output directory cannot stream.
+fn check_streamable(job: &AugmentJob) -> Result<()> {
+    let needs = [
+        (job.upsample.is_some(), "--upsample-long (its spill file)"),
+        (job.doc_boundaries, "--doc-boundaries (doc_lens.bin/.idx)"),
+        (
+            job.part.is_some(),
+            "parts (part-IIIII-of-NNNNN directories)",
+        ),
+    ];
+    match needs.iter().find(|(set, _)| *set) {
+        Some((_, what)) => Err(anyhow!(
+            "-o - streams windows only: {what} needs an output directory; give -o DIR"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The stages, overlapping: while batch k is packed and augmented, batch k+1 is tokenized and
 /// batch k+2 read; the writer drains behind them. Each queue holds at most [`QUEUE`] batches.
 /// Token shards skip tokenization: their reader feeds the pack stage directly, and the tokenize
 /// stage sees a closed queue at once.
-fn run_stages(
+fn run_stages<W: WindowOutput>(
     job: &AugmentJob,
-    writer: WindowWriter,
+    writer: W,
     bar: &ProgressBar,
     raw_bytes: &Arc<AtomicU64>,
     clock: &StageClock,
     spill: Option<Scratch>,
-) -> Result<Finished> {
+) -> Result<Finished<W>> {
     let pool = worker_pool(job.threads)?;
     let buffers = Buffers::new(job.config.seq_len);
     let mut reader = Reader::new(
@@ -208,7 +261,7 @@ fn run_stages(
         job.encoder.eod.id,
         job.encoder.max_known_id(),
     );
-    std::thread::scope(|scope| -> Result<Finished> {
+    std::thread::scope(|scope| -> Result<Finished<W>> {
         let (text_tx, text_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
         let (tok_tx, tok_rx) = sync_channel::<DocBatch>(QUEUE);
         let (write_tx, write_rx) = sync_channel::<ToWriter>(QUEUE);
@@ -241,6 +294,11 @@ fn run_stages(
         let upsampled = upsample_thread.map(|t| joined(t.join(), "upsample"));
         let counts = joined(pack_thread.join(), "pack");
         let writer = joined(write_thread.join(), "writer");
+        // A closed pipe explains everything: the stages upstream stopped because of it.
+        let writer = match writer {
+            Err(e) if is_broken_pipe(&e) => return Err(e),
+            w => w,
+        };
         // The earliest stage's failure explains the later ones (they only see a closed queue).
         let (reader, mut counts, writer) = match (reader, tokenized, counts, writer) {
             (Ok(r), Ok(()), Ok(c), Ok(w)) => (r, c, w),
@@ -251,7 +309,7 @@ fn run_stages(
         };
         let upsample = upsampled.transpose()?;
         let lines = reader_counts(&reader, &mut counts);
-        counts.output_tokens = writer.windows * job.config.seq_len as u64;
+        counts.output_tokens = writer.windows() * job.config.seq_len as u64;
         Ok(Finished {
             counts,
             writer,
@@ -470,11 +528,11 @@ fn chunk_histogram(by_chunks: &[u64]) -> std::collections::BTreeMap<String, u64>
 }
 
 /// Stage 5: write in order. Returns the writer for `finish` once everything upstream succeeded.
-fn write_all(
-    mut writer: WindowWriter,
+fn write_all<W: WindowOutput>(
+    mut writer: W,
     buffers: &Buffers,
     rx: Receiver<ToWriter>,
-) -> Result<WindowWriter> {
+) -> Result<W> {
     for msg in rx {
         match msg {
             ToWriter::Docs(docs) => docs.iter().try_for_each(|d| writer.write_doc(d))?,

@@ -52,6 +52,8 @@ impl<'a> Reference<'a> {
     fn place(&self, line: u64) -> String {
         if self.check.input.is_shards() {
             format!("document {line}")
+        } else if self.check.input.is_parquet() {
+            format!("row {line}")
         } else {
             format!("line {line}")
         }
@@ -141,7 +143,8 @@ impl InputCheck {
             let part = crate::part::Part::new(p.index, p.count)?;
             input = input.select_part(&part)?.0;
         }
-        match (m.input.format == "jsonl", input.is_shards()) {
+        let text = matches!(m.input.format.as_str(), "jsonl" | "parquet");
+        match (text, input.is_shards()) {
             (true, false) | (false, true) => {}
             (false, false) => bail!(
                 "{} was made from token shards ({}) but the input is JSONL text: give the \

@@ -201,6 +201,9 @@ pub(super) fn classify(args: &[String], format: InputFormat) -> Result<Inputs> {
     if format == InputFormat::Jsonl {
         return Ok(Inputs::Text);
     }
+    if format == InputFormat::Parquet && !args.iter().any(|a| a == "-") {
+        return Ok(Inputs::Text);
+    }
     let mut shards: Vec<Shard> = Vec::new();
     let mut text: Vec<String> = Vec::new();
     for arg in args {
