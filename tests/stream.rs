@@ -67,3 +67,21 @@ fn a_closed_pipe_ends_the_run_quietly() {
     assert!(out.status.success(), "status {}", out.status);
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn what_needs_a_directory_is_refused_on_a_stream() {
+    let (d, q) = (docs().display().to_string(), qwen().display().to_string());
+    for (flags, what) in [
+        (&["--upsample-long", "100:2"][..], "--upsample-long"),
+        (
+            &["--method", "plain", "--doc-boundaries"][..],
+            "--doc-boundaries",
+        ),
+        (&["--num-shards", "2", "--shard-index", "0"][..], "a part"),
+    ] {
+        let mut args = vec!["augment", &d, "-t", &q, "-o", "-", "-L", "512"];
+        args.extend_from_slice(flags);
+        let run = utk(&args, None).fails_with(&[what, "needs an output directory"]);
+        assert!(run.stdout().is_empty(), "{what}: windows were written");
+    }
+}

@@ -175,6 +175,10 @@ impl AugmentArgs {
         let part = self.parts.part()?;
         let (input, part, output) = match part {
             None => (input, None, self.output.clone()),
+            Some(_) if self.output.as_os_str() == "-" => bail!(
+                "-o - streams windows only: a part (a part-IIIII-of-NNNNN directory) needs an \
+                 output directory; give -o DIR (or unset the Slurm array variables)"
+            ),
             Some(p) => {
                 let (selected, sources) = input.select_part(&p)?;
                 let record = PartRecord::new(&p, config.seed, input.names().len() as u32, sources);
