@@ -1,4 +1,4 @@
-//! Entry points for the fuzz targets in `fuzz/` and for `tests/fuzz_regressions.rs`, which replays
+//! Entry points for the fuzz targets in `fuzz/` and for `tests/it/fuzz_regressions.rs`, which replays
 //! the inputs the fuzzers found interesting. Each takes arbitrary bytes and drives one reader of
 //! outside data the way a run does; the only requirement is that it returns (errors are fine)
 //! instead of panicking, hanging or allocating without bound. Not part of the stable API.

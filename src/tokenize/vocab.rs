@@ -7,7 +7,7 @@
 //! (`AddedVocabulary::add_tokens` in tokenizers 0.22): an added token whose text is already a
 //! model token gets that token's id, any other gets the next id from the model's vocabulary size.
 //! The fast path is taken only when every added token then gets exactly the id the file lists;
-//! otherwise the caller loads the crate. `tests/fast_tokenizer.rs` compares the table with the
+//! otherwise the caller loads the crate. `tests/it/fast_tokenizer.rs` compares the table with the
 //! crate's on every fixture.
 
 use rustc_hash::FxHashMap;

@@ -1,5 +1,5 @@
 //! Unit tests of the parts; the differential tests against the crate are in
-//! `tests/fast_tokenizer.rs`.
+//! `tests/it/fast_tokenizer.rs`.
 
 use super::bpe::Bpe;
 use super::classes::L;

@@ -1,8 +1,6 @@
 //! Property tests of the packer and augmenter invariants with random documents and settings.
 
-mod common;
-
-use common::lib_run::{encoder, random_docs, run};
+use crate::common::lib_run::{encoder, random_docs, run};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use utk::augment::WindowShaper;

@@ -3,9 +3,7 @@
 //! the codec, string type or nesting; every bad file or row gets a one-line error naming the file
 //! and row; provenance records row indices.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use utk::output::reader::OutputReader;
 

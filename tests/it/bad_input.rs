@@ -1,9 +1,7 @@
 //! Bad input gets a one-line error naming the file, line or flag — never a panic, never a
 //! manifest, never a leftover temporary file.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use utk::output::reader::OutputReader;
 

@@ -1,9 +1,7 @@
 //! `-o -`: the windows as JSON lines on standard output, nothing on disk, the summary on standard
 //! error, and a reader that closes the pipe early ends the run quietly with status 0.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use utk::output::reader::OutputReader;

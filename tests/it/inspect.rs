@@ -1,8 +1,6 @@
 //! `utk inspect`: text, JSON, raw ids, summary and plot of a real output.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,8 +1,6 @@
 //! `utk verify` passes on real outputs of every augment mode and fails, precisely, on damage.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 fn verify(out: &Path, with_input: bool) -> Run {
@@ -44,7 +42,7 @@ fn passes_on_every_mode() {
     augment(&[&docs()], &minilm(), &wp, &["-L", "4k"]);
     let (o, d) = (wp.display().to_string(), docs().display().to_string());
     utk(&["verify", &o, "--input", &d], None).ok();
-    // With the template's [CLS] … [SEP], whose [SEP] is the EOD (tests/eod.rs): main appended a
+    // With the template's [CLS] … [SEP], whose [SEP] is the EOD (tests/it/eod.rs): main appended a
     // second [SEP], an EOD inside the document, and verify rejected its own output.
     let wp = tmp.path().join("wordpiece-specials");
     augment(

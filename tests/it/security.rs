@@ -4,9 +4,7 @@
 //! only the regular files the previous manifest lists; crafted indexes with huge counts are
 //! errors, not allocations.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 

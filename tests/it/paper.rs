@@ -1,9 +1,7 @@
 //! The paper's comparison arms (docs/paper.md): `--method cip`, `--doc-boundaries` and
 //! `--upsample-long`, each against its definition and against plain packing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use utk::augment::Span;
@@ -393,7 +391,7 @@ fn upsampling_is_deterministic_and_verified() {
 }
 
 mod cip_properties {
-    use super::common::lib_run::{random_docs, run};
+    use crate::common::lib_run::{random_docs, run};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
     use utk::augment::Window;

@@ -1,8 +1,6 @@
 //! Statistical tests with fixed seeds over many documents: the decisions come out as configured.
 
-mod common;
-
-use common::lib_run::{random_docs, run};
+use crate::common::lib_run::{random_docs, run};
 use utk::config::{AugmentConfig, Order};
 
 /// Pieces holding a whole document: their shape was decided with the whole length in view.

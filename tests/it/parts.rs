@@ -4,9 +4,7 @@
 //! verifies against the input; a rerun does only what is missing; wrong merges are refused and
 //! write nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,10 +1,8 @@
 //! `--format megatron,olmo,npy`: every format holds the same windows, byte for byte where the
 //! dtypes agree, with headers trainers parse, and the manifest names every file.
 
-mod common;
-
-use common::check::check_output;
-use common::*;
+use crate::common::check::check_output;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use utk::choice::Choice;

@@ -2,10 +2,8 @@
 //! writers), read back into exactly the windows that the same documents give as text; and every
 //! kind of damaged input fails with a clear error, no panic and no manifest.
 
-mod common;
-
-use common::check::check_output;
-use common::*;
+use crate::common::check::check_output;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use utk::output::reader::OutputReader;
 

@@ -3,9 +3,7 @@
 //! an output that a run holds is refused at once, naming the holder; a lock left by a killed run
 //! does not block the next one.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

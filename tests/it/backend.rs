@@ -2,9 +2,7 @@
 //! summary and the manifest, writes exactly the bytes the crate backend writes, and refuses
 //! clearly when asked for a file it does not support.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use utk::output::reader::OutputReader;
 
 fn augment(dir: &std::path::Path, tokenizer: &std::path::Path, extra: &[&str]) -> Run {

@@ -1,10 +1,8 @@
 //! End-to-end tests of `utk augment`: run the built binary on committed fixtures and check the
 //! output against an independent re-encoding of the input.
 
-mod common;
-
-use common::check::check_output;
-use common::*;
+use crate::common::check::check_output;
+use crate::common::*;
 use std::path::Path;
 use utk::output::reader::OutputReader;
 
