@@ -148,39 +148,18 @@ fn a_rerun_does_only_what_is_missing_and_refuses_another_configuration() {
     let dir = part_dir(&out, 3, 1);
     let before = fs::read(dir.join("tokens.bin")).unwrap();
     let manifest_before = fs::read(dir.join("manifest.json")).unwrap();
-    let again = utk(
-        &[
-            "augment",
-            &s(&docs()),
-            "-t",
-            &s(&qwen()),
-            "-o",
-            &s(&out),
-            "-L",
-            "1000",
-        ],
-        None,
-    );
+    // `utk augment` of the fixture into `out` with `extra` flags, not quiet (the summary is read).
+    let (d, q, o) = (s(&docs()), s(&qwen()), s(&out));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["augment", &d, "-t", &q, "-o", &o, "-L", "1000"];
+        args.extend_from_slice(extra);
+        utk(&args, None)
+    };
+    const PART_1: [&str; 4] = ["--num-shards", "3", "--shard-index", "1"];
+    let again = run(&[]);
     // Without the flags and outside Slurm: a plain run into a non-empty directory is refused.
     again.fails_with(&["is not empty"]);
-    let rerun = utk(
-        &[
-            "augment",
-            &s(&docs()),
-            "-t",
-            &s(&qwen()),
-            "-o",
-            &s(&out),
-            "-L",
-            "1000",
-            "--num-shards",
-            "3",
-            "--shard-index",
-            "1",
-        ],
-        None,
-    )
-    .ok();
+    let rerun = run(&PART_1).ok();
     assert!(
         rerun.stdout().contains("nothing to do"),
         "{}",
@@ -193,24 +172,7 @@ fn a_rerun_does_only_what_is_missing_and_refuses_another_configuration() {
     // A part whose run did not finish (no manifest) is redone, to the same bytes.
     fs::remove_file(dir.join("manifest.json")).unwrap();
     fs::write(dir.join("tokens.bin"), b"half").unwrap();
-    let redo = utk(
-        &[
-            "augment",
-            &s(&docs()),
-            "-t",
-            &s(&qwen()),
-            "-o",
-            &s(&out),
-            "-L",
-            "1000",
-            "--num-shards",
-            "3",
-            "--shard-index",
-            "1",
-        ],
-        None,
-    )
-    .ok();
+    let redo = run(&PART_1).ok();
     assert!(
         redo.stderr().contains("did not finish"),
         "{}",
@@ -218,26 +180,11 @@ fn a_rerun_does_only_what_is_missing_and_refuses_another_configuration() {
     );
     assert_eq!(fs::read(dir.join("tokens.bin")).unwrap(), before);
     // Another configuration is refused, naming the difference.
-    utk(
-        &[
-            "augment",
-            &s(&docs()),
-            "-t",
-            &s(&qwen()),
-            "-o",
-            &s(&out),
-            "-L",
-            "1000",
-            "--num-shards",
-            "3",
-            "--shard-index",
-            "1",
-            "--split-prob",
-            "0.3",
-        ],
-        None,
-    )
-    .fails_with(&["another configuration", "config.split_prob", "--force"]);
+    run(&[&PART_1[..], &["--split-prob", "0.3"]].concat()).fails_with(&[
+        "another configuration",
+        "config.split_prob",
+        "--force",
+    ]);
 }
 
 #[test]
