@@ -116,12 +116,27 @@ pub fn utk(args: &[&str], stdin: Option<&[u8]>) -> Run {
     });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn utk");
-    if let Some(input) = stdin {
-        use std::io::Write;
+    // Standard input is fed from its own thread while this one collects the output, so a child
+    // that fills its stdout pipe before reading all its input cannot deadlock the test, and a
+    // child that exits (or refuses its arguments) without reading its input is a result to check,
+    // not a broken-pipe panic here.
+    let feeder = stdin.map(|input| {
+        let input = input.to_vec();
         let mut si = child.stdin.take().expect("stdin");
-        si.write_all(input).expect("write stdin");
-    }
+        std::thread::spawn(move || {
+            use std::io::Write;
+            match si.write_all(&input) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    panic!("write stdin: {e}")
+                }
+                _ => {}
+            }
+        })
+    });
     let out = child.wait_with_output().expect("wait utk");
+    if let Some(feeder) = feeder {
+        feeder.join().expect("stdin feeder");
+    }
     Run {
         cmd: format!("utk {}", args.join(" ")),
         out,
