@@ -13,6 +13,7 @@ use crate::codec::Dtype;
 use crate::input::shards::TOKENIZED_FORMAT;
 use crate::input::{DocumentReader, Input, TextDoc};
 use crate::output::dir::OutputDir;
+use crate::output::manifest::FileInfo;
 use crate::output::megatron::MegatronWriter;
 use crate::record::BadLines;
 use crate::tokenize::batch::encode_batch;
@@ -79,6 +80,8 @@ pub struct TokenizeSummary {
     pub input_bytes: u64,
     pub blank_lines: u64,
     pub bad_lines: BadLines,
+    /// The `.bin` and `.idx` with their sizes and CRC-32C, checked when the shard is read.
+    pub files: Vec<FileInfo>,
     /// The part of a larger run this is (`--num-shards`/`--shard-index`, or a Slurm array task).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub part: Option<crate::part::PartRecord>,
@@ -110,7 +113,26 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
     idx_file.write_all(&idx)?;
     idx_file.flush()?;
     drop(idx_file);
+    let dtype = job.dtype();
+    let mut files = vec![
+        FileInfo::new(
+            &bin_name,
+            "tokens",
+            "megatron-bin",
+            Some(dtype),
+            tokens * dtype.size() as u64,
+        ),
+        FileInfo::new(
+            &idx_name,
+            "tokens",
+            "megatron-idx",
+            Some(dtype),
+            idx.len() as u64,
+        ),
+    ];
+    dir.record_checksums(&mut files)?;
     let mut summary = planned_summary(job);
+    summary.files = files;
     summary.documents = documents;
     summary.tokens = tokens;
     summary.input_bytes = reader.bytes;
@@ -146,6 +168,7 @@ pub fn planned_summary(job: &TokenizeJob) -> TokenizeSummary {
         input_bytes: 0,
         blank_lines: 0,
         bad_lines: BadLines::default(),
+        files: Vec::new(),
         part: job.part.clone(),
         elapsed: Duration::ZERO,
     }

@@ -460,3 +460,61 @@ fn the_tokenize_record_guards_against_another_tokenizer_or_eod() {
     run(forced).ok();
     assert!(read(&out.join("tokens.bin")) == first);
 }
+
+#[test]
+fn the_tokenize_record_checksums_catch_changed_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("corpus");
+    tokenize(&[&docs()], &prefix, &[]).ok();
+    let (bin, json) = (prefix.with_extension("bin"), prefix.with_extension("json"));
+    let record: serde_json::Value = serde_json::from_slice(&read(&json)).unwrap();
+    let files = record["files"].as_array().unwrap();
+    for (f, ext) in files.iter().zip(["bin", "idx"]) {
+        let data = read(&prefix.with_extension(ext));
+        assert_eq!(f["path"], format!("corpus.{ext}"));
+        assert_eq!(f["bytes"], data.len() as u64);
+        assert_eq!(f["crc32c"], format!("{:08x}", crc32c::crc32c(&data)));
+    }
+    let out = tmp.path().join("out");
+    let (p, o) = (path_str(&prefix), path_str(&out));
+    let tok = qwen();
+    let args = [
+        "augment",
+        p,
+        "-t",
+        path_str(&tok),
+        "-o",
+        o,
+        "-L",
+        "256",
+        "--force",
+    ];
+    utk(&args, None).ok();
+
+    // Two different uint16 ids swapped: every id is still valid, only the checksum can tell.
+    let good = read(&bin);
+    let mut swapped = good.clone();
+    let k = (0..good.len() / 2 - 1)
+        .find(|&k| good[2 * k..2 * k + 2] != good[2 * k + 2..2 * k + 4])
+        .unwrap();
+    swapped[2 * k..2 * k + 4].rotate_left(2);
+    std::fs::write(&bin, &swapped).unwrap();
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
+    let run = utk(&args, None).fails_with(&["corpus.bin: CRC-32C", "corpus.json records"]);
+    assert_eq!(run.stderr().trim_end().lines().count(), 1);
+    assert!(!out.join("manifest.json").exists());
+
+    // Truncated: refused by the recorded size before anything is read.
+    std::fs::write(&bin, &good[..good.len() - 2]).unwrap();
+    utk(&args, None).fails_with(&[
+        "corpus.bin is",
+        "bytes but",
+        "records",
+        "utk tokenize again",
+    ]);
+
+    // Moved aside, the record is not checked.
+    std::fs::write(&bin, &swapped).unwrap();
+    std::fs::rename(&json, tmp.path().join("moved.json")).unwrap();
+    utk(&args, None).ok();
+}

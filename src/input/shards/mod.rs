@@ -18,8 +18,10 @@
 //! anything else is an error naming the shard and the token offset in it.
 
 mod read;
+mod recorded;
 
 pub use read::{OpenShard, ShardDocs, ShardStream};
+pub use recorded::{BinSum, Recorded, RecordedFile};
 
 use super::InputFormat;
 use crate::choice::Choice;
@@ -87,6 +89,9 @@ struct Sidecar {
     /// Absent in records of utk before 0.1's `PREFIX.json` had them (then not checked).
     add_special_tokens: Option<bool>,
     parse_special: Option<bool>,
+    /// The sizes and checksums of the `.bin` and `.idx` (absent before utk recorded them).
+    #[serde(default)]
+    files: Vec<RecordedFile>,
 }
 
 /// How the run makes ids, which a `utk tokenize` record of a shard must match.
@@ -112,20 +117,11 @@ impl Shard {
     /// the other way round). Other JSON files are ignored.
     pub fn check_sidecar(&self, run: &Tokenization) -> Result<()> {
         let (tokenizer, sha256, eod) = (run.tokenizer, run.sha256, run.eod);
-        if self.kind != ShardKind::Megatron {
-            return Ok(());
-        }
-        let path = self.path.with_extension("json");
-        let Ok(bytes) = std::fs::read(&path) else {
+        let Some((path, side)) = self.sidecar()? else {
             return Ok(());
         };
-        let value = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(v) if v["format"] == TOKENIZED_FORMAT => v,
-            _ => return Ok(()), // not a record of ours
-        };
+        Recorded::new(path.clone(), &self.path, &side.files).check_sizes(&self.path)?;
         let (json, bin) = (path.display(), self.path.display());
-        let side: Sidecar = serde_json::from_value(value)
-            .with_context(|| format!("{json}: a damaged `utk tokenize` record of {bin}"))?;
         if side.tokenizer_sha256 != sha256 {
             return Err(SettingError::new()
                 .text(format!(
@@ -179,6 +175,39 @@ impl Shard {
             }
         }
         Ok(())
+    }
+}
+
+impl Shard {
+    /// The `PREFIX.json` that `utk tokenize` wrote beside this Megatron shard, if there is one
+    /// (other JSON files are not ours and are ignored).
+    fn sidecar(&self) -> Result<Option<(PathBuf, Sidecar)>> {
+        if self.kind != ShardKind::Megatron {
+            return Ok(None);
+        }
+        let path = self.path.with_extension("json");
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(None);
+        };
+        let value = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(v) if v["format"] == TOKENIZED_FORMAT => v,
+            _ => return Ok(None), // not a record of ours
+        };
+        let side: Sidecar = serde_json::from_value(value).with_context(|| {
+            format!(
+                "{}: a damaged `utk tokenize` record of {}",
+                path.display(),
+                self.path.display()
+            )
+        })?;
+        Ok(Some((path, side)))
+    }
+
+    /// What `PREFIX.json` records of this shard's files, to check them as they are read.
+    pub fn recorded(&self) -> Result<Option<Recorded>> {
+        Ok(self
+            .sidecar()?
+            .map(|(json, side)| Recorded::new(json, &self.path, &side.files)))
     }
 }
 

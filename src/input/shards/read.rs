@@ -3,7 +3,7 @@
 //! [`ShardStream`] reads the documents of a run's shards in order, in batches, each shard opened
 //! when reached and its pages released once copied out, so memory does not grow with the shards.
 
-use super::{with_suffix, Shard, ShardKind};
+use super::{with_suffix, BinSum, Shard, ShardKind};
 use crate::codec::dtype::decode_ids;
 use crate::codec::megatron::decode_idx;
 use crate::codec::npy::parse_npy_header;
@@ -345,8 +345,9 @@ pub struct ShardStream<'a> {
     shards: &'a [Shard],
     eod: u32,
     max_id: u32,
-    /// The shard being read and its index in `shards`.
-    current: Option<(u32, ShardDocs)>,
+    /// The shard being read, its index in `shards`, and the checksum of its bytes read so far
+    /// when `utk tokenize` recorded one.
+    current: Option<(u32, ShardDocs, Option<BinSum>)>,
     next_shard: usize,
     /// Bytes of the shards' elements read so far (EOD appended by the rule counted too).
     pub bytes: u64,
@@ -372,9 +373,16 @@ impl<'a> ShardStream<'a> {
         while batch.ids.len() < max_tokens && self.next_doc(batch)? {
             any = true;
         }
-        if let Some((_, docs)) = &self.current {
+        if let Some((_, docs, sum)) = &mut self.current {
+            let shard = &docs.shard;
+            if let Some(sum) = sum {
+                sum.advance(
+                    &shard.data,
+                    shard.offset + docs.position() * shard.elem_size(),
+                );
+            }
             // What has been copied out is not read again: keep the resident set bounded.
-            docs.shard.release_before(docs.position());
+            shard.release_before(docs.position());
         }
         Ok(any)
     }
@@ -382,7 +390,7 @@ impl<'a> ShardStream<'a> {
     /// Appends the next document; false after the last shard's last.
     fn next_doc(&mut self, batch: &mut DocBatch) -> Result<bool> {
         loop {
-            if let Some((source, docs)) = self.current.as_mut() {
+            if let Some((source, docs, _)) = self.current.as_mut() {
                 let before = batch.ids.len();
                 if let Some(line) = docs.next_doc(&mut batch.ids)? {
                     let tokens = batch.ids.len() - before;
@@ -394,7 +402,9 @@ impl<'a> ShardStream<'a> {
                     });
                     return Ok(true);
                 }
-                self.current = None;
+                if let Some((_, docs, Some(sum))) = self.current.take() {
+                    sum.finish(&docs.shard.data, Path::new(&docs.shard.name))?;
+                }
             }
             let Some(shard) = self.shards.get(self.next_shard) else {
                 return Ok(false);
@@ -403,10 +413,24 @@ impl<'a> ShardStream<'a> {
             if let Some((a, b)) = shard.docs {
                 (docs.next, docs.end) = (a, b);
             }
-            self.current = Some((self.next_shard as u32, docs));
+            let sum = recorded_sum(shard)?;
+            self.current = Some((self.next_shard as u32, docs, sum));
             self.next_shard += 1;
         }
     }
+}
+
+/// For a shard read whole whose `PREFIX.json` records checksums: its `.idx` checked now, and
+/// the running checksum of its `.bin`.
+fn recorded_sum(shard: &Shard) -> Result<Option<BinSum>> {
+    if shard.docs.is_some() {
+        return Ok(None);
+    }
+    let Some(recorded) = shard.recorded()? else {
+        return Ok(None);
+    };
+    recorded.check_idx(&shard.path)?;
+    Ok(recorded.bin_sum())
 }
 
 #[cfg(test)]
