@@ -54,6 +54,11 @@ impl Bytes {
 /// Maps `path` read-only, falling back to reading it (pipes, special files, mapping failures).
 pub fn map_file(path: &Path) -> Result<Bytes> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    map_open(&file, path)
+}
+
+/// [`map_file`] of a file already open (`path` names it in errors).
+pub fn map_open(file: &File, path: &Path) -> Result<Bytes> {
     let meta = file
         .metadata()
         .with_context(|| format!("cannot stat {}", path.display()))?;
@@ -62,14 +67,14 @@ pub fn map_file(path: &Path) -> Result<Bytes> {
         // or rewrites the file while it is mapped, reads may see the new bytes or fault (SIGBUS);
         // utk only maps finished files (inputs, or outputs whose manifest is written), and
         // documents that they must not be modified during a run.
-        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+        if let Ok(map) = unsafe { memmap2::Mmap::map(file) } {
             #[cfg(unix)]
             let _ = map.advise(memmap2::Advice::Sequential); // a hint: read ahead, drop behind
             return Ok(Bytes::Mapped(map));
         }
     }
     let mut buf = Vec::new();
-    std::io::Read::read_to_end(&mut &file, &mut buf)
+    std::io::Read::read_to_end(&mut &*file, &mut buf)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Bytes::Owned(buf))
 }

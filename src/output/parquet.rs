@@ -223,7 +223,20 @@ fn check_lengths(batch: &RecordBatch, seq_len: usize, path: &Path) -> Result<()>
 /// returned) and mask bytes, `seq_len` per window.
 pub fn read_windows(path: &Path, seq_len: usize) -> Result<(Dtype, Vec<u8>, Vec<u8>)> {
     let (mut tokens, mut mask) = (Vec::new(), Vec::new());
+    let dtype = read_windows_into(path, seq_len, &mut tokens, &mut mask)?;
+    Ok((dtype, tokens, mask))
+}
+
+/// [`read_windows`] written to `tokens` and `mask` a record batch at a time, so the file's
+/// windows are never all in memory.
+pub fn read_windows_into(
+    path: &Path,
+    seq_len: usize,
+    tokens: &mut impl Write,
+    mask: &mut impl Write,
+) -> Result<Dtype> {
     let mut dtype = Dtype::Int32;
+    let mut buf = Vec::new();
     for_each_batch(path, |batch| {
         check_lengths(&batch, seq_len, path)?;
         let (ids, m) = (batch.column_by_name(IDS), batch.column_by_name(MASK));
@@ -231,28 +244,30 @@ pub fn read_windows(path: &Path, seq_len: usize) -> Result<(Dtype, Vec<u8>, Vec<
             bail!("{}: no {IDS} and {MASK} columns", path.display());
         };
         let values = ids.as_list::<i32>().values();
+        buf.clear();
         match values.data_type() {
             DataType::Int32 => {
                 for v in values.as_primitive::<Int32Type>().values() {
-                    tokens.extend_from_slice(&v.to_le_bytes());
+                    buf.extend_from_slice(&v.to_le_bytes());
                 }
             }
             DataType::UInt32 => {
                 dtype = Dtype::Uint32;
                 for v in values.as_primitive::<UInt32Type>().values() {
-                    tokens.extend_from_slice(&v.to_le_bytes());
+                    buf.extend_from_slice(&v.to_le_bytes());
                 }
             }
             t => bail!("{}: {IDS} holds {t}", path.display()),
         }
+        tokens.write_all(&buf)?;
         let m = m.as_list::<i32>().values();
         let m = m
             .as_primitive_opt::<UInt8Type>()
             .with_context(|| format!("{}: {MASK} is not uint8", path.display()))?;
-        mask.extend_from_slice(m.values());
+        mask.write_all(m.values())?;
         Ok(())
     })?;
-    Ok((dtype, tokens, mask))
+    Ok(dtype)
 }
 
 /// `windows.parquet` in an output directory.

@@ -13,9 +13,10 @@ use crate::codec::dtype::decode_at;
 use crate::codec::megatron::decode_idx;
 use crate::codec::npy::parse_npy_header;
 use crate::codec::Dtype;
-use crate::mapped::{map_file, Bytes};
+use crate::mapped::{map_file, map_open, Bytes};
 use crate::record::DocRecord;
 use anyhow::{bail, Context, Result};
+use std::io::{BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -327,25 +328,45 @@ fn open_array(dir: &Path, m: &Manifest, format: Format, name: &str) -> Result<Ar
     })
 }
 
-/// The windows of `windows.parquet`, decoded into memory (parquet pages cannot be mapped).
+/// The windows of `windows.parquet`, decoded (parquet pages cannot be mapped) into two unnamed
+/// temporary files that are then mapped: the output is never all in memory, and the pages
+/// already checked are given back as for the other formats.
 fn parquet_arrays(dir: &Path, m: &Manifest) -> Result<(Array, Array)> {
     let path = inside(dir, super::parquet::FILE)?;
-    let (dtype, tokens, mask) = super::parquet::read_windows(&path, m.seq_len)?;
-    if mask.len() as u64 != m.windows * m.seq_len as u64 {
+    let scratch = || {
+        tempfile::tempfile().with_context(|| {
+            format!(
+                "cannot create a temporary file in {} to decode {} (set TMPDIR to a directory \
+                 with room for about 5 bytes per token)",
+                std::env::temp_dir().display(),
+                path.display()
+            )
+        })
+    };
+    let (tokens, mask) = (scratch()?, scratch()?);
+    let (mut tw, mut mw) = (BufWriter::new(&tokens), BufWriter::new(&mask));
+    let dtype = super::parquet::read_windows_into(&path, m.seq_len, &mut tw, &mut mw)?;
+    tw.flush()?;
+    mw.flush()?;
+    drop((tw, mw));
+    let mask_len = mask.metadata()?.len();
+    if mask_len != m.windows * m.seq_len as u64 {
         bail!(
             "{} holds {} windows, the manifest says {}",
             path.display(),
-            mask.len() / m.seq_len,
+            mask_len / m.seq_len.max(1) as u64,
             m.windows
         );
     }
-    let array = |bytes, dtype| Array {
-        bytes: Bytes::Owned(bytes),
-        offset: 0,
-        dtype,
-        released: AtomicUsize::new(0),
+    let array = |file: &std::fs::File, dtype| -> Result<Array> {
+        Ok(Array {
+            bytes: map_open(file, &path)?,
+            offset: 0,
+            dtype,
+            released: AtomicUsize::new(0),
+        })
     };
-    Ok((array(tokens, dtype), array(mask, Dtype::Uint8)))
+    Ok((array(&tokens, dtype)?, array(&mask, Dtype::Uint8)?))
 }
 
 /// The dtype of a Megatron `.bin`, from its `.idx`, which must index `w` sequences of `l`.
