@@ -221,8 +221,9 @@ impl Bpe {
         whole: Option<FxHashMap<Box<[u8]>, u32>>,
     ) -> Bpe {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let mut map = FxHashMap::default();
-        for (rank, (a, b, m)) in merges.into_iter().enumerate() {
+        let merges = merges.into_iter();
+        let mut map = FxHashMap::with_capacity_and_hasher(merges.size_hint().0, Default::default());
+        for (rank, (a, b, m)) in merges.enumerate() {
             map.insert(pair(a, b), (rank as u32, m));
         }
         Bpe {

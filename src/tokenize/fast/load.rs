@@ -511,8 +511,15 @@ pub fn build(
     )?;
     let chars = byte_level_chars();
     let byte_ids = byte_ids(&vocab, &chars)?;
-    let merges = merge_ids(&vocab, &merges)?;
-    let whole = ignore_merges.then(|| whole_tokens(&vocab, &chars));
+    // With ignore_merges, the byte-decoded vocabulary is built beside the merge look-ups.
+    let (merges, whole) = std::thread::scope(|scope| {
+        let whole = scope.spawn(|| ignore_merges.then(|| whole_tokens(&vocab, &chars)));
+        (merge_ids(&vocab, &merges), whole.join())
+    });
+    let (merges, whole) = (
+        merges?,
+        whole.map_err(|_| "the vocabulary decoder panicked")?,
+    );
     let (raw, normalized) = added_lists(&vocab, normalizer, encode_special_tokens)?;
     let description = format!(
         "byte-level BPE, {} split pattern, {} normalizer, {} merges{}, {} added tokens",

@@ -281,7 +281,8 @@ struct MergeTable {
 }
 
 /// The merge table; refused if a merge involves a byte token (the cut rule needs byte tokens
-/// never to merge). Three look-ups per merge, 580K merges for Gemma: two threads take half each.
+/// never to merge). Three look-ups per merge, 580K merges for Gemma: two threads take half each,
+/// then half each of the pairs ([`merge_pairs`]).
 fn merge_table(
     merges: MergesFile,
     model: &FxHashMap<String, u32>,
@@ -296,36 +297,60 @@ fn merge_table(
             MergeJson::Line(l) => split_line(l),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let half = list.len() / 2;
+    let ids = in_halves(&list, |part| merge_part(part, model, byte_ids))?;
+    // Which tokens some merge makes (their inner pairs are that merge's).
+    let top = ids
+        .iter()
+        .map(|&(a, b, m)| a.max(b).max(m))
+        .max()
+        .unwrap_or(0);
+    let mut made = vec![false; top as usize + 1];
+    for &(_, _, m) in &ids {
+        made[m as usize] = true;
+    }
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| merge_pairs(&list[half..], &ids[half..], &made));
+        let first = merge_pairs(&list[..half], &ids[..half], &made);
+        (first, second.join())
+    });
+    let mut pairs = first;
+    pairs.extend(second.map_err(|_| "the merge pairs panicked")?);
+    Ok(MergeTable { ids, pairs })
+}
+
+/// `f` of the first and of the second half of `list` on two threads, joined in order.
+fn in_halves<T: Sync, R: Send>(
+    list: &[T],
+    f: impl Fn(&[T]) -> Result<Vec<R>, Unsupported> + Sync,
+) -> Result<Vec<R>, Unsupported> {
     let (first, second) = list.split_at(list.len() / 2);
     let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| merge_part(second, model, byte_ids));
-        let first = merge_part(first, model, byte_ids);
+        let second = scope.spawn(|| f(second));
+        let first = f(first);
         let second = second
             .join()
             .unwrap_or_else(|_| Err("the merge look-up panicked".into()));
         (first, second)
     });
-    let (mut table, second) = (first?, second?);
-    table.ids.extend(second.ids);
-    table.pairs.extend(second.pairs);
-    Ok(table)
+    let mut all = first?;
+    all.extend(second?);
+    Ok(all)
 }
 
+/// Each merge's ids, checked not to involve a byte-fallback token.
 fn merge_part(
     list: &[(Cow<str>, Cow<str>)],
     model: &FxHashMap<String, u32>,
     byte_ids: &[u32; 256],
-) -> Result<MergeTable, Unsupported> {
+) -> Result<Vec<Merge>, Unsupported> {
     let id = |t: &str| {
         model
             .get(t)
             .copied()
             .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
     };
-    let mut table = MergeTable {
-        ids: Vec::with_capacity(list.len()),
-        pairs: FxHashSet::default(),
-    };
+    let mut ids = Vec::with_capacity(list.len());
     let bytes: FxHashSet<u32> = byte_ids.iter().copied().filter(|&i| i != NONE).collect();
     let mut merged = String::new();
     for (a, b) in list {
@@ -336,15 +361,45 @@ fn merge_part(
         expect(!bytes.contains(&ia) && !bytes.contains(&ib), || {
             format!("the merge {a:?} + {b:?} involves a byte-fallback token")
         })?;
-        table.ids.push((ia, ib, id(&merged)?));
-        let mut chars = merged.chars().map(|c| norm(c as u32));
+        ids.push((ia, ib, id(&merged)?));
+    }
+    Ok(ids)
+}
+
+/// The adjacent pairs of (normalized) characters inside the merged texts of `list` (whose ids
+/// are `ids`), given which tokens some merge makes (`made`, by id), by induction on the length:
+/// the pairs inside `a + b` are those inside `a`, those inside `b`, and the pair where they
+/// meet. A one-character operand has none; one that a merge makes has its pairs put in by that
+/// merge (shorter than this one's text, so by induction complete); only for other operands
+/// (none in a trained file) are they listed here. So each merge
+/// adds one pair, not one per character of its text (millions for Gemma).
+fn merge_pairs(list: &[(Cow<str>, Cow<str>)], ids: &[Merge], made: &[bool]) -> FxHashSet<u64> {
+    let mut pairs = FxHashSet::default();
+    let inner = |t: &str, pairs: &mut FxHashSet<u64>| {
+        let mut chars = t.chars().map(|c| norm(c as u32));
         let mut x = chars.next().unwrap_or(0);
         for y in chars {
-            table.pairs.insert(((x as u64) << 32) | y as u64);
+            pairs.insert(((x as u64) << 32) | y as u64);
             x = y;
         }
+    };
+    for ((a, b), &(ia, ib, _)) in list.iter().zip(ids) {
+        let (Some(last), Some(first)) = (a.chars().next_back(), b.chars().next()) else {
+            // An empty operand: the merged text is the other one, which this merge may be the
+            // only one to make, so the induction does not apply; list its pairs.
+            inner(a, &mut pairs);
+            inner(b, &mut pairs);
+            continue;
+        };
+        pairs.insert(((norm(last as u32) as u64) << 32) | norm(first as u32) as u64);
+        if !made[ia as usize] {
+            inner(a, &mut pairs);
+        }
+        if !made[ib as usize] {
+            inner(b, &mut pairs);
+        }
     }
-    Ok(table)
+    pairs
 }
 
 fn build_from(
@@ -500,6 +555,29 @@ impl Spm {
         ignore_merges: bool,
     ) -> Spm {
         static NEXT: AtomicU64 = AtomicU64::new(1 << 40);
+        let MergeTable { ids, mut pairs } = merges;
+        // The rank map (580K merges for Gemma) is hashed on another thread meanwhile.
+        std::thread::scope(|scope| {
+            let bpe = scope.spawn(|| Bpe::new([0; 256], ids, None));
+            let spm = Spm::with(model, byte_ids, &mut pairs, spaces, ignore_merges);
+            let bpe = bpe.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            Spm {
+                bpe,
+                pairs,
+                key: NEXT.fetch_add(1, Ordering::Relaxed),
+                ..spm
+            }
+        })
+    }
+
+    /// Everything but the rank map, which [`Self::new`] puts in `bpe`.
+    fn with(
+        model: &FxHashMap<String, u32>,
+        byte_ids: [u32; 256],
+        pairs: &mut FxHashSet<u64>,
+        spaces: Spaces,
+        ignore_merges: bool,
+    ) -> Spm {
         let mut ascii_ids = [NONE; 128];
         let mut char_ids = FxHashMap::default();
         for (tok, &id) in model {
@@ -515,13 +593,12 @@ impl Spm {
                 }
             }
         }
-        let mut merges = merges;
         if let Spaces::Metaspace { split: true, .. } = spaces {
             // Every '▁' starts a word: no cut before one is ever crossed.
-            merges.pairs.retain(|&p| p as u32 != SPACE as u32);
+            pairs.retain(|&p| p as u32 != SPACE as u32);
         }
         let mut ascii_pairs = [0u128; 128];
-        for &pair in &merges.pairs {
+        for &pair in pairs.iter() {
             let (a, b) = ((pair >> 32) as u32, pair as u32);
             if let (Some(sa), Some(sb)) = (slot(a), slot(b)) {
                 ascii_pairs[sa] |= 1 << sb;
@@ -532,15 +609,15 @@ impl Spm {
             (model.clone(), longest)
         });
         Spm {
-            bpe: Bpe::new([0; 256], merges.ids, None),
+            bpe: Bpe::new([0; 256], [], None),
             ascii_ids,
             char_ids,
             byte_ids,
             ascii_pairs,
-            pairs: merges.pairs,
+            pairs: FxHashSet::default(),
             spaces,
             whole,
-            key: NEXT.fetch_add(1, Ordering::Relaxed),
+            key: 0,
         }
     }
 
@@ -899,4 +976,59 @@ thread_local! {
         syms: Vec::new(),
         ranks: Vec::new(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every adjacent pair inside every merged text: what [`merge_pairs`] must equal.
+    fn all_pairs(list: &[(Cow<str>, Cow<str>)]) -> FxHashSet<u64> {
+        let mut pairs = FxHashSet::default();
+        for (a, b) in list {
+            let merged = format!("{a}{b}");
+            let mut chars = merged.chars().map(|c| norm(c as u32));
+            let mut x = chars.next().unwrap_or(0);
+            for y in chars {
+                pairs.insert(((x as u64) << 32) | y as u64);
+                x = y;
+            }
+        }
+        pairs
+    }
+
+    proptest! {
+        /// Merges over a few characters (`' '` among them, which stands for `'▁'`), some of them
+        /// of operands no merge makes, or empty: the pairs found by induction are all the pairs.
+        #[test]
+        fn merge_pairs_are_all_pairs(
+            raw in proptest::collection::vec(("[ab ▁é]{0,4}", "[ab ▁é]{0,4}"), 0..40),
+            built in proptest::collection::vec((0usize..40, 0usize..40), 0..40),
+        ) {
+            // Merges of earlier merge results, as a trained file has, after arbitrary ones.
+            let mut list: Vec<(Cow<str>, Cow<str>)> =
+                raw.into_iter().map(|(a, b)| (a.into(), b.into())).collect();
+            for (i, j) in built {
+                if let (Some(x), Some(y)) = (list.get(i), list.get(j)) {
+                    let (x, y) = (format!("{}{}", x.0, x.1), format!("{}{}", y.0, y.1));
+                    list.push((x.into(), y.into()));
+                }
+            }
+            let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
+            let mut id = |t: &str| {
+                let n = vocab.len() as u32;
+                *vocab.entry(t.to_string()).or_insert(n)
+            };
+            let ids: Vec<Merge> = list
+                .iter()
+                .map(|(a, b)| (id(a), id(b), id(&format!("{a}{b}"))))
+                .collect();
+            let mut made = vec![false; vocab.len()];
+            for &(_, _, m) in &ids {
+                made[m as usize] = true;
+            }
+            prop_assert_eq!(merge_pairs(&list, &ids, &made), all_pairs(&list));
+        }
+    }
 }
