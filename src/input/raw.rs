@@ -1,7 +1,7 @@
 //! JSONL sources read as bytes and cut into batches of whole lines, parsed elsewhere.
 //!
 //! The reader thread of `utk augment` only decompresses and cuts: it fills a batch buffer from
-//! the source and cuts it after the last line end once it holds [`BATCH_BYTES`]; the lines are
+//! the source and cuts it after the last line end once it holds [`RAW_BATCH_BYTES`]; the lines are
 //! split, counted and parsed in the worker pool ([`super::lines`]). A batch never spans two
 //! sources. A line longer than [`LINE_KEEP`] is a batch of its own, so that its buffer can become
 //! its text in place ([`super::long_line`]).
@@ -11,13 +11,19 @@
 
 use super::jsonl::LINE_KEEP;
 use super::open::{open, Compression};
-use super::{Source, BATCH_BYTES};
+use super::Source;
+#[cfg(doc)]
+use super::BATCH_BYTES;
 use std::io::BufRead;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// Bytes asked of the source at a time.
 const CHUNK: usize = 1 << 20;
+/// Bytes of whole lines per batch: a few batches are in flight between the reader and the pool,
+/// so smaller than the [`BATCH_BYTES`] of text handed to the tokenizer; big enough for 16 pieces
+/// parsed side by side.
+pub const RAW_BATCH_BYTES: usize = 2 << 20;
 
 /// Where batches are cut: after `batch` bytes, and around a line over `long` bytes; the source
 /// is read `chunk` bytes at a time. Tests make them small.
@@ -31,7 +37,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            batch: BATCH_BYTES,
+            batch: RAW_BATCH_BYTES,
             long: LINE_KEEP,
             chunk: CHUNK,
         }
@@ -110,7 +116,7 @@ impl Cutter<'_, '_> {
         compression: Compression,
     ) -> bool {
         let Limits { batch, long, chunk } = self.limits;
-        let mut buf = (self.take)(batch + chunk);
+        let mut buf = (self.take)(batch + 2 * chunk);
         // `buf[..done]` holds whole lines.
         let mut done = 0;
         loop {
@@ -154,9 +160,9 @@ impl Cutter<'_, '_> {
             return true;
         }
         let batch = if n == buf.len() {
-            std::mem::replace(buf, (self.take)(self.limits.batch + self.limits.chunk))
+            std::mem::replace(buf, (self.take)(self.limits.batch + 2 * self.limits.chunk))
         } else if n >= buf.len() - n {
-            let mut rest = (self.take)(self.limits.batch + self.limits.chunk);
+            let mut rest = (self.take)(self.limits.batch + 2 * self.limits.chunk);
             rest.extend_from_slice(&buf[n..]);
             buf.truncate(n);
             std::mem::replace(buf, rest)

@@ -114,7 +114,7 @@ impl Buffers {
             batches: Recycle::new(QUEUE + 1, 4 * BATCH_TOKENS),
             tokens: Recycle::new(windows, 2 * seq_len.max(1)),
             masks: Recycle::new(windows, 2 * seq_len.max(1)),
-            raw: Recycle::new(QUEUE + 2, 4 * BATCH_BYTES),
+            raw: Recycle::new(QUEUE, 4 * BATCH_BYTES),
         }
     }
 }
