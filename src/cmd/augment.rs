@@ -341,9 +341,10 @@ fn print_timing(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::R
     let cpu = &s.cpu;
     writeln!(
         w,
-        "  cpu seconds    read {:.2}, tokenize {:.2}, pack {:.2}, augment {:.2}, write {:.2} \
-         (one process scales to about {:.0} cores; beyond that run several parts per node)",
-        cpu.read, cpu.tokenize, cpu.pack, cpu.augment, cpu.write, cpu.scales_to_cores
+        "  cpu seconds    read {:.2}, parse {:.2}, tokenize {:.2}, pack {:.2}, augment {:.2}, \
+         write {:.2} (one process scales to about {:.0} cores; beyond that run several parts per \
+         node)",
+        cpu.read, cpu.parse, cpu.tokenize, cpu.pack, cpu.augment, cpu.write, cpu.scales_to_cores
     )?;
     Ok(())
 }

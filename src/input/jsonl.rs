@@ -20,10 +20,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// How many skipped lines are quoted in the manifest and summary.
-const MAX_EXAMPLES: usize = 10;
+pub(super) const MAX_EXAMPLES: usize = 10;
 
 /// The line buffer's capacity kept between lines; a longer line's buffer is released once parsed.
-const LINE_KEEP: usize = 16 << 20;
+pub(super) const LINE_KEEP: usize = 16 << 20;
 
 /// Reads documents from a list of sources, in order: JSONL lines, or parquet rows (made by
 /// [`DocumentReader::parquet`], read by [`super::parquet`]).
@@ -160,7 +160,7 @@ impl DocumentReader {
 
 impl DocumentReader {
     /// The field at `path` of the line in `buf` (its first `len` bytes, without the line end).
-    fn parse(
+    pub(super) fn parse(
         buf: &mut Vec<u8>,
         len: usize,
         path: &[String],
@@ -235,7 +235,7 @@ impl BadLine {
     }
 
     /// The error that stops a run at line `line` of source `name`, naming the settings that fix it.
-    fn error(&self, name: &str, line: u64) -> SettingError {
+    pub(super) fn error(&self, name: &str, line: u64) -> SettingError {
         let mut e = SettingError::new().text(format!("{name}:{line}: {}", self.reason));
         if self.other_fields {
             e = e

@@ -11,10 +11,12 @@
 
 pub mod jsonl;
 pub mod key;
+pub mod lines;
 mod long_line;
 pub mod open;
 pub mod parquet;
 pub mod parts;
+pub mod raw;
 pub mod shards;
 pub mod sources;
 

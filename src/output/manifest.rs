@@ -62,6 +62,10 @@ pub struct Manifest {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StageSeconds {
     pub read: f64,
+    /// JSONL lines parsed in the worker pool (0 for other inputs, and before this was counted
+    /// apart: the reader did it).
+    #[serde(default)]
+    pub parse: f64,
     pub tokenize: f64,
     pub pack: f64,
     pub augment: f64,
@@ -73,12 +77,15 @@ pub struct StageSeconds {
 }
 
 impl StageSeconds {
-    pub fn new(read: f64, tokenize: f64, pack: f64, augment: f64, write: f64) -> StageSeconds {
+    /// `[read, parse, tokenize, pack, augment, write]`.
+    pub fn new(stages: [f64; 6]) -> StageSeconds {
         let round = |x: f64| (x * 1000.0).round() / 1000.0;
-        let total = read + tokenize + pack + augment + write;
+        let [read, parse, tokenize, pack, augment, write] = stages;
+        let total = stages.iter().sum::<f64>();
         let sequential = read.max(pack).max(write).max(1e-9);
         StageSeconds {
             read: round(read),
+            parse: round(parse),
             tokenize: round(tokenize),
             pack: round(pack),
             augment: round(augment),

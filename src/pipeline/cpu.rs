@@ -1,7 +1,9 @@
 //! Where a run's CPU time goes, stage by stage (the manifest's `cpu_seconds`): the sequential
-//! stages (read, pack, write: one thread each) are measured on their threads, augment window by
-//! window in the pool, and tokenize is the rest of the process's CPU time (the pool's tokenizing
-//! and the main thread that hands it batches).
+//! stages (read, pack, write: one thread each) are measured on their threads, parse piece by
+//! piece and augment window by window in the pool, and tokenize is the rest of the process's CPU
+//! time (the pool's tokenizing and the main thread that hands it batches). JSONL's read stage is
+//! two threads (decompress and cut into batches; count the parsed lines in order), added up: an
+//! upper bound of the one-thread share.
 
 use crate::output::manifest::StageSeconds;
 use crate::workers::{process_cpu_seconds, thread_cpu_seconds};
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Default)]
 pub struct StageClock {
     read: AtomicU64,
+    parse: AtomicU64,
     pack: AtomicU64,
     augment: AtomicU64,
     write: AtomicU64,
@@ -18,6 +21,7 @@ pub struct StageClock {
 
 pub enum Stage {
     Read,
+    Parse,
     Pack,
     Augment,
     Write,
@@ -28,6 +32,7 @@ impl StageClock {
     pub fn add(&self, stage: Stage, seconds: f64) {
         let counter = match stage {
             Stage::Read => &self.read,
+            Stage::Parse => &self.parse,
             Stage::Pack => &self.pack,
             Stage::Augment => &self.augment,
             Stage::Write => &self.write,
@@ -46,15 +51,16 @@ impl StageClock {
     /// The stages' seconds, given the process's CPU seconds when the run started.
     pub fn seconds(&self, process_start: f64) -> StageSeconds {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 * 1e-9;
-        let (read, pack, augment, write) = (
+        let (read, parse, pack, augment, write) = (
             get(&self.read),
+            get(&self.parse),
             get(&self.pack),
             get(&self.augment),
             get(&self.write),
         );
         let total = process_cpu_seconds() - process_start;
         // The pack thread's time includes waiting for the pool to augment: none of it is CPU.
-        let tokenize = (total - read - pack - augment - write).max(0.0);
-        StageSeconds::new(read, tokenize, pack, augment, write)
+        let tokenize = (total - read - parse - pack - augment - write).max(0.0);
+        StageSeconds::new([read, parse, tokenize, pack, augment, write])
     }
 }

@@ -9,11 +9,12 @@
 
 mod cpu;
 mod recycle;
+mod text;
 
 use crate::augment::{arrange_into, Window, WindowShaper};
 use crate::codec::Dtype;
 use crate::config::{AugmentConfig, Tail};
-use crate::input::{Input, Reader, TextDoc, BATCH_TOKENS};
+use crate::input::{Input, Reader, TextDoc, BATCH_BYTES, BATCH_TOKENS};
 use crate::output::dir::{OutputDir, Scratch};
 use crate::output::manifest::{
     Counts, InputInfo, Manifest, MaskInfo, StageSeconds, TokenizerInfo, FORMAT, FORMAT_VERSION,
@@ -101,6 +102,8 @@ struct Buffers {
     batches: Recycle<u32>,
     tokens: Recycle<u32>,
     masks: Recycle<u8>,
+    /// JSONL batches of whole lines (see [`text`]).
+    raw: Recycle<u8>,
 }
 
 impl Buffers {
@@ -111,6 +114,7 @@ impl Buffers {
             batches: Recycle::new(QUEUE + 1, 4 * BATCH_TOKENS),
             tokens: Recycle::new(windows, 2 * seq_len.max(1)),
             masks: Recycle::new(windows, 2 * seq_len.max(1)),
+            raw: Recycle::new(QUEUE, 4 * BATCH_BYTES),
         }
     }
 }
@@ -267,11 +271,14 @@ fn run_stages<W: WindowOutput>(
         let (write_tx, write_rx) = sync_channel::<ToWriter>(QUEUE);
         let (buffers, pool) = (&buffers, &pool);
         let shard_tx = tok_tx.clone();
-        let read_thread = scope.spawn(move || -> Result<Reader> {
+        let read_thread = scope.spawn(move || -> Result<Read> {
+            if let Some(jsonl) = text::jsonl(job, raw_bytes, pool, clock, &buffers.raw) {
+                return Ok(Read::Jsonl(jsonl.run(text_tx)?));
+            }
             clock.time(Stage::Read, || {
                 read(&mut reader, text_tx, shard_tx, buffers, bar)
             })?;
-            Ok(reader)
+            Ok(Read::Reader(reader))
         });
         // With upsampling, a stage between tokenize and pack re-orders the stream.
         let (pack_rx, upsample_thread) = match (job.upsample, spill) {
@@ -338,8 +345,23 @@ fn upsample_stage(
     upsample::run(up, job.config.seed, &job.input.names(), spill, q)
 }
 
+/// What the read stage hands back: its reader, or JSONL's counts (see [`text`]).
+enum Read<'a> {
+    Reader(Reader<'a>),
+    Jsonl(crate::input::lines::LineTally),
+}
+
 /// What the reader counted (into `counts`), and the lines read from each text source.
-fn reader_counts(reader: &Reader, counts: &mut Counts) -> Vec<u64> {
+fn reader_counts(reader: &Read, counts: &mut Counts) -> Vec<u64> {
+    let reader = match reader {
+        Read::Reader(r) => r,
+        Read::Jsonl(t) => {
+            counts.blank_lines = t.blank_lines;
+            counts.bad_lines = t.bad_lines.clone();
+            counts.input_bytes = t.bytes;
+            return t.lines.clone();
+        }
+    };
     match reader {
         Reader::Text(r) => {
             counts.blank_lines = r.blank_lines;

@@ -1,0 +1,142 @@
+//! `utk augment`'s reading of JSONL: a reader thread decompresses and cuts the input into batches
+//! of whole lines ([`crate::input::raw`]); this stage parses each batch's lines in the worker
+//! pool, piece by piece ([`crate::input::lines`]), counts them in order and hands the documents
+//! on in batches of [`BATCH_BYTES`] of text, as the one-thread reader did.
+
+use super::cpu::{Stage, StageClock};
+use super::recycle::Recycle;
+use crate::input::lines::{self, parse_long_line, parse_piece, pieces, LineTally, Piece};
+use crate::input::raw::{read_raw, Limits, RawBatch, RawItem};
+use crate::input::{InputFiles, Source, TextDoc, BATCH_BYTES};
+use crate::workers::{joined, QUEUE};
+use anyhow::Result;
+use rayon::prelude::*;
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+
+/// What the text stage needs besides its queues.
+pub(super) struct JsonlRead<'a> {
+    pub sources: &'a [Source],
+    pub key: &'a str,
+    pub skip_bad_lines: bool,
+    pub raw_bytes: &'a Arc<AtomicU64>,
+    pub pool: &'a rayon::ThreadPool,
+    pub clock: &'a StageClock,
+    /// Batch buffers, handed back once a batch is parsed.
+    pub buffers: &'a Recycle<u8>,
+}
+
+/// The JSONL read stage of `job`, or `None` when its input is not JSONL (parquet and token
+/// shards are read by [`crate::input::Reader`]).
+pub(super) fn jsonl<'a>(
+    job: &'a super::AugmentJob,
+    raw_bytes: &'a Arc<AtomicU64>,
+    pool: &'a rayon::ThreadPool,
+    clock: &'a StageClock,
+    buffers: &'a Recycle<u8>,
+) -> Option<JsonlRead<'a>> {
+    let InputFiles::Text(sources) = &job.input.files else {
+        return None;
+    };
+    Some(JsonlRead {
+        sources,
+        key: &job.input.text.text_key,
+        skip_bad_lines: job.input.text.skip_bad_lines,
+        raw_bytes,
+        pool,
+        clock,
+        buffers,
+    })
+}
+
+impl JsonlRead<'_> {
+    /// Reads every source, sending documents to `tx` in order; returns the counts. Stops without
+    /// an error when the next stage stops (its error is the one reported).
+    pub fn run(&self, tx: SyncSender<Vec<TextDoc>>) -> Result<LineTally> {
+        let path = lines::key_path(self.key)?;
+        let mut tally = LineTally::new(self.sources, self.skip_bad_lines);
+        std::thread::scope(|scope| {
+            let (raw_tx, raw_rx) = sync_channel::<RawItem>(QUEUE);
+            let reader = scope.spawn(move || {
+                self.clock.time(Stage::Read, || {
+                    let take = |n| self.buffers.take(n);
+                    let mut send = |item| raw_tx.send(item).is_ok();
+                    read_raw(
+                        self.sources,
+                        Limits::default(),
+                        self.raw_bytes,
+                        &take,
+                        &mut send,
+                    )
+                });
+                Ok(())
+            });
+            let ordered = self
+                .clock
+                .time(Stage::Read, || self.order(raw_rx, &path, &mut tally, tx));
+            joined(reader.join(), "reader")?;
+            ordered
+        })?;
+        Ok(tally)
+    }
+
+    /// Parses the batches as they come and hands the documents on in order.
+    fn order(
+        &self,
+        rx: Receiver<RawItem>,
+        path: &[String],
+        tally: &mut LineTally,
+        tx: SyncSender<Vec<TextDoc>>,
+    ) -> Result<()> {
+        let (mut docs, mut bytes, mut stopped) = (Vec::new(), 0, false);
+        for item in rx {
+            let batch = match item {
+                RawItem::Batch(b) => b,
+                RawItem::Failed {
+                    source,
+                    error,
+                    after_lines,
+                } => return Err(tally.failed(source, error, after_lines)),
+            };
+            let (source, size, last) = (batch.source, batch.bytes.len() as u64, batch.last);
+            let parsed = self.parse(batch, path);
+            tally.add(source, size, parsed, last, &mut |doc| {
+                bytes += doc.text.len() + 64;
+                docs.push(doc);
+                if bytes >= BATCH_BYTES && !stopped {
+                    stopped = tx.send(std::mem::take(&mut docs)).is_err();
+                    bytes = 0;
+                }
+            })?;
+            if stopped {
+                return Ok(());
+            }
+        }
+        if !docs.is_empty() {
+            let _ = tx.send(docs);
+        }
+        Ok(())
+    }
+
+    /// One batch's lines parsed in the pool, piece by piece, in order.
+    fn parse(&self, batch: RawBatch, path: &[String]) -> Vec<Piece> {
+        // A long line is one document: parsed here, in its own buffer.
+        let batch = match parse_long_line(batch, path) {
+            Ok((rest, piece)) => {
+                self.buffers.give(rest.bytes);
+                return vec![piece];
+            }
+            Err(batch) => batch,
+        };
+        let (bytes, clock) = (&batch.bytes, self.clock);
+        let parsed = self.pool.install(|| {
+            pieces(bytes, lines::PIECE_BYTES)
+                .into_par_iter()
+                .map(|r| clock.time(Stage::Parse, || parse_piece(&bytes[r], path)))
+                .collect()
+        });
+        self.buffers.give(batch.bytes);
+        parsed
+    }
+}
