@@ -70,6 +70,25 @@ pub trait Shaper {
     /// fits (`take == available`), `take + overhead <= space`; otherwise the piece fills the window
     /// exactly, `take + overhead == space`, with `take >= 1`.
     fn shape(&mut self, available: usize, space: usize) -> Result<(usize, Shape)>;
+
+    /// A bound `k` such that [`Shaper::shape`] decides the same (and draws the same) for every
+    /// `available > k`: then a document can be placed before its end is known, keeping its last
+    /// `k` tokens back. `None` when the decision depends on the whole remaining length.
+    fn lookahead(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Where a part of a document goes (see [`Packer::push_part_from`]).
+#[derive(Clone, Copy, Debug)]
+pub struct DocPart {
+    /// Ordinal of the document.
+    pub ordinal: u64,
+    /// Token offset of the part's first id inside its document.
+    pub base: u64,
+    /// `None` when the part ends the document; otherwise how many of its last tokens wait for
+    /// the ids that follow.
+    pub keep: Option<usize>,
 }
 
 /// Fills windows from a stream of documents.
@@ -121,12 +140,39 @@ impl<S: Shaper> Packer<S> {
         &mut self,
         ordinal: u64,
         tokens: &[u32],
+        offset: usize,
+        out: &mut Vec<WindowPlan>,
+        max_out: usize,
+    ) -> Result<usize> {
+        let part = DocPart {
+            ordinal,
+            base: 0,
+            keep: None,
+        };
+        self.push_part_from(part, tokens, offset, out, max_out)
+    }
+
+    /// The shaper's [`Shaper::lookahead`].
+    pub fn lookahead(&self) -> Option<usize> {
+        self.shaper.lookahead()
+    }
+
+    /// [`Packer::push_ids_from`] for a part of a document: `tokens` are its ids from token
+    /// `part.base` of the document on. With `part.keep == Some(k)` more ids follow: pieces are
+    /// placed only while more than `k` tokens remain (the shaper decides the same for any
+    /// larger remainder, [`Shaper::lookahead`]), and the rest waits for the next part. Placing a
+    /// document part by part gives exactly the windows of placing it whole.
+    pub fn push_part_from(
+        &mut self,
+        part: DocPart,
+        tokens: &[u32],
         mut offset: usize,
         out: &mut Vec<WindowPlan>,
         max_out: usize,
     ) -> Result<usize> {
         let len = tokens.len();
-        while offset < len && out.len() < max_out {
+        let keep = part.keep.unwrap_or(0);
+        while offset + keep < len && out.len() < max_out {
             if self.current.is_none() {
                 self.shaper.begin_window(self.next_index);
                 let mut tokens = self.spare.pop().unwrap_or_default();
@@ -146,18 +192,18 @@ impl<S: Shaper> Packer<S> {
             let (take, shape) = self.shaper.shape(available, space)?;
             let fits = take == available && take + shape.overhead <= space;
             let fills = take >= 1 && take < available && take + shape.overhead == space;
-            if !(fits || fills) {
+            if !(fits || fills) || (fits && part.keep.is_some()) {
                 bail!(
                     "internal error: shaper took {take} of {available} tokens with overhead {} into {space} free",
                     shape.overhead
                 );
             }
             window.pieces.push(Piece {
-                doc: ordinal,
-                doc_offset: offset as u64,
+                doc: part.ordinal,
+                doc_offset: part.base + offset as u64,
                 start: window.tokens.len(),
                 len: take,
-                ends_doc: take == available,
+                ends_doc: take == available && part.keep.is_none(),
                 shape,
             });
             window

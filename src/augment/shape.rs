@@ -97,6 +97,22 @@ impl<'a> WindowShaper<'a> {
 }
 
 impl Shaper for WindowShaper<'_> {
+    /// Plain and CIP take `min(available, space)`; UtK with uniform or equal chunking draws
+    /// `min(drawn, available / --min-chunk-tokens)` chunks, the same for every `available` from
+    /// `max chunks × --min-chunk-tokens` on. With fixed chunking the first chunk count tried is
+    /// `available / --chunk-tokens` (and as many labels are drawn): it needs the whole length.
+    fn lookahead(&self) -> Option<usize> {
+        let seq_len = self.cfg.seq_len;
+        match (self.cfg.method, self.cfg.chunking) {
+            (Method::Plain | Method::Cip, _) => Some(seq_len),
+            (_, Chunking::Uniform | Chunking::Equal) => {
+                let most = self.cfg.chunks.counts.iter().copied().max().unwrap_or(0) as usize;
+                Some(seq_len.max(most.saturating_mul(self.cfg.min_chunk_tokens)))
+            }
+            (_, Chunking::Fixed) => None,
+        }
+    }
+
     fn begin_window(&mut self, window: u64) {
         self.rng = window_rng(self.cfg.seed, window, Purpose::Plan);
         self.labels.reset();

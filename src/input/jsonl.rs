@@ -8,6 +8,7 @@
 
 use super::key::{key_name, key_path};
 use super::long_line;
+use super::long_stream;
 use super::open::{open, Compression};
 use super::parquet::ParquetDocs;
 use super::{Source, TextDoc};
@@ -45,6 +46,10 @@ pub struct DocumentReader {
     pub bytes: u64,
     /// Lines read from each finished source, in source order.
     pub lines: Vec<u64>,
+    /// Lines longer than this are streamed (see [`super::long_stream`]), when asked for.
+    stream_above: Option<usize>,
+    /// The streamed line being read.
+    long: Option<Box<long_stream::Pending>>,
 }
 
 struct Current {
@@ -77,11 +82,27 @@ impl DocumentReader {
             bad_lines: BadLines::default(),
             bytes: 0,
             lines: Vec::new(),
+            stream_above: None,
+            long: None,
+        }
+    }
+
+    /// Streams the text of very long lines instead of reading them whole (see
+    /// [`super::long_stream`]): such a document comes with an empty `text` and its
+    /// [`TextDoc::long`] channel, and ends its batch; the next read sends its text down that
+    /// channel. Not with `--skip-bad-lines` (a line found bad at its end could not be taken back)
+    /// nor with a nested text key.
+    pub fn stream_long_lines(&mut self) {
+        if !self.skip_bad_lines && matches!(&self.path, Ok(p) if p.len() == 1) {
+            self.stream_above = Some(long_stream::long_line_bytes());
         }
     }
 
     /// The next document, or `None` after the last source.
     pub fn next_doc(&mut self) -> Result<Option<TextDoc>> {
+        if !self.finish_long()? {
+            return Ok(None); // the next stage stopped; its error is reported
+        }
         loop {
             if self.current.is_none() {
                 let Some(source) = self.sources.get(self.next_source) else {
@@ -101,9 +122,7 @@ impl DocumentReader {
             let cur = self.current.as_mut().expect("opened above");
             let name = self.sources[cur.index as usize].name();
             self.line.clear();
-            let n = cur
-                .reader
-                .read_until(b'\n', &mut self.line)
+            let n = long_stream::read_line(cur.reader.as_mut(), &mut self.line, self.stream_above)
                 .with_context(|| {
                     let what = match cur.compression {
                         Compression::None => "read failed".to_string(),
@@ -112,19 +131,15 @@ impl DocumentReader {
                     format!("{name}: {what} after line {}", cur.line)
                 })?;
             if n == 0 {
-                let (docs, skipped, index) = (cur.docs, cur.skipped, cur.index as usize);
-                self.lines.push(cur.line);
-                self.current = None;
-                // A range of a file may hold only blank lines; the file as a whole is checked
-                // when it is read whole.
-                let range = matches!(self.sources[index], Source::Range(..));
-                if docs == 0 && skipped == 0 && !range {
-                    bail!("{name}: no documents (nothing but blank lines, or empty after decompression)");
-                }
+                self.end_source(&name)?;
                 continue;
             }
             self.bytes += n as u64;
             cur.line += 1;
+            if let Some(doc) = self.begin_long(self.stream_above)? {
+                return Ok(Some(doc));
+            }
+            let cur = self.current.as_mut().expect("opened above");
             let mut text = self.line.as_slice();
             while let Some((b'\n' | b'\r', rest)) = text.split_last() {
                 text = rest;
@@ -142,6 +157,7 @@ impl DocumentReader {
                         text,
                         source: cur.index,
                         line: cur.line,
+                        long: None,
                     }));
                 }
                 Err(bad) if self.skip_bad_lines => {
@@ -159,6 +175,73 @@ impl DocumentReader {
 }
 
 impl DocumentReader {
+    /// The current source (`name`) has no more lines.
+    fn end_source(&mut self, name: &str) -> Result<()> {
+        let cur = self.current.take().expect("a source is being read");
+        let (docs, skipped, index) = (cur.docs, cur.skipped, cur.index as usize);
+        self.lines.push(cur.line);
+        // A range of a file may hold only blank lines; the file as a whole is checked
+        // when it is read whole.
+        let range = matches!(self.sources[index], Source::Range(..));
+        if docs == 0 && skipped == 0 && !range {
+            bail!("{name}: no documents (nothing but blank lines, or empty after decompression)");
+        }
+        Ok(())
+    }
+
+    /// Reads the rest of the streamed line, if any, sending its text on (see
+    /// [`Self::stream_long_lines`]); false if the receiving stage stopped.
+    fn finish_long(&mut self) -> Result<bool> {
+        let Some(pending) = self.long.take() else {
+            return Ok(true);
+        };
+        let cur = self.current.as_mut().expect("a long line is being read");
+        let path = self.path.as_ref().map_err(|e| e.clone())?;
+        pending
+            .finish(cur.reader.as_mut(), path, &mut self.bytes)
+            .map_err(|e| {
+                let name = self.sources[cur.index as usize].name();
+                e.error(&name, cur.line, cur.compression)
+            })
+    }
+
+    /// A line cut short at `above` bytes (no line end yet): a streamed document if those bytes
+    /// end inside its text string (see [`super::long_stream`]); otherwise the rest of the line
+    /// is read, as it would have been.
+    fn begin_long(&mut self, above: Option<usize>) -> Result<Option<TextDoc>> {
+        match above {
+            Some(above) if self.line.len() >= above && self.line.last() != Some(&b'\n') => {}
+            _ => return Ok(None),
+        }
+        let cur = self.current.as_mut().expect("a line is being read");
+        let key = self.path.as_ref().map_err(|e| e.clone())?[0].as_str();
+        match long_stream::Pending::begin(&self.line, key) {
+            Ok(Some((pending, text))) => {
+                self.long = Some(Box::new(pending));
+                self.line = Vec::with_capacity(1 << 16);
+                cur.docs += 1;
+                Ok(Some(TextDoc {
+                    text: String::new(),
+                    source: cur.index,
+                    line: cur.line,
+                    long: Some(text),
+                }))
+            }
+            Ok(None) => {
+                let name = self.sources[cur.index as usize].name();
+                let n = cur.reader.read_until(b'\n', &mut self.line).map_err(|e| {
+                    long_stream::Failure::Read(e).error(&name, cur.line, cur.compression)
+                })?;
+                self.bytes += n as u64;
+                Ok(None)
+            }
+            Err(bad) => {
+                let name = self.sources[cur.index as usize].name();
+                Err(bad.error(&name, cur.line).into())
+            }
+        }
+    }
+
     /// The field at `path` of the line in `buf` (its first `len` bytes, without the line end).
     pub(super) fn parse(
         buf: &mut Vec<u8>,
@@ -208,7 +291,11 @@ impl DocumentReader {
             match self.next_doc()? {
                 Some(doc) => {
                     bytes += doc.text.len() + 64;
+                    let long = doc.long.is_some();
                     batch.push(doc);
+                    if long {
+                        break; // its text comes on the next read
+                    }
                 }
                 None => break,
             }
@@ -227,7 +314,7 @@ pub struct BadLine {
 }
 
 impl BadLine {
-    fn new(reason: String) -> Self {
+    pub(super) fn new(reason: String) -> Self {
         BadLine {
             reason,
             other_fields: false,

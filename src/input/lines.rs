@@ -159,7 +159,12 @@ impl LineTally {
                 match parsed {
                     Ok(text) => {
                         self.docs += 1;
-                        out(TextDoc { text, source, line });
+                        out(TextDoc {
+                            text,
+                            source,
+                            line,
+                            long: None,
+                        });
                     }
                     Err(bad) if self.skip_bad_lines => {
                         self.skipped += 1;

@@ -62,7 +62,7 @@ fn decodable(body: &[u8]) -> bool {
 }
 
 /// The char of the escape at `body[at]` (a backslash) and where the text after it starts.
-fn escape(body: &[u8], at: usize) -> Option<(char, usize)> {
+pub(super) fn escape(body: &[u8], at: usize) -> Option<(char, usize)> {
     let c = match *body.get(at + 1)? {
         b'"' => '"',
         b'\\' => '\\',

@@ -13,6 +13,7 @@ pub mod jsonl;
 pub mod key;
 pub mod lines;
 mod long_line;
+pub mod long_stream;
 pub mod open;
 pub mod parquet;
 pub mod parts;
@@ -43,6 +44,10 @@ pub struct TextDoc {
     pub source: u32,
     /// 1-based line number inside the (decompressed) source; for parquet, the 0-based row index.
     pub line: u64,
+    /// A document read from a very long line as it is decoded: `text` is empty and the text
+    /// arrives here (see [`long_stream`]). Only when the run asked for it
+    /// ([`DocumentReader::stream_long_lines`]).
+    pub long: Option<long_stream::LongText>,
 }
 
 /// The layout of a run's inputs.

@@ -189,6 +189,7 @@ impl TextColumn {
                             text: text.to_string(),
                             source: self.index,
                             line: row,
+                            long: None,
                         });
                     }
                     Err(reason) => out.bad.push((row, reason)),

@@ -8,6 +8,8 @@
 //! the thread count changes how fast the output is produced, never what it is.
 
 mod cpu;
+mod long;
+mod packing;
 mod recycle;
 mod text;
 
@@ -32,6 +34,7 @@ use crate::workers::{joined, read_text_batches, worker_pool, QUEUE};
 use anyhow::{anyhow, Result};
 use cpu::{Stage, StageClock};
 use indicatif::ProgressBar;
+use packing::Packing;
 use rayon::prelude::*;
 use recycle::Recycle;
 use std::path::PathBuf;
@@ -265,6 +268,10 @@ fn run_stages<W: WindowOutput>(
         job.encoder.eod.id,
         job.encoder.max_known_id(),
     );
+    // Very long lines are streamed (see `long.rs`) unless upsampling needs whole documents.
+    if let (Reader::Text(r), None, Some(_)) = (&mut reader, job.upsample, job.encoder.long_doc()) {
+        r.stream_long_lines();
+    }
     std::thread::scope(|scope| -> Result<Finished<W>> {
         let (text_tx, text_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
         let (tok_tx, tok_rx) = sync_channel::<DocBatch>(QUEUE);
@@ -438,10 +445,26 @@ fn tokenize_batches(
     let names = job.input.names();
     let (mut documents, mut tokens) = (0u64, 0u64);
     let start = Instant::now();
-    for batch in batches {
+    for mut batch in batches {
+        // A streamed document ends its batch (see `long.rs`).
+        let streamed = batch.last().is_some_and(|d| d.long.is_some());
+        let long = if streamed { batch.pop() } else { None };
         let encoded = pool
             .install(|| encode_batch(&job.encoder, &batch, &names, |n| buffers.batches.take(n)))?;
         drop(batch); // the text, before waiting for room in the queue
+        if let Some(doc) = &long {
+            let text = doc.long.as_ref().expect("checked above");
+            documents += encoded.docs.len() as u64 + 1;
+            tokens += encoded.ids.len() as u64;
+            if !encoded.is_empty() && out.send(encoded).is_err() {
+                return Ok(()); // the pack stage stopped; its error is reported
+            }
+            match long::tokenize(&job.encoder, pool, doc, text, &out)? {
+                Some(n) => tokens += n,
+                None => return Ok(()), // a stage stopped; its error is reported
+            }
+            continue;
+        }
         documents += encoded.docs.len() as u64;
         tokens += encoded.ids.len() as u64;
         if out.send(encoded).is_err() {
@@ -469,10 +492,7 @@ fn pack_and_augment(
     clock: &StageClock,
 ) -> Result<Counts> {
     let cfg = &job.stream_config();
-    let mut counts = Counts::default();
-    let mut by_chunks: Vec<u64> = Vec::new();
     let shaper = WindowShaper::new(cfg, &job.encoder)?;
-    let mut packer = Packer::new(cfg.seq_len, shaper);
     let send = |msg| {
         to_writer
             .send(msg)
@@ -492,35 +512,22 @@ fn pack_and_augment(
                 .collect()
         })
     };
-    // Windows go on to the writer at the end of each batch, and within a long document every
-    // `group` windows, so memory does not grow with a document's length.
+    let hand_on = |plans: &[WindowPlan]| send(ToWriter::Windows(augment(plans)?));
     let group = (GROUP_TOKENS / cfg.seq_len.max(1)).max(1);
-    let flush = |plans: &mut Vec<WindowPlan>,
-                 packer: &mut Packer<WindowShaper>,
-                 counts: &mut Counts,
-                 by_chunks: &mut Vec<u64>| {
-        tally(plans, counts, by_chunks);
-        send(ToWriter::Windows(augment(plans)?))?;
-        plans.drain(..).for_each(|plan| packer.recycle(plan));
-        anyhow::Ok(())
-    };
+    let mut packing = Packing::new(Packer::new(cfg.seq_len, shaper), group);
     for batch in batches {
-        let mut plans = Vec::new();
-        for (_, ids) in batch.iter() {
-            let mut offset = 0;
-            while offset < ids.len() {
-                offset = packer.push_ids_from(counts.documents, ids, offset, &mut plans, group)?;
-                if plans.len() >= group {
-                    flush(&mut plans, &mut packer, &mut counts, &mut by_chunks)?;
-                }
-            }
-            counts.documents += 1;
+        let (ids, docs) = packing.batch(batch, &hand_on)?;
+        if let Some(ids) = ids {
+            buffers.batches.give(ids);
         }
-        counts.input_tokens += batch.ids.len() as u64;
-        buffers.batches.give(batch.ids);
-        send(ToWriter::Docs(batch.docs))?;
-        flush(&mut plans, &mut packer, &mut counts, &mut by_chunks)?;
+        send(ToWriter::Docs(docs))?;
     }
+    let Packing {
+        packer,
+        mut counts,
+        mut by_chunks,
+        ..
+    } = packing;
     if let Some(last) = packer.finish() {
         match cfg.tail {
             Tail::Pad => {

@@ -18,6 +18,7 @@
 
 pub mod batch;
 pub mod fast;
+pub mod long;
 pub mod special;
 pub mod vocab;
 

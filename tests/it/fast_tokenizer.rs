@@ -151,6 +151,55 @@ fn check(p: &Pair, case: &str, text: &str) {
             p.name
         );
     }
+    if p.fast.streams() {
+        for piece in [1, 3, 16] {
+            assert_eq!(
+                streamed(&p.fast, text, piece),
+                want,
+                "{}: {case}: streamed in pieces of {piece} bytes",
+                p.name
+            );
+        }
+    }
+}
+
+/// The ids of `text` given to the encoder in pieces of about `piece` bytes, as a streamed long
+/// line is: what [`FastEncoder::stream_cut`] allows is encoded as soon as it is read.
+fn streamed(fast: &FastEncoder, text: &str, piece: usize) -> Vec<u32> {
+    let (mut ids, mut held, mut at) = (Vec::new(), String::new(), 0);
+    while at < text.len() {
+        let mut end = (at + piece).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        held.push_str(&text[at..end]);
+        at = end;
+        let cut = fast.stream_cut(&held);
+        ids.extend(fast.encode(&held[..cut]));
+        held.drain(..cut);
+    }
+    ids.extend(fast.encode(&held));
+    ids
+}
+
+/// An added token spanning a safe cut place (`.\nThe`) is never cut, whatever the pieces.
+#[test]
+fn streaming_never_cuts_an_added_token() {
+    let json = std::fs::read_to_string(fixture("tokenizers/qwen3-mini/tokenizer.json")).unwrap();
+    let end = r#"}],"normalizer""#;
+    assert!(json.contains(r#""id":6281,"#) && !json.contains(r#""id":6282,"#));
+    let token = r#"},{"id":6282,"content":"s.\nThe","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":false"#;
+    let edited = json.replacen(end, &format!("{token}{end}"), 1);
+    let mut crate_tok: Tokenizer = edited.parse().unwrap();
+    crate_tok.set_encode_special_tokens(true);
+    let (fast, _) = FastEncoder::new(&edited, true).unwrap();
+    assert!(fast.streams());
+    let text = "Some words.\nThe end\nIts.\nThe thing\nAnd s.\nThere\n".repeat(20);
+    let want = crate_ids(&crate_tok, &text);
+    assert!(want.contains(&6282));
+    for piece in 1..24 {
+        assert_eq!(streamed(&fast, &text, piece), want, "pieces of {piece}");
+    }
 }
 
 fn tricky() -> Vec<(String, String)> {

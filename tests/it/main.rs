@@ -13,6 +13,7 @@ mod faults;
 mod formats;
 mod fuzz_regressions;
 mod inspect;
+mod long_line;
 mod paper;
 mod parquet;
 mod parts;

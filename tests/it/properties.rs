@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use utk::augment::WindowShaper;
 use utk::config::{AugmentConfig, ChunkDist, Chunking, Method, Order, Tail};
-use utk::pack::Packer;
+use utk::pack::{DocPart, Packer};
 
 fn config() -> impl Strategy<Value = AugmentConfig> {
     (
@@ -151,6 +151,42 @@ proptest! {
         }
         want.extend(whole.finish());
         got.extend(steps.finish());
+        prop_assert_eq!(got, want);
+    }
+
+    /// A streamed document's ids arrive in parts and the pack stage places all but the shaper's
+    /// look-ahead as they come (`push_part_from`): the plans are exactly those of one
+    /// `push_ids` per document, whatever the parts.
+    #[test]
+    fn packing_a_document_as_it_arrives_gives_the_same_plans(
+        cfg in config(),
+        lengths in prop::collection::vec(1usize..9000, 1..6),
+        part in 1usize..2500,
+    ) {
+        let docs = random_docs(&lengths, 11);
+        let mut whole = Packer::new(cfg.seq_len, WindowShaper::new(&cfg, encoder()).unwrap());
+        let mut parts = Packer::new(cfg.seq_len, WindowShaper::new(&cfg, encoder()).unwrap());
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        for (i, d) in docs.iter().enumerate() {
+            whole.push_ids(i as u64, d, &mut want).unwrap();
+            let (mut held, mut base) = (Vec::new(), 0u64);
+            for (k, ids) in d.chunks(part).enumerate() {
+                held.extend_from_slice(ids);
+                let ends = (k + 1) * part >= d.len();
+                let keep = if ends { None } else { parts.lookahead() };
+                if !ends && keep.is_none() {
+                    continue;
+                }
+                let at = DocPart { ordinal: i as u64, base, keep };
+                let placed = parts.push_part_from(at, &held, 0, &mut got, usize::MAX).unwrap();
+                prop_assert!(ends || held.len() - placed <= keep.unwrap());
+                held.drain(..placed);
+                base += placed as u64;
+            }
+            prop_assert!(held.is_empty());
+        }
+        want.extend(whole.finish());
+        got.extend(parts.finish());
         prop_assert_eq!(got, want);
     }
 

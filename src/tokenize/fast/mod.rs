@@ -26,6 +26,7 @@ mod compiled;
 mod load;
 pub mod pretok;
 mod spm;
+mod stream;
 #[rustfmt::skip]
 mod tables;
 
