@@ -3,6 +3,8 @@
 //! come out exactly as the one-thread [`super::DocumentReader`] gives them.
 
 use super::jsonl::{parse_line, BadLine, DocumentReader, LINE_KEEP, MAX_EXAMPLES};
+use super::long_stream::{Failure, LongText};
+use super::open::Compression;
 use super::raw::RawBatch;
 use super::{Source, TextDoc};
 use crate::record::BadLines;
@@ -185,6 +187,29 @@ impl LineTally {
         Ok(())
     }
 
+    /// A streamed line (see [`super::raw::RawItem::Long`]): its document, whose text comes
+    /// down `text`.
+    pub fn add_long(&mut self, source: u32, text: LongText) -> TextDoc {
+        self.line += 1;
+        self.docs += 1;
+        TextDoc {
+            text: String::new(),
+            source,
+            line: self.line,
+            long: Some(text),
+        }
+    }
+
+    /// The error of a streamed line that failed (the last line counted).
+    pub fn long_failed(
+        &self,
+        source: u32,
+        failure: Failure,
+        compression: Compression,
+    ) -> anyhow::Error {
+        failure.error(&self.names[source as usize], self.line, compression)
+    }
+
     /// A source read to its end: its line count kept, and one read whole must hold a document.
     fn end_source(&mut self, source: u32) -> Result<()> {
         let name = &self.names[source as usize];
@@ -259,6 +284,7 @@ mod tests {
         read_raw(
             sources,
             limits,
+            None,
             &Arc::new(AtomicU64::new(0)),
             &take,
             &mut |i| {
@@ -281,6 +307,7 @@ mod tests {
                     error = Some(format!("{:#}", tally.failed(source, e, after_lines)));
                     break;
                 }
+                _ => unreachable!("nothing is streamed here"),
             };
             let (source, size, last) = (b.source, b.bytes.len() as u64, b.last);
             let parsed = match parse_long_line(b, &path) {
@@ -387,6 +414,7 @@ mod tests {
         read_raw(
             &[Source::File(p)],
             limits,
+            None,
             &Arc::default(),
             &Vec::with_capacity,
             &mut |i| {

@@ -10,13 +10,15 @@
 //! stage that counts lines words them with the line number as the one-thread reader did.
 
 use super::jsonl::LINE_KEEP;
+use super::long_stream::{Failure, LongText, Pending};
 use super::open::{open, Compression};
 use super::Source;
 #[cfg(doc)]
 use super::BATCH_BYTES;
-use std::io::BufRead;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::io::{BufRead, Read};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 /// Bytes asked of the source at a time.
 const CHUNK: usize = 1 << 20;
@@ -57,6 +59,23 @@ pub struct RawBatch {
 /// What the reader sends, in order.
 pub enum RawItem {
     Batch(RawBatch),
+    /// A very long line whose text is streamed (see [`super::long_stream`]): its document comes
+    /// with `text`, down which the reader then sends the text as it reads the rest of the line.
+    Long {
+        source: u32,
+        text: LongText,
+    },
+    /// The streamed line ended and is valid; `bytes` of input it held.
+    LongDone {
+        source: u32,
+        bytes: u64,
+    },
+    /// The streamed line failed (`compression`: the source's, for the message).
+    LongFailed {
+        source: u32,
+        failure: Failure,
+        compression: Compression,
+    },
     /// The source could not be read further. `after_lines`: the message needs the number of
     /// lines read before it (`{name}: {what} after line N`), known to whoever counts lines;
     /// otherwise the error is complete.
@@ -67,11 +86,20 @@ pub enum RawItem {
     },
 }
 
+/// Lines longer than `above` bytes whose text is the top-level field `key` are streamed (see
+/// [`RawItem::Long`]).
+#[derive(Clone, Copy)]
+pub struct Stream<'a> {
+    pub above: usize,
+    pub key: &'a [String],
+}
+
 /// Reads `sources` in order, sending batches of whole lines (buffers from `take`) to `send`
 /// until the input ends, a source fails, or `send` says the next stage stopped (`false`).
 pub fn read_raw(
     sources: &[Source],
     limits: Limits,
+    stream: Option<Stream>,
     raw_bytes: &Arc<AtomicU64>,
     take: &dyn Fn(usize) -> Vec<u8>,
     send: &mut dyn FnMut(RawItem) -> bool,
@@ -91,6 +119,7 @@ pub fn read_raw(
         let mut cutter = Cutter {
             source: index as u32,
             limits,
+            stream,
             take,
             send,
         };
@@ -104,6 +133,7 @@ pub fn read_raw(
 struct Cutter<'a, 'b> {
     source: u32,
     limits: Limits,
+    stream: Option<Stream<'a>>,
     take: &'a dyn Fn(usize) -> Vec<u8>,
     send: &'b mut dyn FnMut(RawItem) -> bool,
 }
@@ -117,8 +147,8 @@ impl Cutter<'_, '_> {
     ) -> bool {
         let Limits { batch, long, chunk } = self.limits;
         let mut buf = (self.take)(batch + 2 * chunk);
-        // `buf[..done]` holds whole lines.
-        let mut done = 0;
+        // `buf[..done]` holds whole lines; `tried`: the line after them was tried for streaming.
+        let (mut done, mut tried) = (0, false);
         loop {
             let start = buf.len();
             buf.resize(start + chunk, 0);
@@ -130,9 +160,19 @@ impl Cutter<'_, '_> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.fail(buf, done, e, compression),
             }
-            let Some(first) = memchr::memchr(b'\n', &buf[start..]).map(|i| start + i) else {
+            let first = memchr::memchr(b'\n', &buf[start..]).map(|i| start + i);
+            match self.try_stream(&mut reader, &mut buf, done, first, compression, &mut tried) {
+                Streamed::No => {}
+                Streamed::Done(whole) => {
+                    (done, tried) = (whole, false);
+                    continue;
+                }
+                Streamed::Stop => return false,
+            }
+            let Some(first) = first else {
                 continue;
             };
+            tried = false;
             let last = memchr::memrchr(b'\n', &buf[start..]).map_or(first, |i| start + i);
             if first + 1 - done > long {
                 // A long line just ended: the lines before it, then it alone.
@@ -151,6 +191,63 @@ impl Cutter<'_, '_> {
             } else {
                 done = last + 1;
             }
+        }
+    }
+
+    /// If streaming is on and the line at `done` (its end at `first`, if read yet) has no end in
+    /// its first `above` bytes, and those end inside its text string: the lines before it sent,
+    /// its document sent ([`RawItem::Long`]), and the rest of the line read and its text sent
+    /// down that document's channel. `buf` then holds what followed the line; `Done` says how
+    /// much of it is whole lines.
+    fn try_stream(
+        &mut self,
+        reader: &mut Box<dyn BufRead + Send>,
+        buf: &mut Vec<u8>,
+        done: usize,
+        first: Option<usize>,
+        compression: Compression,
+        tried: &mut bool,
+    ) -> Streamed {
+        let Some(stream) = self.stream else {
+            return Streamed::No;
+        };
+        let line = first.map_or(buf.len(), |f| f) - done;
+        if *tried || line < stream.above {
+            return Streamed::No;
+        }
+        *tried = true;
+        // A line broken already is left to the ordinary parser, which words the error.
+        let head = done..done + stream.above;
+        let Ok(Some((pending, text))) = Pending::begin(&buf[head], &stream.key[0]) else {
+            return Streamed::No;
+        };
+        if !self.send_front(buf, done) {
+            return Streamed::Stop;
+        }
+        let source = self.source;
+        if !(self.send)(RawItem::Long { source, text }) {
+            return Streamed::Stop;
+        }
+        // The rest of the line: what is in `buf` after the head, then the reader.
+        let read = buf[stream.above..].to_vec();
+        let mut rest = read.as_slice().chain(reader.as_mut());
+        let mut bytes = stream.above as u64;
+        let item = match pending.finish(&mut rest, stream.key, &mut bytes) {
+            Ok(true) => RawItem::LongDone { source, bytes },
+            Ok(false) => return Streamed::Stop,
+            Err(failure) => RawItem::LongFailed {
+                source,
+                failure,
+                compression,
+            },
+        };
+        let (left, _) = rest.into_inner();
+        buf.clear();
+        buf.extend_from_slice(left);
+        let failed = matches!(item, RawItem::LongFailed { .. });
+        match (self.send)(item) && !failed {
+            true => Streamed::Done(memchr::memrchr(b'\n', buf).map_or(0, |i| i + 1)),
+            false => Streamed::Stop,
         }
     }
 
@@ -212,5 +309,127 @@ impl Cutter<'_, '_> {
             after_lines: Some(what),
         });
         false
+    }
+}
+
+/// What [`Cutter::try_stream`] did.
+enum Streamed {
+    /// Nothing: the line is read as usual.
+    No,
+    /// The line was streamed to its end; whole lines of what followed it end here in the
+    /// buffer.
+    Done(usize),
+    /// The run stops.
+    Stop,
+}
+
+/// Batches of one source waiting to be handed on (see [`read_raw_ahead`]).
+const QUEUE_PER_SOURCE: usize = 2;
+
+/// [`read_raw`] with up to `threads` sources decompressed and cut side by side, ahead of the one
+/// being handed on (one zstd or gzip stream cannot be decoded in parallel, but a run of many
+/// files can): each thread takes the next source not started, its batches wait in that source's
+/// own queue of [`QUEUE_PER_SOURCE`], and this thread sends them on in source order — so `send`
+/// sees exactly the items [`read_raw`] would send, whatever the timing. Memory: at most `threads`
+/// sources in flight, each with a few batches. Each reading thread's CPU seconds are given to
+/// `cpu` when it ends.
+pub fn read_raw_ahead(
+    sources: &[Source],
+    limits: Limits,
+    stream: Option<Stream>,
+    raw_bytes: &Arc<AtomicU64>,
+    take: &(dyn Fn(usize) -> Vec<u8> + Sync),
+    send: &mut dyn FnMut(RawItem) -> bool,
+    threads: usize,
+    cpu: &(dyn Fn(f64) + Sync),
+) {
+    let threads = threads.clamp(1, sources.len().max(1));
+    let (txs, rxs): (Vec<_>, Vec<_>) = sources
+        .iter()
+        .map(|_| {
+            let (tx, rx) = sync_channel::<RawItem>(QUEUE_PER_SOURCE);
+            (Mutex::new(Some(tx)), rx)
+        })
+        .unzip();
+    let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let start = crate::workers::thread_cpu_seconds();
+                read_ahead(sources, limits, stream, raw_bytes, take, &txs, &next, &stop);
+                cpu(crate::workers::thread_cpu_seconds() - start);
+            });
+        }
+        forward_in_order(rxs, send);
+        // The receivers are gone: a reader blocked on a full queue wakes with an error and stops,
+        // and no reader starts another source.
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+/// One reading thread of [`read_raw_ahead`]: sources in turn, each into its own queue.
+#[allow(clippy::too_many_arguments)]
+fn read_ahead(
+    sources: &[Source],
+    limits: Limits,
+    stream: Option<Stream>,
+    raw_bytes: &Arc<AtomicU64>,
+    take: &(dyn Fn(usize) -> Vec<u8> + Sync),
+    txs: &[Mutex<Option<SyncSender<RawItem>>>],
+    next: &AtomicUsize,
+    stop: &AtomicBool,
+) {
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= sources.len() || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        // Taken, so the queue closes when this thread drops it (or dies): the forwarder then
+        // stops instead of waiting.
+        let Some(tx) = txs[index].lock().ok().and_then(|mut t| t.take()) else {
+            return;
+        };
+        let send = |item| tx.send(item).is_ok();
+        let one = std::slice::from_ref(&sources[index]);
+        let mut sent_failure = false;
+        let mut tracked = |item: RawItem| {
+            let mut item = item;
+            sent_failure |= matches!(item, RawItem::Failed { .. } | RawItem::LongFailed { .. });
+            match &mut item {
+                RawItem::Batch(RawBatch { source, .. })
+                | RawItem::Long { source, .. }
+                | RawItem::LongDone { source, .. }
+                | RawItem::LongFailed { source, .. }
+                | RawItem::Failed { source, .. } => *source = index as u32,
+            }
+            send(item)
+        };
+        read_raw(one, limits, stream, raw_bytes, take, &mut tracked);
+        if sent_failure {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Hands on every source's items in source order, until the input ends, a source fails, or
+/// `send` refuses.
+fn forward_in_order(rxs: Vec<Receiver<RawItem>>, send: &mut dyn FnMut(RawItem) -> bool) {
+    for rx in rxs {
+        loop {
+            let Ok(item) = rx.recv() else {
+                return; // its reader stopped (the run is stopping) or died
+            };
+            let (end, failed) = match &item {
+                RawItem::Batch(b) => (b.last, false),
+                RawItem::Long { .. } | RawItem::LongDone { .. } => (false, false),
+                RawItem::Failed { .. } | RawItem::LongFailed { .. } => (true, true),
+            };
+            if !send(item) || failed {
+                return;
+            }
+            if end {
+                break;
+            }
+        }
     }
 }

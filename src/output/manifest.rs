@@ -71,18 +71,19 @@ pub struct StageSeconds {
     pub augment: f64,
     pub write: f64,
     pub total: f64,
-    /// `total` over the busiest sequential stage (read, pack, write: one thread each): beyond
+    /// `total` over the busiest sequential stage (read's one-thread share, pack, write): beyond
     /// about this many cores one process is no faster; run several parts per node instead.
     pub scales_to_cores: f64,
 }
 
 impl StageSeconds {
-    /// `[read, parse, tokenize, pack, augment, write]`.
-    pub fn new(stages: [f64; 6]) -> StageSeconds {
+    /// `[read, parse, tokenize, pack, augment, write]`; `read_one_thread`: the part of `read`
+    /// that one thread does (the rest runs on threads side by side).
+    pub fn new(stages: [f64; 6], read_one_thread: f64) -> StageSeconds {
         let round = |x: f64| (x * 1000.0).round() / 1000.0;
         let [read, parse, tokenize, pack, augment, write] = stages;
         let total = stages.iter().sum::<f64>();
-        let sequential = read.max(pack).max(write).max(1e-9);
+        let sequential = read_one_thread.min(read).max(pack).max(write).max(1e-9);
         StageSeconds {
             read: round(read),
             parse: round(parse),

@@ -2,8 +2,10 @@
 //! stages (read, pack, write: one thread each) are measured on their threads, parse piece by
 //! piece and augment window by window in the pool, and tokenize is the rest of the process's CPU
 //! time (the pool's tokenizing and the main thread that hands it batches). JSONL's read stage is
-//! two threads (decompress and cut into batches; count the parsed lines in order), added up: an
-//! upper bound of the one-thread share.
+//! up to [`super::text`]'s `READ_AHEAD` threads that decompress and cut sources side by side
+//! (one source each at a time), one that hands their batches on in order and one that counts the
+//! parsed lines in order: `read` is their CPU time in all, and its one-thread share (for
+//! `scales_to_cores`) the last two added to the busiest reading thread's: an upper bound.
 
 use crate::output::manifest::StageSeconds;
 use crate::workers::{process_cpu_seconds, thread_cpu_seconds};
@@ -17,6 +19,10 @@ pub struct StageClock {
     pack: AtomicU64,
     augment: AtomicU64,
     write: AtomicU64,
+    /// The threads that decompress and cut JSONL sources side by side: their CPU time in all,
+    /// and the busiest one's (the read stage's sequential part).
+    read_ahead_total: AtomicU64,
+    read_ahead_max: AtomicU64,
 }
 
 pub enum Stage {
@@ -40,6 +46,13 @@ impl StageClock {
         counter.fetch_add((seconds.max(0.0) * 1e9) as u64, Ordering::Relaxed);
     }
 
+    /// Adds one read-ahead thread's CPU `seconds` to the read stage.
+    pub fn add_read_ahead(&self, seconds: f64) {
+        let nanos = (seconds.max(0.0) * 1e9) as u64;
+        self.read_ahead_total.fetch_add(nanos, Ordering::Relaxed);
+        self.read_ahead_max.fetch_max(nanos, Ordering::Relaxed);
+    }
+
     /// Runs `f`, adding the calling thread's CPU time in it to `stage`.
     pub fn time<T>(&self, stage: Stage, f: impl FnOnce() -> T) -> T {
         let start = thread_cpu_seconds();
@@ -61,6 +74,10 @@ impl StageClock {
         let total = process_cpu_seconds() - process_start;
         // The pack thread's time includes waiting for the pool to augment: none of it is CPU.
         let tokenize = (total - read - parse - pack - augment - write).max(0.0);
-        StageSeconds::new([read, parse, tokenize, pack, augment, write])
+        let (ahead_total, ahead_max) = (get(&self.read_ahead_total), get(&self.read_ahead_max));
+        StageSeconds::new(
+            [read + ahead_total, parse, tokenize, pack, augment, write],
+            read + ahead_max,
+        )
     }
 }

@@ -6,7 +6,7 @@
 use super::cpu::{Stage, StageClock};
 use super::recycle::Recycle;
 use crate::input::lines::{self, parse_long_line, parse_piece, pieces, LineTally, Piece};
-use crate::input::raw::{read_raw, Limits, RawBatch, RawItem};
+use crate::input::raw::{read_raw_ahead, Limits, RawBatch, RawItem, Stream};
 use crate::input::{InputFiles, Source, TextDoc, BATCH_BYTES};
 use crate::workers::{joined, QUEUE};
 use anyhow::Result;
@@ -14,6 +14,9 @@ use rayon::prelude::*;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
+
+/// Sources decompressed and cut side by side at most (never more than the run's threads).
+const READ_AHEAD: usize = 4;
 
 /// What the text stage needs besides its queues.
 pub(super) struct JsonlRead<'a> {
@@ -25,6 +28,9 @@ pub(super) struct JsonlRead<'a> {
     pub clock: &'a StageClock,
     /// Batch buffers, handed back once a batch is parsed.
     pub buffers: &'a Recycle<u8>,
+    /// Lines over this many bytes are streamed (see [`crate::input::long_stream`]), when the
+    /// run can take a document's text in pieces.
+    pub stream: Option<usize>,
 }
 
 /// The JSONL read stage of `job`, or `None` when its input is not JSONL (parquet and token
@@ -47,6 +53,14 @@ pub(super) fn jsonl<'a>(
         pool,
         clock,
         buffers,
+        // As `DocumentReader::stream_long_lines` decides: not when upsampling needs whole
+        // documents, nor when the encoder cannot take text in pieces, nor with bad lines
+        // skipped (a line found bad at its end cannot be taken back), nor with a nested key.
+        stream: (job.upsample.is_none()
+            && job.encoder.long_doc().is_some()
+            && !job.input.text.skip_bad_lines
+            && crate::input::key::key_path(&job.input.text.text_key).is_ok_and(|p| p.len() == 1))
+        .then(crate::input::long_stream::long_line_bytes),
     })
 }
 
@@ -58,16 +72,21 @@ impl JsonlRead<'_> {
         let mut tally = LineTally::new(self.sources, self.skip_bad_lines);
         std::thread::scope(|scope| {
             let (raw_tx, raw_rx) = sync_channel::<RawItem>(QUEUE);
+            let key = &path;
             let reader = scope.spawn(move || {
                 self.clock.time(Stage::Read, || {
                     let take = |n| self.buffers.take(n);
                     let mut send = |item| raw_tx.send(item).is_ok();
-                    read_raw(
+                    let threads = self.pool.current_num_threads().clamp(1, READ_AHEAD);
+                    read_raw_ahead(
                         self.sources,
                         Limits::default(),
+                        self.stream.map(|above| Stream { above, key }),
                         self.raw_bytes,
                         &take,
                         &mut send,
+                        threads,
+                        &|seconds| self.clock.add_read_ahead(seconds),
                     )
                 });
                 Ok(())
@@ -98,6 +117,24 @@ impl JsonlRead<'_> {
                     error,
                     after_lines,
                 } => return Err(tally.failed(source, error, after_lines)),
+                RawItem::Long { source, text } => {
+                    // It ends its batch: the tokenizer reads its text as it comes.
+                    docs.push(tally.add_long(source, text));
+                    if tx.send(std::mem::take(&mut docs)).is_err() {
+                        return Ok(());
+                    }
+                    bytes = 0;
+                    continue;
+                }
+                RawItem::LongDone { bytes: b, .. } => {
+                    tally.bytes += b;
+                    continue;
+                }
+                RawItem::LongFailed {
+                    source,
+                    failure,
+                    compression,
+                } => return Err(tally.long_failed(source, failure, compression)),
             };
             let (source, size, last) = (batch.source, batch.bytes.len() as u64, batch.last);
             let parsed = self.parse(batch, path);
