@@ -584,24 +584,36 @@ impl PreTokenizer {
     fn next_o200k(&self, b: &[u8], i: usize, contractions: bool, max_digits: usize) -> usize {
         let n = b.len();
         let (c0, k0, l0) = self.class_at(b, i);
-        let optional = k0 & (L | N | NL) == 0 && i + l0 < n;
+        // k1: the class of the character after an optional first one, 0 when there is none. A
+        // `U* W+` needs a character of U or W where it starts and a `U+` one of U: where there
+        // is none, the attempt is skipped (it would fail), so punctuation and white space do
+        // not try the four letter attempts in turn.
+        let k1 = if k0 & (L | N | NL) == 0 && i + l0 < n {
+            self.class_at(b, i + l0).1
+        } else {
+            0
+        };
         // [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:…)?
-        if optional {
+        if k1 & (UP | LO) != 0 {
             if let Some(e) = self.o200k_lower(b, i + l0, contractions) {
                 return e;
             }
         }
-        if let Some(e) = self.o200k_lower(b, i, contractions) {
-            return e;
+        if k0 & (UP | LO) != 0 {
+            if let Some(e) = self.o200k_lower(b, i, contractions) {
+                return e;
+            }
         }
         // [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:…)?
-        if optional {
+        if k1 & UP != 0 {
             if let Some(e) = self.o200k_upper(b, i + l0, contractions) {
                 return e;
             }
         }
-        if let Some(e) = self.o200k_upper(b, i, contractions) {
-            return e;
+        if k0 & UP != 0 {
+            if let Some(e) = self.o200k_upper(b, i, contractions) {
+                return e;
+            }
         }
         // \p{N}{1,3} (Tekken: \p{N})
         if let Some(e) = self.digits(b, i, max_digits) {
