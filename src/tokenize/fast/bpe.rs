@@ -2,10 +2,12 @@
 //!
 //! The `tokenizers` crate merges, at every step, the adjacent pair with the lowest rank, the
 //! leftmost one among equals (a min-heap on `(rank, position)` whose stale entries are skipped).
-//! [`Bpe::merge`] does the same: a linear scan over a rank array for short words, where it is
-//! fastest, and a heap over a linked list for long ones, where the scan would be quadratic. The
-//! cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens cost
-//! one hash lookup.
+//! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over a rank array
+//! whose merged-away entries stay in place, linked past (no memory moves), and a heap over a
+//! linked list for longer ones, where the scan would be quadratic. Ranks come from an
+//! open-addressed pair table ([`PairTable`]), a word's first ranks from a table of byte pairs.
+//! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
+//! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
 
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
