@@ -2,10 +2,12 @@
 //!
 //! The `tokenizers` crate merges, at every step, the adjacent pair with the lowest rank, the
 //! leftmost one among equals (a min-heap on `(rank, position)` whose stale entries are skipped).
-//! [`Bpe::merge`] does the same: a linear scan over a rank array for short words, where it is
-//! fastest, and a heap over a linked list for long ones, where the scan would be quadratic. The
-//! cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens cost
-//! one hash lookup.
+//! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over a rank array
+//! whose merged-away entries stay in place, linked past (no memory moves), and a heap over a
+//! linked list for longer ones, where the scan would be quadratic. Ranks come from an
+//! open-addressed pair table ([`PairTable`]), a word's first ranks from a table of byte pairs.
+//! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
+//! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
 
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
@@ -17,15 +19,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const MAX_CACHED_LEN: usize = 256;
 /// Entries per thread before the cache is emptied and refilled.
 const CACHE_ENTRIES: usize = 1 << 19;
-/// Words longer than this (in bytes) merge with the heap.
-const HEAP_ABOVE: usize = 96;
+/// Words longer than this (in bytes) merge with the heap: the scan costs a pass over the word per
+/// merge, the heap a logarithm and more bookkeeping (the crossover measured on real text).
+const HEAP_ABOVE: usize = 32;
 
 /// A byte-level BPE model: initial ids of the 256 bytes, and the merge table.
 pub struct Bpe {
     byte_ids: [u32; 256],
     /// `(left, right)` → `(rank, merged id)`; a pair listed twice keeps its last rank, as in the
     /// crate (it collects the list into a hash map).
-    merges: FxHashMap<u64, (u32, u32)>,
+    merges: PairTable,
+    /// The same for the pairs of two single bytes, indexed by `left_byte << 8 | right_byte`
+    /// (`(u32::MAX, 0)` for no merge): the first ranks of a word, without hashing.
+    byte_pairs: Box<[(u32, u32)]>,
     /// With `ignore_merges`, a pre-token that is itself in the vocabulary is one id.
     whole: Option<FxHashMap<Box<[u8]>, u32>>,
     /// Identifies this model in the per-thread caches.
@@ -37,13 +43,68 @@ fn pair(a: u32, b: u32) -> u64 {
     ((a as u64) << 32) | b as u64
 }
 
+/// The merge table: `(left, right)` packed in a `u64` → `(rank, merged id)`, open addressing with
+/// linear probing over 16-byte slots, at most half full, so a lookup (two or three per merge)
+/// is one multiplication and mostly one cache line. The empty mark is a key no pair has (ids are
+/// below `u32::MAX`).
+struct PairTable {
+    slots: Box<[(u64, u32, u32)]>,
+    shift: u32,
+}
+
+impl PairTable {
+    const EMPTY: u64 = u64::MAX;
+
+    fn with_capacity(n: usize) -> Self {
+        let bits = (2 * n.max(8)).next_power_of_two().trailing_zeros();
+        PairTable {
+            slots: vec![(Self::EMPTY, 0, 0); 1 << bits].into_boxed_slice(),
+            shift: 64 - bits,
+        }
+    }
+
+    #[inline(always)]
+    fn index(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// A pair listed twice keeps its last rank, as in the crate (it collects the list into a
+    /// hash map).
+    fn insert(&mut self, key: u64, rank: u32, merged: u32) {
+        debug_assert!(key != Self::EMPTY);
+        let mask = self.slots.len() - 1;
+        let mut i = self.index(key);
+        while self.slots[i].0 != Self::EMPTY && self.slots[i].0 != key {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (key, rank, merged);
+    }
+
+    /// `(rank, merged id)`, or `(u32::MAX, 0)` for a pair that does not merge.
+    #[inline(always)]
+    fn get(&self, key: u64) -> (u32, u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.index(key);
+        loop {
+            let (k, r, m) = self.slots[i];
+            if k == key {
+                return (r, m);
+            }
+            if k == Self::EMPTY {
+                return (u32::MAX, 0);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
 /// The per-thread cache: pre-token bytes → ids. Keys of up to 15 bytes (most pre-tokens) are
 /// packed with their length into a `u128`, keys of up to 31 bytes into two, so a lookup hashes and
 /// compares integers; longer keys are boxed. A value is one id, or a range of `ids` when the
 /// pre-token has several.
 struct Cache {
     owner: u64,
-    short: FxHashMap<u128, Ids>,
+    short: ShortTable,
     medium: FxHashMap<(u128, u128), Ids>,
     long: FxHashMap<Box<[u8]>, Ids>,
     ids: IdStore,
@@ -77,8 +138,16 @@ impl IdStore {
     pub(super) fn emit(&self, v: Ids, out: &mut Vec<u32>) {
         if v.len == 1 {
             out.push(v.first);
+            return;
+        }
+        let ids = &self.ids[v.first as usize..][..v.len as usize];
+        if v.len <= 4 {
+            // A few pushes cost less than a call to `memcpy`.
+            for &id in ids {
+                out.push(id);
+            }
         } else {
-            out.extend_from_slice(&self.ids[v.first as usize..(v.first + v.len) as usize]);
+            out.extend_from_slice(ids);
         }
     }
 
@@ -96,6 +165,86 @@ impl IdStore {
             first,
             len: ids.len() as u32,
         }
+    }
+}
+
+/// The cache of pre-tokens of 2 to 15 bytes (most of them): keys are the bytes and the length
+/// packed into a `u128` (never 0, the mark of an empty slot), open addressing with linear
+/// probing over 32-byte slots, at most half full. A hit costs one multiplication and, mostly,
+/// one cache line; a general hash map reads its control bytes first, then the slot.
+struct ShortTable {
+    slots: Vec<(u128, Ids)>,
+    /// 64 less log2 of the number of slots: the index is the top bits of the hash.
+    shift: u32,
+    len: usize,
+}
+
+impl ShortTable {
+    const MIN_BITS: u32 = 12;
+    const EMPTY: (u128, Ids) = (0, Ids { first: 0, len: 0 });
+
+    fn new() -> Self {
+        Self::with_bits(Self::MIN_BITS)
+    }
+
+    fn with_bits(bits: u32) -> Self {
+        ShortTable {
+            slots: vec![Self::EMPTY; 1 << bits],
+            shift: 64 - bits,
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    #[inline(always)]
+    fn index(&self, key: u128) -> usize {
+        let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn get(&self, key: u128) -> Option<Ids> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.index(key);
+        loop {
+            let (k, v) = self.slots[i];
+            if k == key {
+                return Some(v);
+            }
+            if k == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, key: u128, v: Ids) {
+        debug_assert!(key != 0);
+        if (self.len + 1) * 2 > self.slots.len() {
+            let bigger = Self::with_bits(64 - self.shift + 1);
+            for (k, v) in std::mem::replace(self, bigger).slots {
+                if k != 0 {
+                    self.insert(k, v);
+                }
+            }
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.index(key);
+        while self.slots[i].0 != 0 && self.slots[i].0 != key {
+            i = (i + 1) & mask;
+        }
+        if self.slots[i].0 == 0 {
+            self.len += 1;
+        }
+        self.slots[i] = (key, v);
     }
 }
 
@@ -136,7 +285,7 @@ impl Cache {
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache {
         owner: u64::MAX,
-        short: FxHashMap::default(),
+        short: ShortTable::new(),
         medium: FxHashMap::default(),
         long: FxHashMap::default(),
         ids: IdStore::default(),
@@ -153,23 +302,35 @@ pub struct Encoding<'a> {
 }
 
 impl Encoding<'_> {
-    /// Appends the ids of the pre-token `text[start..end]` to `out`.
+    /// Appends the ids of the pre-token `text[start..end]` to `out`. Only the common cases (one
+    /// byte, a short pre-token found in the cache) are inlined into the pre-tokenizer's loop.
     #[inline(always)]
     pub fn encode(&mut self, text: &[u8], start: usize, end: usize, out: &mut Vec<u32>) {
         let len = end - start;
-        let word = &text[start..end];
         if len == 1 {
-            out.push(self.bpe.byte_ids[word[0] as usize]);
+            out.push(self.bpe.byte_ids[text[start] as usize]);
         } else if len < 16 {
             let key = load(text, start, len) | ((len as u128) << 120);
-            match self.cache.short.get(&key) {
-                Some(&v) => self.cache.emit(v, out),
-                None => {
-                    let v = self.compute(word, out);
-                    self.cache.short.insert(key, v);
-                }
+            match self.cache.short.get(key) {
+                Some(v) => self.cache.emit(v, out),
+                None => self.short_miss(key, &text[start..end], out),
             }
-        } else if len < 32 {
+        } else {
+            self.encode_long(text, start, end, out);
+        }
+    }
+
+    #[inline(never)]
+    fn short_miss(&mut self, key: u128, word: &[u8], out: &mut Vec<u32>) {
+        let v = self.compute(word, out);
+        self.cache.short.insert(key, v);
+    }
+
+    /// [`Self::encode`] for pre-tokens of 16 bytes or more.
+    #[inline(never)]
+    fn encode_long(&mut self, text: &[u8], start: usize, end: usize, out: &mut Vec<u32>) {
+        let (len, word) = (end - start, &text[start..end]);
+        if len < 32 {
             let key = (
                 load(text, start, 15) | (u128::from(text[start + 15]) << 120),
                 load(text, start + 16, len - 16) | ((len as u128) << 120),
@@ -221,14 +382,23 @@ impl Bpe {
         whole: Option<FxHashMap<Box<[u8]>, u32>>,
     ) -> Bpe {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let merges = merges.into_iter();
-        let mut map = FxHashMap::with_capacity_and_hasher(merges.size_hint().0, Default::default());
-        for (rank, (a, b, m)) in merges.enumerate() {
-            map.insert(pair(a, b), (rank as u32, m));
+        let merges: Vec<(u32, u32, u32)> = merges.into_iter().collect();
+        let mut map = PairTable::with_capacity(merges.len());
+        let mut byte_of = FxHashMap::default();
+        for (b, &id) in byte_ids.iter().enumerate() {
+            byte_of.insert(id, b);
+        }
+        let mut byte_pairs = vec![(u32::MAX, 0); 1 << 16].into_boxed_slice();
+        for (rank, (a, b, m)) in merges.into_iter().enumerate() {
+            map.insert(pair(a, b), rank as u32, m);
+            if let (Some(&x), Some(&y)) = (byte_of.get(&a), byte_of.get(&b)) {
+                byte_pairs[x << 8 | y] = (rank as u32, m);
+            }
         }
         Bpe {
             byte_ids,
             merges: map,
+            byte_pairs,
             whole,
             key: NEXT.fetch_add(1, Ordering::Relaxed),
         }
@@ -260,27 +430,48 @@ impl Bpe {
         if word.len() > HEAP_ABOVE {
             self.merge_heap(syms);
         } else {
-            self.merge_scan(syms, ranks);
+            ranks.clear();
+            ranks.extend(
+                word.windows(2)
+                    .map(|w| self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize]),
+            );
+            self.merge_ranked(syms, ranks);
         }
         out.extend_from_slice(syms);
     }
 
     #[inline(always)]
     fn rank(&self, a: u32, b: u32) -> (u32, u32) {
-        self.merges
-            .get(&pair(a, b))
-            .copied()
-            .unwrap_or((u32::MAX, 0))
+        self.merges.get(pair(a, b))
     }
 
-    /// Repeatedly merges the lowest-ranked, leftmost pair; `ranks[i]` holds the rank and merged
-    /// id of `(syms[i], syms[i + 1])`.
+    /// Repeatedly merges the lowest-ranked, leftmost pair (words longer than [`HEAP_ABOVE`]:
+    /// [`Self::merge_heap`]); `ranks` is scratch space.
     pub(crate) fn merge_scan(&self, syms: &mut Vec<u32>, ranks: &mut Vec<(u32, u32)>) {
+        if syms.len() > HEAP_ABOVE {
+            return self.merge_heap(syms);
+        }
         ranks.clear();
         ranks.extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
+        self.merge_ranked(syms, ranks);
+    }
+
+    /// The merges of [`Self::merge_scan`], given `ranks[i]`, the rank and merged id of
+    /// `(syms[i], syms[i + 1])`, for a word of at most [`HEAP_ABOVE`] symbols. Merged-away
+    /// symbols stay in place, linked past, with rank `u32::MAX`, so a merge moves no memory, and
+    /// the leftmost lowest rank is still the lowest index.
+    fn merge_ranked(&self, syms: &mut Vec<u32>, ranks: &mut [(u32, u32)]) {
+        let n = syms.len();
+        debug_assert!(n <= HEAP_ABOVE && ranks.len() + 1 == n.max(1));
+        // next[i]: the symbol after i (n past the end); prev[i]: the one before (0 has none).
+        let mut next = [0u8; HEAP_ABOVE + 1];
+        let mut prev = [0u8; HEAP_ABOVE + 1];
+        for i in 0..n {
+            next[i] = (i + 1) as u8;
+            prev[i] = i.saturating_sub(1) as u8;
+        }
         loop {
-            let mut best = u32::MAX;
-            let mut at = 0;
+            let (mut best, mut at) = (u32::MAX, 0);
             for (i, &(r, _)) in ranks.iter().enumerate() {
                 if r < best {
                     best = r;
@@ -290,16 +481,30 @@ impl Bpe {
             if best == u32::MAX {
                 break;
             }
+            // The pair (at, j) becomes one symbol at `at`; j is linked out.
+            let j = next[at] as usize;
+            let k = next[j] as usize;
             syms[at] = ranks[at].1;
-            syms.remove(at + 1);
-            ranks.remove(at);
-            if at + 1 < syms.len() {
-                ranks[at] = self.rank(syms[at], syms[at + 1]);
+            next[at] = k as u8;
+            if k < n {
+                prev[k] = at as u8;
+                ranks[j] = (u32::MAX, 0);
+                ranks[at] = self.rank(syms[at], syms[k]);
+            } else {
+                ranks[at] = (u32::MAX, 0);
             }
             if at > 0 {
-                ranks[at - 1] = self.rank(syms[at - 1], syms[at]);
+                let p = prev[at] as usize;
+                ranks[p] = self.rank(syms[p], syms[at]);
             }
         }
+        let (mut w, mut i) = (0, 0);
+        while i < n {
+            syms[w] = syms[i];
+            w += 1;
+            i = next[i] as usize;
+        }
+        syms.truncate(w);
     }
 
     /// The same merges with a min-heap on `(rank, position)` over a linked list of symbols.

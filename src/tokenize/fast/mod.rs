@@ -34,6 +34,8 @@ use crate::tokenize::vocab::Vocab;
 use aho_corasick::AhoCorasick;
 use rayon::prelude::*;
 use std::borrow::Cow;
+use std::sync::OnceLock;
+use unicode_normalization_alignments::char::canonical_combining_class;
 use unicode_normalization_alignments::{
     is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization,
 };
@@ -256,19 +258,98 @@ impl FastEncoder {
         let bytes = text.as_bytes();
         self.bpe.with_cache(|bpe| {
             self.pre
-                .for_each_range(text, |start, end| bpe.encode(bytes, start, end, out))
+                .for_each_range(text, EncodeSink { bpe, bytes, out })
         });
+    }
+}
+
+/// The pre-tokenizer's [`pretok::Sink`] that encodes each pre-token into `out`.
+struct EncodeSink<'a, 'b> {
+    bpe: &'a mut bpe::Encoding<'b>,
+    bytes: &'a [u8],
+    out: &'a mut Vec<u32>,
+}
+
+impl pretok::Sink for EncodeSink<'_, '_> {
+    #[inline(always)]
+    fn piece(&mut self, start: usize, end: usize) {
+        self.bpe.encode(self.bytes, start, end, self.out)
     }
 }
 
 /// True when `s` is certainly NFC (then normalizing it changes nothing).
 fn is_nfc(s: &str) -> bool {
-    s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes
+    static TRIVIAL: OnceLock<Box<[u64]>> = OnceLock::new();
+    let trivial = TRIVIAL.get_or_init(|| trivial_bmp(|c| is_nfc_quick(std::iter::once(c))));
+    runs_pass(s, trivial, |run| {
+        is_nfc_quick(run.chars()) == IsNormalized::Yes
+    })
 }
 
 /// True when `s` is certainly NFKC (ASCII is: no ASCII character has a compatibility mapping).
 fn is_nfkc(s: &str) -> bool {
-    s.is_ascii() || is_nfkc_quick(s.chars()) == IsNormalized::Yes
+    static TRIVIAL: OnceLock<Box<[u64]>> = OnceLock::new();
+    let trivial = TRIVIAL.get_or_init(|| trivial_bmp(|c| is_nfkc_quick(std::iter::once(c))));
+    runs_pass(s, trivial, |run| {
+        is_nfkc_quick(run.chars()) == IsNormalized::Yes
+    })
+}
+
+/// A bit per code point below U+10000: set when the quick check treats the character as it
+/// treats ASCII, that is when its combining class is 0 and `quick` (the check on the character
+/// alone) says `Yes`.
+fn trivial_bmp(quick: impl Fn(char) -> IsNormalized) -> Box<[u64]> {
+    let mut bits = vec![0u64; 0x10000 / 64].into_boxed_slice();
+    for cp in 0..0x10000u32 {
+        let Some(c) = char::from_u32(cp) else {
+            continue;
+        };
+        if canonical_combining_class(c) == 0 && quick(c) == IsNormalized::Yes {
+            bits[cp as usize / 64] |= 1 << (cp % 64);
+        }
+    }
+    bits
+}
+
+/// Whether `check` holds for every maximal run of characters of `s` not marked in `trivial`
+/// (ASCII is trivial). The quick check is one pass over the characters whose state is the
+/// combining class of the previous one and whether a `Maybe` was seen; a trivial character
+/// leaves the answer as it is and resets the class to 0, as at the start of a text, so the whole
+/// text is `Yes` exactly when each run between trivial characters is `Yes` on its own. Most
+/// text (ASCII, most CJK, most letters with precomposed accents) is trivial and is skipped with
+/// a table look-up per character, ASCII eight bytes at a time.
+fn runs_pass(s: &str, trivial: &[u64], check: impl Fn(&str) -> bool) -> bool {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let b = s.as_bytes();
+    let (mut i, mut run) = (0, None);
+    while i < b.len() {
+        if run.is_none() {
+            while let Some(chunk) = b.get(i..i + 8) {
+                if u64::from_le_bytes(chunk.try_into().expect("8 bytes")) & HI != 0 {
+                    break;
+                }
+                i += 8;
+            }
+            if i >= b.len() {
+                break;
+            }
+        }
+        let (cp, len) = pretok::decode(b, i);
+        let is_trivial =
+            cp < 0x80 || (cp < 0x10000 && trivial[cp as usize / 64] >> (cp % 64) & 1 != 0);
+        match (is_trivial, run) {
+            (true, Some(start)) => {
+                if !check(&s[start..i]) {
+                    return false;
+                }
+                run = None;
+            }
+            (false, None) => run = Some(i),
+            _ => {}
+        }
+        i += len;
+    }
+    run.is_none_or(|start| check(&s[start..]))
 }
 
 #[cfg(test)]

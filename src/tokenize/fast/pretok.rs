@@ -172,6 +172,48 @@ fn numeric_run(b: &[u8], i: usize, max: usize) -> Option<usize> {
     (e > i).then_some(e)
 }
 
+/// The end of the run of ASCII letters from `i`: `A`–`Z` and `a`–`z` with `fold` =
+/// [`BOTH_CASES`], `a`–`z` only with `fold` = 0. Eight bytes at a time: each byte is tested for
+/// `(byte | fold) - 'a' < 26` in its own lane (bit 7 cleared first, so no lane carries into the
+/// next; a byte with bit 7 set is not ASCII, so it ends the run). The pattern matchers then go on
+/// from there character by character (the run's class also has non-ASCII letters).
+#[inline(always)]
+fn ascii_letters(b: &[u8], mut i: usize, fold: u64) -> usize {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let low = (x | fold) & !HI;
+        // Bit 7 of a lane: at least 'a' (+0x1f), and not above 'z' (+0x05), and ASCII.
+        let ok = low.wrapping_add(ONES * 0x1f) & !low.wrapping_add(ONES * 0x05) & !x & HI;
+        if ok != HI {
+            return i + ((!ok & HI).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && (b[i] | fold as u8).wrapping_sub(b'a') < 26 {
+        i += 1;
+    }
+    i
+}
+
+/// The `fold` of [`ascii_letters`] that takes both cases.
+const BOTH_CASES: u64 = 0x2020_2020_2020_2020;
+
+/// What receives the pre-tokens, as byte ranges: any `FnMut(usize, usize)`, or a type whose
+/// [`Sink::piece`] is `#[inline(always)]`, which puts it inside each matcher's loop (a closure is
+/// a function of its own that the compiler may decline to inline into the several loops).
+pub trait Sink {
+    fn piece(&mut self, start: usize, end: usize);
+}
+
+impl<F: FnMut(usize, usize)> Sink for F {
+    #[inline(always)]
+    fn piece(&mut self, start: usize, end: usize) {
+        self(start, end)
+    }
+}
+
 /// Splits text into pre-tokens with one supported pattern, or a sequence of them.
 #[derive(Clone)]
 pub struct PreTokenizer {
@@ -229,7 +271,7 @@ impl PreTokenizer {
 
     /// Calls `f` with the byte range of each pre-token of `text`, in order.
     #[inline]
-    pub fn for_each_range(&self, text: &str, mut f: impl FnMut(usize, usize)) {
+    pub fn for_each_range(&self, text: &str, mut f: impl Sink) {
         let b = text.as_bytes();
         // One tiling pattern: a loop specialised for it (the common case, and the fastest).
         match self.steps[..] {
@@ -244,17 +286,12 @@ impl PreTokenizer {
 
     /// The pre-tokens of a tiling pattern whose matcher is `next` (the end of the match at `i`).
     #[inline(always)]
-    fn tile(
-        &self,
-        b: &[u8],
-        f: &mut impl FnMut(usize, usize),
-        next: impl Fn(&[u8], usize) -> usize,
-    ) {
+    fn tile(&self, b: &[u8], f: &mut impl Sink, next: impl Fn(&[u8], usize) -> usize) {
         let mut i = 0;
         while i < b.len() {
             let e = next(b, i);
             debug_assert!(e > i && e <= b.len());
-            f(i, e);
+            f.piece(i, e);
             i = e;
         }
     }
@@ -264,16 +301,9 @@ impl PreTokenizer {
     /// with the remaining steps. The matchers read `b[..end]`, so the piece's end is the end of
     /// their text; none looks behind its starting position, so starting at `start` is starting
     /// at the beginning of a text.
-    fn split_steps(
-        &self,
-        steps: &[Pattern],
-        b: &[u8],
-        start: usize,
-        end: usize,
-        f: &mut dyn FnMut(usize, usize),
-    ) {
+    fn split_steps(&self, steps: &[Pattern], b: &[u8], start: usize, end: usize, f: &mut dyn Sink) {
         let Some((&step, rest)) = steps.split_first() else {
-            f(start, end);
+            f.piece(start, end);
             return;
         };
         let text = &b[..end];
@@ -399,12 +429,14 @@ impl PreTokenizer {
         // [^\r\n\p{L}\p{N}]?\p{L}+ : the optional character cannot be a letter, so a letter at i
         // starts the run; otherwise a non-newline, non-number character followed by a letter.
         if k0 & L != 0 {
-            return self.run(b, i + l0, |k| k & L != 0);
+            let e = ascii_letters(b, i + l0, BOTH_CASES);
+            return self.run(b, e, |k| k & L != 0);
         }
         if k0 & (N | NL) == 0 && i + l0 < n {
             let (_, k1, l1) = self.class_at(b, i + l0);
             if k1 & L != 0 {
-                return self.run(b, i + l0 + l1, |k| k & L != 0);
+                let e = ascii_letters(b, i + l0 + l1, BOTH_CASES);
+                return self.run(b, e, |k| k & L != 0);
             }
         }
         // \p{N} or \p{N}{1,3}
@@ -460,7 +492,7 @@ impl PreTokenizer {
             (i, k0)
         };
         if k & L != 0 {
-            return self.run(b, j, |k| k & L != 0);
+            return self.run(b, ascii_letters(b, j, BOTH_CASES), |k| k & L != 0);
         }
         if k & N != 0 {
             return self.run(b, j, |k| k & N != 0);
@@ -528,7 +560,8 @@ impl PreTokenizer {
     /// `W* C?` at `j` (the rest of a `W+` whose first character ends at `j`, or a `W*`).
     #[inline(always)]
     fn lower_tail(&self, b: &[u8], j: usize, contractions: bool) -> usize {
-        let m = self.run(b, j, |k| k & LO != 0);
+        // ASCII letters in W are the lower-case ones.
+        let m = self.run(b, ascii_letters(b, j, 0), |k| k & LO != 0);
         if contractions {
             Self::optional_contraction(b, m)
         } else {
@@ -551,24 +584,36 @@ impl PreTokenizer {
     fn next_o200k(&self, b: &[u8], i: usize, contractions: bool, max_digits: usize) -> usize {
         let n = b.len();
         let (c0, k0, l0) = self.class_at(b, i);
-        let optional = k0 & (L | N | NL) == 0 && i + l0 < n;
+        // k1: the class of the character after an optional first one, 0 when there is none. A
+        // `U* W+` needs a character of U or W where it starts and a `U+` one of U: where there
+        // is none, the attempt is skipped (it would fail), so punctuation and white space do
+        // not try the four letter attempts in turn.
+        let k1 = if k0 & (L | N | NL) == 0 && i + l0 < n {
+            self.class_at(b, i + l0).1
+        } else {
+            0
+        };
         // [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:…)?
-        if optional {
+        if k1 & (UP | LO) != 0 {
             if let Some(e) = self.o200k_lower(b, i + l0, contractions) {
                 return e;
             }
         }
-        if let Some(e) = self.o200k_lower(b, i, contractions) {
-            return e;
+        if k0 & (UP | LO) != 0 {
+            if let Some(e) = self.o200k_lower(b, i, contractions) {
+                return e;
+            }
         }
         // [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:…)?
-        if optional {
+        if k1 & UP != 0 {
             if let Some(e) = self.o200k_upper(b, i + l0, contractions) {
                 return e;
             }
         }
-        if let Some(e) = self.o200k_upper(b, i, contractions) {
-            return e;
+        if k0 & UP != 0 {
+            if let Some(e) = self.o200k_upper(b, i, contractions) {
+                return e;
+            }
         }
         // \p{N}{1,3} (Tekken: \p{N})
         if let Some(e) = self.digits(b, i, max_digits) {
