@@ -18,6 +18,17 @@ use std::sync::Arc;
 /// Sources decompressed and cut side by side at most (never more than the run's threads).
 const READ_AHEAD: usize = 4;
 
+/// How the raw reader cuts. Streaming looks at the line being read whenever a block has been
+/// read, so blocks are at most a quarter of the streaming threshold: a line over it is seen
+/// before its end (with the default 16 MiB threshold the block stays 1 MiB; tests lower both).
+fn limits(stream: Option<usize>) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(above) = stream {
+        limits.chunk = limits.chunk.min((above / 4).max(1));
+    }
+    limits
+}
+
 /// What the text stage needs besides its queues.
 pub(super) struct JsonlRead<'a> {
     pub sources: &'a [Source],
@@ -80,7 +91,7 @@ impl JsonlRead<'_> {
                     let threads = self.pool.current_num_threads().clamp(1, READ_AHEAD);
                     read_raw_ahead(
                         self.sources,
-                        Limits::default(),
+                        limits(self.stream),
                         self.stream.map(|above| Stream { above, key }),
                         self.raw_bytes,
                         &take,
