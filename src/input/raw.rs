@@ -323,6 +323,13 @@ enum Streamed {
     Stop,
 }
 
+/// How many sources [`read_raw_ahead`] reads side by side, and where each reading thread's CPU
+/// seconds go when it ends.
+pub struct Ahead<'a> {
+    pub threads: usize,
+    pub cpu: &'a (dyn Fn(f64) + Sync),
+}
+
 /// Batches of one source waiting to be handed on (see [`read_raw_ahead`]).
 const QUEUE_PER_SOURCE: usize = 2;
 
@@ -340,9 +347,9 @@ pub fn read_raw_ahead(
     raw_bytes: &Arc<AtomicU64>,
     take: &(dyn Fn(usize) -> Vec<u8> + Sync),
     send: &mut dyn FnMut(RawItem) -> bool,
-    threads: usize,
-    cpu: &(dyn Fn(f64) + Sync),
+    ahead: Ahead,
 ) {
+    let Ahead { threads, cpu } = ahead;
     let threads = threads.clamp(1, sources.len().max(1));
     let (txs, rxs): (Vec<_>, Vec<_>) = sources
         .iter()

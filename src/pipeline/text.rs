@@ -6,7 +6,7 @@
 use super::cpu::{Stage, StageClock};
 use super::recycle::Recycle;
 use crate::input::lines::{self, parse_long_line, parse_piece, pieces, LineTally, Piece};
-use crate::input::raw::{read_raw_ahead, Limits, RawBatch, RawItem, Stream};
+use crate::input::raw::{read_raw_ahead, Ahead, Limits, RawBatch, RawItem, Stream};
 use crate::input::{InputFiles, Source, TextDoc, BATCH_BYTES};
 use crate::workers::{joined, QUEUE};
 use anyhow::Result;
@@ -96,8 +96,10 @@ impl JsonlRead<'_> {
                         self.raw_bytes,
                         &take,
                         &mut send,
-                        threads,
-                        &|seconds| self.clock.add_read_ahead(seconds),
+                        Ahead {
+                            threads,
+                            cpu: &|seconds| self.clock.add_read_ahead(seconds),
+                        },
                     )
                 });
                 Ok(())
