@@ -90,12 +90,10 @@ impl DocumentReader {
     /// Streams the text of very long lines instead of reading them whole (see
     /// [`super::long_stream`]): such a document comes with an empty `text` and its
     /// [`TextDoc::long`] channel, and ends its batch; the next read sends its text down that
-    /// channel. Not with `--skip-bad-lines` (a line found bad at its end could not be taken back)
-    /// nor with a nested text key.
-    pub fn stream_long_lines(&mut self) {
-        if !self.skip_bad_lines && matches!(&self.path, Ok(p) if p.len() == 1) {
-            self.stream_above = Some(long_stream::long_line_bytes());
-        }
+    /// channel. Lines are streamed above `above` bytes; the caller decides whether the run can
+    /// (`AugmentJob::long_line_stream`: a top-level key, no `--skip-bad-lines`, …).
+    pub fn stream_long_lines(&mut self, above: usize) {
+        self.stream_above = Some(above);
     }
 
     /// The next document, or `None` after the last source.

@@ -104,31 +104,54 @@ pub fn read_raw(
     take: &dyn Fn(usize) -> Vec<u8>,
     send: &mut dyn FnMut(RawItem) -> bool,
 ) {
+    let reading = Reading {
+        limits,
+        stream,
+        raw_bytes,
+        take,
+    };
     for (index, source) in sources.iter().enumerate() {
-        let (reader, compression) = match open(source, raw_bytes.clone()) {
-            Ok(r) => r,
-            Err(error) => {
-                send(RawItem::Failed {
-                    source: index as u32,
-                    error,
-                    after_lines: None,
-                });
-                return;
-            }
-        };
-        let mut cutter = Cutter {
-            source: index as u32,
-            limits,
-            stream,
-            take,
-            send,
-        };
-        if !cutter.read_source(reader, compression) {
+        if !reading.source(index as u32, source, send) {
             return;
         }
     }
 }
 
+/// How sources are read: where batches are cut, which lines are streamed, the progress counter
+/// and the buffers.
+#[derive(Clone, Copy)]
+struct Reading<'a> {
+    limits: Limits,
+    stream: Option<Stream<'a>>,
+    raw_bytes: &'a Arc<AtomicU64>,
+    take: &'a dyn Fn(usize) -> Vec<u8>,
+}
+
+impl Reading<'_> {
+    /// Reads `source`, the `index`th of the run, to its end; `false` when the run stops (it
+    /// failed, or `send` refused).
+    fn source(&self, index: u32, source: &Source, send: &mut dyn FnMut(RawItem) -> bool) -> bool {
+        let (reader, compression) = match open(source, self.raw_bytes.clone()) {
+            Ok(r) => r,
+            Err(error) => {
+                send(RawItem::Failed {
+                    source: index,
+                    error,
+                    after_lines: None,
+                });
+                return false;
+            }
+        };
+        let mut cutter = Cutter {
+            source: index,
+            limits: self.limits,
+            stream: self.stream,
+            take: self.take,
+            send,
+        };
+        cutter.read_source(reader, compression)
+    }
+}
 /// Cuts one source's bytes into batches.
 struct Cutter<'a, 'b> {
     source: u32,
@@ -358,62 +381,61 @@ pub fn read_raw_ahead(
             (Mutex::new(Some(tx)), rx)
         })
         .unzip();
-    let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let shared = ReadAhead {
+        sources,
+        take,
+        txs,
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+    };
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
                 let start = crate::workers::thread_cpu_seconds();
-                read_ahead(sources, limits, stream, raw_bytes, take, &txs, &next, &stop);
+                let reading = Reading {
+                    limits,
+                    stream,
+                    raw_bytes,
+                    take: shared.take,
+                };
+                shared.read(reading);
                 cpu(crate::workers::thread_cpu_seconds() - start);
             });
         }
         forward_in_order(rxs, send);
         // The receivers are gone: a reader blocked on a full queue wakes with an error and stops,
         // and no reader starts another source.
-        stop.store(true, Ordering::Relaxed);
+        shared.stop.store(true, Ordering::Relaxed);
     });
 }
 
-/// One reading thread of [`read_raw_ahead`]: sources in turn, each into its own queue.
-#[allow(clippy::too_many_arguments)]
-fn read_ahead(
-    sources: &[Source],
-    limits: Limits,
-    stream: Option<Stream>,
-    raw_bytes: &Arc<AtomicU64>,
-    take: &(dyn Fn(usize) -> Vec<u8> + Sync),
-    txs: &[Mutex<Option<SyncSender<RawItem>>>],
-    next: &AtomicUsize,
-    stop: &AtomicBool,
-) {
-    loop {
-        let index = next.fetch_add(1, Ordering::Relaxed);
-        if index >= sources.len() || stop.load(Ordering::Relaxed) {
-            return;
-        }
-        // Taken, so the queue closes when this thread drops it (or dies): the forwarder then
-        // stops instead of waiting.
-        let Some(tx) = txs[index].lock().ok().and_then(|mut t| t.take()) else {
-            return;
-        };
-        let send = |item| tx.send(item).is_ok();
-        let one = std::slice::from_ref(&sources[index]);
-        let mut sent_failure = false;
-        let mut tracked = |item: RawItem| {
-            let mut item = item;
-            sent_failure |= matches!(item, RawItem::Failed { .. } | RawItem::LongFailed { .. });
-            match &mut item {
-                RawItem::Batch(RawBatch { source, .. })
-                | RawItem::Long { source, .. }
-                | RawItem::LongDone { source, .. }
-                | RawItem::LongFailed { source, .. }
-                | RawItem::Failed { source, .. } => *source = index as u32,
+/// What the reading threads of [`read_raw_ahead`] share: the sources, the next one not started,
+/// each source's queue, and whether the run stopped.
+struct ReadAhead<'a> {
+    sources: &'a [Source],
+    take: &'a (dyn Fn(usize) -> Vec<u8> + Sync),
+    txs: Vec<Mutex<Option<SyncSender<RawItem>>>>,
+    next: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl ReadAhead<'_> {
+    /// One reading thread: sources in turn, each into its own queue.
+    fn read(&self, reading: Reading) {
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            if index >= self.sources.len() || self.stop.load(Ordering::Relaxed) {
+                return;
             }
-            send(item)
-        };
-        read_raw(one, limits, stream, raw_bytes, take, &mut tracked);
-        if sent_failure {
-            stop.store(true, Ordering::Relaxed);
+            // Taken, so the queue closes when this thread drops it (or dies): the forwarder then
+            // stops instead of waiting.
+            let Some(tx) = self.txs[index].lock().ok().and_then(|mut t| t.take()) else {
+                return;
+            };
+            let mut send = |item| tx.send(item).is_ok();
+            if !reading.source(index as u32, &self.sources[index], &mut send) {
+                self.stop.store(true, Ordering::Relaxed);
+            }
         }
     }
 }

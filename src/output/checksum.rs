@@ -70,9 +70,7 @@ impl RunningSum {
 }
 
 /// A checksum as the manifest writes it.
-pub fn hex(crc: u32) -> String {
-    format!("{crc:08x}")
-}
+pub use crate::codec::crc_hex as hex;
 
 /// The CRC-32C of the file at `path`, read in 1 MiB blocks (not mapped: the pages read do not
 /// count against the process's memory).

@@ -141,6 +141,21 @@ impl AugmentJob {
     pub fn streams(&self) -> bool {
         self.output.as_os_str() == STDOUT
     }
+
+    /// The length (bytes) above which a JSONL line's text is streamed to the tokenizer in pieces
+    /// (see [`crate::input::long_stream`]), or `None` when this run cannot: upsampling needs
+    /// whole documents, the encoder must take text in pieces, a line found bad at its end
+    /// cannot be taken back (so not with `--skip-bad-lines`), and the text key must be a
+    /// top-level field.
+    pub fn long_line_stream(&self) -> Option<usize> {
+        let text = &self.input.text;
+        let top_level = crate::input::key::key_path(&text.text_key).is_ok_and(|p| p.len() == 1);
+        let can = self.upsample.is_none()
+            && self.encoder.long_doc().is_some()
+            && !text.skip_bad_lines
+            && top_level;
+        can.then(crate::input::long_stream::long_line_bytes)
+    }
 }
 
 /// Runs the job; on success the output directory is complete and its manifest written.
@@ -268,9 +283,9 @@ fn run_stages<W: WindowOutput>(
         job.encoder.eod.id,
         job.encoder.max_known_id(),
     );
-    // Very long lines are streamed (see `long.rs`) unless upsampling needs whole documents.
-    if let (Reader::Text(r), None, Some(_)) = (&mut reader, job.upsample, job.encoder.long_doc()) {
-        r.stream_long_lines();
+    // Very long lines are streamed (see `long.rs`) when the run can take them in pieces.
+    if let (Reader::Text(r), Some(above)) = (&mut reader, job.long_line_stream()) {
+        r.stream_long_lines(above);
     }
     std::thread::scope(|scope| -> Result<Finished<W>> {
         let (text_tx, text_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);

@@ -64,14 +64,7 @@ pub(super) fn jsonl<'a>(
         pool,
         clock,
         buffers,
-        // As `DocumentReader::stream_long_lines` decides: not when upsampling needs whole
-        // documents, nor when the encoder cannot take text in pieces, nor with bad lines
-        // skipped (a line found bad at its end cannot be taken back), nor with a nested key.
-        stream: (job.upsample.is_none()
-            && job.encoder.long_doc().is_some()
-            && !job.input.text.skip_bad_lines
-            && crate::input::key::key_path(&job.input.text.text_key).is_ok_and(|p| p.len() == 1))
-        .then(crate::input::long_stream::long_line_bytes),
+        stream: job.long_line_stream(),
     })
 }
 

@@ -33,6 +33,8 @@ pub struct OpenShard {
     layout: Layout,
     /// Bytes of `data` released from the resident set so far.
     released: AtomicUsize,
+    /// CRC-32C of the Megatron `.idx` read.
+    index_crc: Option<u32>,
 }
 
 /// Where a shard's elements start, their type and how they split into documents.
@@ -43,11 +45,18 @@ impl OpenShard {
     pub fn open(shard: &Shard) -> Result<OpenShard> {
         let name = shard.name();
         let data = map_file(&shard.path)?;
+        let mut index_crc = None;
         let (offset, dtype, layout) = match shard.kind {
             ShardKind::U16 => raw(&name, &data, Dtype::Uint16, "u16")?,
             ShardKind::U32 => raw(&name, &data, Dtype::Uint32, "u32")?,
             ShardKind::Npy => npy(&name, &data)?,
-            ShardKind::Megatron => megatron(&name, &data, &shard.path.with_extension("idx"))?,
+            ShardKind::Megatron => {
+                let idx_path = shard.path.with_extension("idx");
+                let idx = map_file(&idx_path)?;
+                // Summed while it is in memory, for the check against `PREFIX.json`.
+                index_crc = Some(crc32c::crc32c(&idx));
+                megatron(&name, &data, &idx, &idx_path)?
+            }
             ShardKind::Datatrove => datatrove(&name, &data, &with_suffix(&shard.path, ".index"))?,
         };
         let len = (data.len() - offset) / dtype.size();
@@ -59,6 +68,7 @@ impl OpenShard {
             len,
             layout,
             released: AtomicUsize::new(0),
+            index_crc,
         })
     }
 
@@ -160,9 +170,9 @@ fn npy(name: &str, data: &[u8]) -> Result<Parsed> {
 }
 
 /// A Megatron `.bin` and its `.idx`: one document per indexed document.
-fn megatron(name: &str, data: &[u8], idx_path: &Path) -> Result<Parsed> {
+fn megatron(name: &str, data: &[u8], idx: &[u8], idx_path: &Path) -> Result<Parsed> {
     let idx_name = idx_path.display().to_string();
-    let index = decode_idx(&map_file(idx_path)?).with_context(|| idx_name.clone())?;
+    let index = decode_idx(idx).with_context(|| idx_name.clone())?;
     if data.len() as u64 != index.bin_len() {
         bail!(
             "{name} is {} bytes but {idx_name} describes {} bytes of {} tokens: the .bin is \
@@ -409,11 +419,12 @@ impl<'a> ShardStream<'a> {
             let Some(shard) = self.shards.get(self.next_shard) else {
                 return Ok(false);
             };
-            let mut docs = OpenShard::open(shard)?.into_docs(self.eod, self.max_id);
+            let open = OpenShard::open(shard)?;
+            let sum = recorded_sum(shard, &open)?;
+            let mut docs = open.into_docs(self.eod, self.max_id);
             if let Some((a, b)) = shard.docs {
                 (docs.next, docs.end) = (a, b);
             }
-            let sum = recorded_sum(shard)?;
             self.current = Some((self.next_shard as u32, docs, sum));
             self.next_shard += 1;
         }
@@ -422,14 +433,16 @@ impl<'a> ShardStream<'a> {
 
 /// For a shard read whole whose `PREFIX.json` records checksums: its `.idx` checked now, and
 /// the running checksum of its `.bin`.
-fn recorded_sum(shard: &Shard) -> Result<Option<BinSum>> {
+fn recorded_sum(shard: &Shard, open: &OpenShard) -> Result<Option<BinSum>> {
     if shard.docs.is_some() {
         return Ok(None);
     }
     let Some(recorded) = shard.recorded()? else {
         return Ok(None);
     };
-    recorded.check_idx(&shard.path)?;
+    if let Some(crc) = open.index_crc {
+        recorded.check_idx(&shard.path, crc)?;
+    }
     Ok(recorded.bin_sum())
 }
 

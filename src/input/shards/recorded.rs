@@ -1,11 +1,12 @@
 //! The sizes and CRC-32C checksums that `utk tokenize` records in `PREFIX.json` of the two files
 //! it writes, checked when the shard is read: sizes before the run starts (a truncated or
-//! replaced file is refused at once), the `.idx` checksum when the shard is opened, and the
+//! replaced file is refused at once), the `.idx` checksum when the shard is opened (summed as it
+//! is read there), and the
 //! `.bin` checksum over the bytes as they are read ([`BinSum`]), compared when the shard has been
 //! read to its end. A shard read in part (one part's document range) has only its sizes checked.
 //! Records without `files` (utk before checksums) are not checked.
 
-use crate::mapped::map_file;
+use crate::codec::crc_hex;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -66,14 +67,18 @@ impl Recorded {
         Ok(())
     }
 
-    /// The `.idx` must have the recorded checksum.
-    pub fn check_idx(&self, bin: &Path) -> Result<()> {
-        let Some(expected) = self.idx.as_ref().and_then(|r| r.crc32c.clone()) else {
+    /// The `.idx` (whose CRC-32C, summed when it was read, is `crc`) must have the recorded
+    /// checksum.
+    pub fn check_idx(&self, bin: &Path, crc: u32) -> Result<()> {
+        let Some(expected) = self.idx.as_ref().and_then(|r| r.crc32c.as_deref()) else {
             return Ok(());
         };
-        let path = bin.with_extension("idx");
-        let actual = hex(crc32c::crc32c(&map_file(&path)?));
-        compare(&path, &self.json, &actual, &expected)
+        compare(
+            &bin.with_extension("idx"),
+            &self.json,
+            &crc_hex(crc),
+            expected,
+        )
     }
 
     /// The running checksum of the `.bin`, if one is recorded.
@@ -102,10 +107,6 @@ fn compare(path: &Path, json: &Path, actual: &str, expected: &str) -> Result<()>
     Ok(())
 }
 
-fn hex(crc: u32) -> String {
-    format!("{crc:08x}")
-}
-
 /// The CRC-32C of a `.bin` computed over its bytes in file order as they are read.
 pub struct BinSum {
     expected: String,
@@ -128,6 +129,6 @@ impl BinSum {
     /// Sums the rest of `data` and compares with the record.
     pub fn finish(mut self, data: &[u8], path: &Path) -> Result<()> {
         self.advance(data, data.len());
-        compare(path, &self.json, &hex(self.crc), &self.expected)
+        compare(path, &self.json, &crc_hex(self.crc), &self.expected)
     }
 }
