@@ -21,6 +21,9 @@ pub struct DocRecord {
 pub struct DocBatch {
     pub ids: Vec<u32>,
     pub docs: Vec<DocRecord>,
+    /// Each document's `--upsample-source-key` value (`None`: the line has none), or empty when
+    /// no document of the batch has one (the run reads no such field, or no line had it).
+    pub fields: Vec<Option<String>>,
 }
 
 impl DocBatch {
@@ -32,6 +35,11 @@ impl DocBatch {
             at += d.tokens as usize;
             (d, ids)
         })
+    }
+
+    /// Document `i`'s source field value, if it has one.
+    pub fn field(&self, i: usize) -> Option<&str> {
+        self.fields.get(i).and_then(Option::as_deref)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -30,6 +30,7 @@ pub enum Setting {
     Order,
     DocBoundaries,
     UpsampleLong,
+    UpsampleSourceKey,
 }
 
 impl Setting {
@@ -57,6 +58,7 @@ impl Setting {
             Setting::Order => "order",
             Setting::DocBoundaries => "doc_boundaries",
             Setting::UpsampleLong => "upsample_long",
+            Setting::UpsampleSourceKey => "upsample_source_key",
         }
     }
 }

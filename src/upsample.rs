@@ -2,7 +2,8 @@
 //! after Fu et al. 2024), a transformation of the document stream between tokenize and pack.
 //!
 //! A document of at least TOKENS tokens (EOD included) is *long*: it appears FACTOR times in the
-//! stream. The mixture is kept per source (a source is an input file, or a token shard): each
+//! stream. The mixture is kept per source (a source is an input file, or a token shard; with
+//! `--upsample-source-key FIELD`, the value of a JSONL field, see [`Sources`]): each
 //! source's output tokens equal its input tokens, to less than one short document (the last drop
 //! decision may overshoot or fall short by one), because the
 //! `(FACTOR - 1) × long tokens` its copies add are taken out of its short documents, dropped at
@@ -19,14 +20,22 @@
 //! (of `N`) goes before the first document starting at or after `(x + ⌊k·N/FACTOR⌋) mod N`, so
 //! the copies of a document are `N/FACTOR` input tokens apart, spread evenly through the run.
 //! Memory: the per-source counts and 24 bytes per copy (the spill is read back, not mapped);
-//! disk: the stream's tokens (4 bytes each, 20 more per document).
+//! disk: the stream's tokens (4 bytes each, 24 more per document).
+//!
+//! Field sources get their ids in stream order (the order documents reach this stage, which
+//! does not depend on the thread count): the first document naming a source gives it the next
+//! id. Each name is held once (in the report); the spill holds a u32 per document.
 
+use crate::input::key::key_path_of;
+use crate::input::{Input, InputFiles};
 use crate::output::dir::Scratch;
 use crate::record::{DocBatch, DocRecord};
 use crate::rng::{window_rng, Purpose};
+use crate::setting::{Setting, SettingError};
 use anyhow::{Context, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -77,6 +86,10 @@ pub struct SourceReport {
     /// The short documents paid for every copy, and output tokens differ from input tokens by
     /// less than one short document (fewer than `min_tokens`).
     pub mixture_kept: bool,
+    /// With a source field: this source is the input file `source` standing for its documents
+    /// that lack the field (not a field value that happens to equal the file's name).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub without_field: bool,
 }
 
 /// What upsampling did, in the manifest (`upsample`). Which documents were repeated and dropped
@@ -85,9 +98,106 @@ pub struct SourceReport {
 pub struct UpsampleReport {
     pub min_tokens: u64,
     pub factor: u32,
-    /// What a source is: `input-file` (each input file or token shard).
+    /// What a source is: `input-file` (each input file or token shard), or `field:FIELD` (the
+    /// value of the JSONL field FIELD; documents without it: their input file).
     pub source: String,
+    /// In input order (`input-file`) or in the order each source first appeared in the stream
+    /// (`field:FIELD`).
     pub sources: Vec<SourceReport>,
+    /// With `field:FIELD`: the documents that had no such field (or `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents_without_field: Option<u64>,
+}
+
+/// The prefix of [`UpsampleReport::source`] for field sources.
+pub const FIELD_SOURCE: &str = "field:";
+
+impl UpsampleReport {
+    /// The source field's key, when sources are a field's values.
+    pub fn source_key(&self) -> Option<&str> {
+        self.source.strip_prefix(FIELD_SOURCE)
+    }
+}
+
+/// What a document's source is.
+#[derive(Clone, Copy, Debug)]
+pub enum Sources<'a> {
+    /// Its input file (or token shard), named as in the input list.
+    Files(&'a [String]),
+    /// The value of the JSONL field `key` ([`DocBatch::fields`]); a document without it has its
+    /// input file (named in `files`) as source.
+    Field { key: &'a str, files: &'a [String] },
+}
+
+/// The source field's path for a run (`None` without `key`), or why the run cannot have one:
+/// only with upsampling, and only from JSONL (parquet rows and token shards carry no such field
+/// here).
+pub fn source_key_path(
+    up: Option<Upsample>,
+    key: Option<&str>,
+    input: &Input,
+) -> Result<Option<Vec<String>>> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let this = Setting::UpsampleSourceKey;
+    if up.is_none() {
+        let e = SettingError::new()
+            .setting(this)
+            .text(" names the source of each document for ")
+            .setting(Setting::UpsampleLong)
+            .text(", which is not set: add it, or drop the source key");
+        return Err(e.into());
+    }
+    let path = key_path_of(key, this)?;
+    let why = match &input.files {
+        InputFiles::Text(_) => return Ok(Some(path)),
+        InputFiles::Parquet(_) => "reads a JSONL field, and the input is parquet",
+        InputFiles::Shards(_) => "reads a JSONL field, and token shards have no fields",
+    };
+    let e = SettingError::about(
+        this,
+        format!("{why}: drop it (each input file is then a source; split the corpus into one file per source)"),
+    );
+    Err(e.into())
+}
+
+/// Source ids, given in stream order, and the names behind them (the report's `sources`).
+struct Ids<'a> {
+    sources: Sources<'a>,
+    by_name: HashMap<String, u32>,
+    by_file: Vec<Option<u32>>,
+    without_field: u64,
+}
+
+impl Ids<'_> {
+    /// The source id of `d`, whose field value is `field`; a new source is added to `reports`.
+    fn of(&mut self, d: &DocRecord, field: Option<&str>, reports: &mut Vec<SourceReport>) -> u32 {
+        let files = match self.sources {
+            Sources::Files(_) => return d.source,
+            Sources::Field { files, .. } => files,
+        };
+        let next = reports.len() as u32;
+        let new = |source: String, without_field| SourceReport {
+            source,
+            without_field,
+            ..SourceReport::default()
+        };
+        if let Some(name) = field {
+            if let Some(&id) = self.by_name.get(name) {
+                return id;
+            }
+            self.by_name.insert(name.to_string(), next);
+            reports.push(new(name.to_string(), false));
+            return next;
+        }
+        self.without_field += 1;
+        let slot = &mut self.by_file[d.source as usize];
+        *slot.get_or_insert_with(|| {
+            reports.push(new(files[d.source as usize].clone(), true));
+            next
+        })
+    }
 }
 
 /// A long document: where it is in the spill and where it starts in the input.
@@ -96,8 +206,9 @@ struct Long {
     input_at: u64,
 }
 
-/// Bytes of a document's header in the spill: source u32, line u64, tokens u64.
-const HEADER: usize = 20;
+/// Bytes of a document's header in the spill: source u32, line u64, tokens u64, upsampling
+/// source id u32.
+const HEADER: usize = 24;
 
 /// The queues around the upsampling stage and their batch buffers.
 pub struct Queues<'a> {
@@ -110,19 +221,23 @@ pub struct Queues<'a> {
     pub give: &'a (dyn Fn(Vec<u32>) + Sync),
 }
 
-/// Runs both passes: documents from `q.rx`, the upsampled stream to `q.tx`. `names` are the
-/// sources; `seed` the run's.
+/// Runs both passes: documents from `q.rx`, the upsampled stream to `q.tx`. `sources` says
+/// what a source is; `seed` is the run's.
 pub fn run(
     up: Upsample,
     seed: u64,
-    names: &[String],
+    sources: Sources,
     spill: Scratch,
     q: Queues,
 ) -> Result<UpsampleReport> {
+    let (source, names, files) = match sources {
+        Sources::Files(names) => ("input-file".to_string(), names, 0),
+        Sources::Field { key, files } => (format!("{FIELD_SOURCE}{key}"), &[][..], files.len()),
+    };
     let mut report = UpsampleReport {
         min_tokens: up.min_tokens,
         factor: up.factor,
-        source: "input-file".into(),
+        source,
         sources: names
             .iter()
             .map(|n| SourceReport {
@@ -130,8 +245,19 @@ pub fn run(
                 ..SourceReport::default()
             })
             .collect(),
+        documents_without_field: None,
     };
-    let (longs, total) = spill_all(up, &spill, &q, &mut report.sources)?;
+    let mut ids = Ids {
+        sources,
+        by_name: HashMap::new(),
+        by_file: vec![None; files],
+        without_field: 0,
+    };
+    let (longs, total) = spill_all(up, &spill, &q, &mut ids, &mut report.sources)?;
+    if let Sources::Field { key, .. } = sources {
+        check_some_have_field(key, &ids)?;
+        report.documents_without_field = Some(ids.without_field);
+    }
     let mut pass = Second {
         up,
         rng: window_rng(seed, 0, Purpose::Upsample),
@@ -157,6 +283,23 @@ pub fn run(
     Ok(report)
 }
 
+/// A field no document has is a mistake (a typo in its name, most likely), not a request for
+/// per-file sources: the run stops before any window is written.
+fn check_some_have_field(key: &str, ids: &Ids) -> Result<()> {
+    if !ids.by_name.is_empty() || ids.without_field == 0 {
+        return Ok(());
+    }
+    let e = SettingError::about(
+        Setting::UpsampleSourceKey,
+        format!(
+            "{key:?}: none of the {} documents has this field (or it is null everywhere); \
+             check its name (dots separate nested names)",
+            ids.without_field
+        ),
+    );
+    Err(e.into())
+}
+
 /// Tokens a source's short documents must give up for its copies.
 fn excess(up: Upsample, s: &SourceReport) -> u64 {
     (up.factor as u64 - 1) * s.long_tokens
@@ -168,15 +311,17 @@ fn spill_all(
     up: Upsample,
     spill: &Scratch,
     q: &Queues,
-    sources: &mut [SourceReport],
+    ids: &mut Ids,
+    sources: &mut Vec<SourceReport>,
 ) -> Result<(Vec<Long>, u64)> {
     let mut out = BufWriter::with_capacity(1 << 20, &spill.file);
     let (mut at, mut input_at) = (0usize, 0u64);
     let mut longs = Vec::new();
     let mut buf = Vec::new();
     for batch in q.rx.iter() {
-        for (d, ids) in batch.iter() {
-            let s = &mut sources[d.source as usize];
+        for (i, (d, tokens)) in batch.iter().enumerate() {
+            let id = ids.of(d, batch.field(i), sources);
+            let s = &mut sources[id as usize];
             s.input_documents += 1;
             s.input_tokens += d.tokens;
             if d.tokens >= up.min_tokens {
@@ -191,7 +336,9 @@ fn spill_all(
             buf.extend_from_slice(&d.source.to_le_bytes());
             buf.extend_from_slice(&d.line.to_le_bytes());
             buf.extend_from_slice(&d.tokens.to_le_bytes());
-            ids.iter()
+            buf.extend_from_slice(&id.to_le_bytes());
+            tokens
+                .iter()
                 .for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
             out.write_all(&buf)
                 .with_context(|| format!("cannot write {}", spill.path.display()))?;
@@ -218,8 +365,9 @@ struct Second<'a> {
     buf: Vec<u8>,
 }
 
-/// Reads the next document of the spill into `buf` (its ids' bytes); `None` at the end.
-fn read_doc(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<Option<DocRecord>> {
+/// Reads the next document of the spill into `buf` (its ids' bytes), with its source id;
+/// `None` at the end.
+fn read_doc(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<Option<(DocRecord, u32)>> {
     let mut h = [0u8; HEADER];
     match r.read_exact(&mut h) {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -230,10 +378,11 @@ fn read_doc(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<Option<DocRecord>> {
         line: u64::from_le_bytes(h[4..12].try_into().expect("8 bytes")),
         tokens: u64::from_le_bytes(h[12..20].try_into().expect("8 bytes")),
     };
+    let id = u32::from_le_bytes(h[20..24].try_into().expect("4 bytes"));
     buf.resize(4 * rec.tokens as usize, 0);
     r.read_exact(buf)
         .context("cannot read the upsampling spill")?;
-    Ok(Some(rec))
+    Ok(Some((rec, id)))
 }
 
 impl Second<'_> {
@@ -257,7 +406,8 @@ impl Second<'_> {
     /// Appends the copy of the long document at `at` in the spill.
     fn push_copy(&mut self, copies: &mut File, at: u64) -> Result<()> {
         copies.seek(SeekFrom::Start(at))?;
-        let rec = read_doc(copies, &mut self.buf)?.context("the upsampling spill is truncated")?;
+        let (rec, _) =
+            read_doc(copies, &mut self.buf)?.context("the upsampling spill is truncated")?;
         self.push(rec)
     }
 
@@ -303,10 +453,10 @@ impl Second<'_> {
                 self.push_copy(&mut copies, schedule[next_copy].1 as u64)?;
                 next_copy += 1;
             }
-            let Some(rec) = read_doc(&mut seq, &mut self.buf)? else {
+            let Some((rec, id)) = read_doc(&mut seq, &mut self.buf)? else {
                 break;
             };
-            let s = rec.source as usize;
+            let s = id as usize;
             if rec.tokens >= self.up.min_tokens || !self.drop_short(s, rec.tokens) {
                 self.push(rec)?;
             } else {

@@ -104,6 +104,7 @@ pub fn flag(setting: Setting) -> &'static str {
         Setting::Order => "--order",
         Setting::DocBoundaries => "--doc-boundaries",
         Setting::UpsampleLong => "--upsample-long",
+        Setting::UpsampleSourceKey => "--upsample-source-key",
     }
 }
 

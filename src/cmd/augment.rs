@@ -133,6 +133,12 @@ pub struct AugmentArgs {
     #[arg(long, value_name = "TOKENS:FACTOR")]
     pub upsample_long: Option<Upsample>,
 
+    /// With --upsample-long: a document's source is the value of this JSONL field (dots
+    /// separate nested names, as in --text-key), not its input file; documents without it keep
+    /// their input file as source. JSONL input only.
+    #[arg(long, value_name = "FIELD")]
+    pub upsample_source_key: Option<String>,
+
     /// Overwrite an existing output directory.
     #[arg(long)]
     pub force: bool,
@@ -172,6 +178,8 @@ impl AugmentArgs {
             utk::output::doc_lens::check_method(config.method)?;
         }
         let input = Input::resolve(&self.inputs, self.input_format, self.encode.text())?;
+        let source_key = self.upsample_source_key.as_deref();
+        utk::upsample::source_key_path(self.upsample_long, source_key, &input)?;
         let part = self.parts.part()?;
         let (input, part, output) = match part {
             None => (input, None, self.output.clone()),
@@ -215,6 +223,7 @@ impl AugmentArgs {
                 force: self.force,
                 doc_boundaries: self.doc_boundaries,
                 upsample: self.upsample_long,
+                upsample_source_key: self.upsample_source_key,
                 threads,
                 command: std::env::args().collect(),
                 part: record,
@@ -394,23 +403,47 @@ fn special_map(sp: &SpecialTokens) -> String {
     )
 }
 
-/// Per source: what `--upsample-long` repeated and dropped, and whether its share was kept.
+/// Per source: what `--upsample-long` repeated and dropped, and whether its share was kept (the
+/// first [`SHOWN_SOURCES`]; a field can name thousands, all in the manifest).
 fn print_upsample(up: &utk::upsample::UpsampleReport, w: &mut impl Write) -> std::io::Result<()> {
+    let per = match (up.source_key(), up.documents_without_field) {
+        (Some(key), Some(n)) => format!(
+            "per source (field {key:?}; {n} documents without it count under their input file)"
+        ),
+        _ => "per input file".to_string(),
+    };
     writeln!(
         w,
-        "  upsampling     documents of >= {} tokens x{}, per input file:",
+        "  upsampling     documents of >= {} tokens x{}, {per}:",
         up.min_tokens, up.factor
     )?;
-    for s in &up.sources {
+    for s in up.sources.iter().take(SHOWN_SOURCES) {
         let kept = match s.mixture_kept {
             true => "share kept",
             false => "WARNING: too few short documents to pay for the copies: its share grew",
         };
+        let name = match (up.source_key(), s.without_field) {
+            (None, _) => s.source.clone(),
+            (Some(_), false) => format!("{:?}", s.source),
+            (Some(_), true) => format!("{} (without the field)", s.source),
+        };
         writeln!(
             w,
-            "    {}: {} long docs +{} tokens repeated, {} short docs -{} tokens dropped, {} -> {} tokens ({kept})",
-            s.source, s.long_documents, s.repeated_tokens, s.dropped_documents, s.dropped_tokens, s.input_tokens, s.output_tokens
+            "    {name}: {} long docs +{} tokens repeated, {} short docs -{} tokens dropped, {} -> {} tokens ({kept})",
+            s.long_documents, s.repeated_tokens, s.dropped_documents, s.dropped_tokens, s.input_tokens, s.output_tokens
+        )?;
+    }
+    let rest = up.sources.get(SHOWN_SOURCES..).unwrap_or_default();
+    if !rest.is_empty() {
+        let grew = rest.iter().filter(|s| !s.mixture_kept).count();
+        writeln!(
+            w,
+            "    … {} more sources ({grew} of them with their share grown; all in the manifest)",
+            rest.len()
         )?;
     }
     Ok(())
 }
+
+/// Sources listed in the summary.
+const SHOWN_SOURCES: usize = 20;

@@ -6,6 +6,7 @@
 //! the stream itself (unreadable file, truncated gzip/zstd) are always errors: skipping them would
 //! silently lose the rest of a file.
 
+use super::field::field_value;
 use super::key::{key_name, key_path};
 use super::long_line;
 use super::long_stream;
@@ -50,6 +51,8 @@ pub struct DocumentReader {
     stream_above: Option<usize>,
     /// The streamed line being read.
     long: Option<Box<long_stream::Pending>>,
+    /// The source field's path (see [`super::field`]), when the run reads one.
+    field: Option<Vec<String>>,
 }
 
 struct Current {
@@ -84,6 +87,7 @@ impl DocumentReader {
             lines: Vec::new(),
             stream_above: None,
             long: None,
+            field: None,
         }
     }
 
@@ -94,6 +98,12 @@ impl DocumentReader {
     /// (`AugmentJob::long_line_stream`: a top-level key, no `--skip-bad-lines`, …).
     pub fn stream_long_lines(&mut self, above: usize) {
         self.stream_above = Some(above);
+    }
+
+    /// Also reads the field at `path` of every line into [`TextDoc::field`] (see
+    /// [`super::field`]).
+    pub fn read_field(&mut self, path: Vec<String>) {
+        self.field = Some(path);
     }
 
     /// The next document, or `None` after the last source.
@@ -148,14 +158,15 @@ impl DocumentReader {
             }
             let len = text.len();
             let path = self.path.as_ref().map_err(|e| e.clone())?;
-            match Self::parse(&mut self.line, len, path) {
-                Ok(text) => {
+            match Self::parse_doc(&mut self.line, len, path, self.field.as_deref()) {
+                Ok((text, field)) => {
                     cur.docs += 1;
                     return Ok(Some(TextDoc {
                         text,
                         source: cur.index,
                         line: cur.line,
                         long: None,
+                        field,
                     }));
                 }
                 Err(bad) if self.skip_bad_lines => {
@@ -223,6 +234,7 @@ impl DocumentReader {
                     source: cur.index,
                     line: cur.line,
                     long: Some(text),
+                    field: None,
                 }))
             }
             Ok(None) => {
@@ -259,6 +271,19 @@ impl DocumentReader {
             *buf = Vec::with_capacity(1 << 16);
         }
         parsed
+    }
+
+    /// The text at `path` and the value of the field at `field` (if asked for) of the line in
+    /// `buf` (see [`Self::parse`]); a bad text is reported before a bad field.
+    pub(super) fn parse_doc(
+        buf: &mut Vec<u8>,
+        len: usize,
+        path: &[String],
+        field: Option<&[String]>,
+    ) -> std::result::Result<(String, Option<String>), BadLine> {
+        let value = field.map(|f| field_value(&buf[..len], f));
+        let text = Self::parse(buf, len, path)?;
+        Ok((text, value.transpose()?.flatten()))
     }
 
     /// Reads the rows of parquet files instead of JSONL lines (bad rows are counted as bad lines).

@@ -8,9 +8,14 @@ use crate::setting::{Setting, SettingError};
 
 /// Splits `key` into field names (at least one), or says why it is not a key.
 pub fn key_path(key: &str) -> Result<Vec<String>, SettingError> {
+    key_path_of(key, Setting::TextKey)
+}
+
+/// [`key_path`] for a key given by `setting` (the text key, or another field's key).
+pub fn key_path_of(key: &str, setting: Setting) -> Result<Vec<String>, SettingError> {
     let bad = |why: &str| {
         SettingError::about(
-            Setting::TextKey,
+            setting,
             format!(
                 "{key:?} {why} (dots separate nested field names; write a dot inside a name \
                  as \\. and a backslash as \\\\)"

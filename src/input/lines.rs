@@ -2,6 +2,7 @@
 //! in order by a [`LineTally`]: line numbers, blank lines, bad lines and the per-source checks
 //! come out exactly as the one-thread [`super::DocumentReader`] gives them.
 
+use super::field::field_value;
 use super::jsonl::{parse_line, BadLine, DocumentReader, LINE_KEEP, MAX_EXAMPLES};
 use super::long_stream::{Failure, LongText};
 use super::open::Compression;
@@ -14,14 +15,18 @@ use std::ops::Range;
 /// Bytes of a batch parsed as one piece (cut at the next line end).
 pub const PIECE_BYTES: usize = 128 << 10;
 
+/// A line's text and its source field's value.
+type Parsed = (String, Option<String>);
+
 /// What parsing one piece of a batch found.
 #[derive(Default)]
 pub struct Piece {
     /// Lines in the piece (blank ones included).
     lines: u64,
     blank: u64,
-    /// Each non-blank line: its 0-based index in the piece, and its text or why it has none.
-    docs: Vec<(u64, Result<String, BadLine>)>,
+    /// Each non-blank line: its 0-based index in the piece, and its text and source field's
+    /// value (see [`super::field`]) or why it has none.
+    docs: Vec<(u64, Result<Parsed, BadLine>)>,
 }
 
 /// The pieces of `bytes` (whole lines), each about `size` bytes and ending at a line end.
@@ -40,8 +45,9 @@ pub fn pieces(bytes: &[u8], size: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// Parses the lines of `bytes`; `path` is the text key's field names.
-pub fn parse_piece(bytes: &[u8], path: &[String]) -> Piece {
+/// Parses the lines of `bytes`; `path` is the text key's field names, `field` the source
+/// field's, when the run reads one.
+pub fn parse_piece(bytes: &[u8], path: &[String], field: Option<&[String]>) -> Piece {
     let mut piece = Piece::default();
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -55,14 +61,22 @@ pub fn parse_piece(bytes: &[u8], path: &[String]) -> Piece {
             piece.blank += 1;
             continue;
         }
-        piece.docs.push((index, parse_line(text, path)));
+        let parsed = parse_line(text, path).and_then(|t| {
+            let value = field.map(|f| field_value(text, f)).transpose()?;
+            Ok((t, value.flatten()))
+        });
+        piece.docs.push((index, parsed));
     }
     piece
 }
 
 /// A batch that is one long line: its buffer becomes its text in place (see
 /// [`super::long_line`]); `Err` gives the batch back when it is not such a batch.
-pub fn parse_long_line(batch: RawBatch, path: &[String]) -> Result<(RawBatch, Piece), RawBatch> {
+pub fn parse_long_line(
+    batch: RawBatch,
+    path: &[String],
+    field: Option<&[String]>,
+) -> Result<(RawBatch, Piece), RawBatch> {
     let bytes = &batch.bytes;
     if bytes.len() <= LINE_KEEP {
         return Err(batch);
@@ -86,7 +100,7 @@ pub fn parse_long_line(batch: RawBatch, path: &[String]) -> Result<(RawBatch, Pi
     } else {
         piece
             .docs
-            .push((0, DocumentReader::parse(&mut bytes, len, path)));
+            .push((0, DocumentReader::parse_doc(&mut bytes, len, path, field)));
     }
     let rest = RawBatch {
         source,
@@ -159,13 +173,14 @@ impl LineTally {
             for (index, parsed) in piece.docs {
                 let line = self.line + index + 1;
                 match parsed {
-                    Ok(text) => {
+                    Ok((text, field)) => {
                         self.docs += 1;
                         out(TextDoc {
                             text,
                             source,
                             line,
                             long: None,
+                            field,
                         });
                     }
                     Err(bad) if self.skip_bad_lines => {
@@ -197,6 +212,7 @@ impl LineTally {
             source,
             line: self.line,
             long: Some(text),
+            field: None,
         }
     }
 
@@ -310,11 +326,11 @@ mod tests {
                 _ => unreachable!("nothing is streamed here"),
             };
             let (source, size, last) = (b.source, b.bytes.len() as u64, b.last);
-            let parsed = match parse_long_line(b, &path) {
+            let parsed = match parse_long_line(b, &path, None) {
                 Ok((_, p)) => vec![p],
                 Err(b) => pieces(&b.bytes, piece)
                     .into_iter()
-                    .map(|r| parse_piece(&b.bytes[r], &path))
+                    .map(|r| parse_piece(&b.bytes[r], &path, None))
                     .collect(),
             };
             if let Err(e) = tally.add(source, size, parsed, last, &mut |d| out.push(d)) {

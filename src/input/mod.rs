@@ -9,6 +9,7 @@
 //! [`key`] reads the text key (`meta.content` is a nested field);
 //! [`shards`] reads already-tokenized inputs (Megatron, datatrove, raw, `.npy`) as token ids.
 
+pub mod field;
 pub mod jsonl;
 pub mod key;
 pub mod lines;
@@ -48,6 +49,9 @@ pub struct TextDoc {
     /// arrives here (see [`long_stream`]). Only when the run asked for it
     /// ([`DocumentReader::stream_long_lines`]).
     pub long: Option<long_stream::LongText>,
+    /// The value of the `--upsample-source-key` field (see [`field`]), when the run reads one
+    /// and the line has it.
+    pub field: Option<String>,
 }
 
 /// The layout of a run's inputs.

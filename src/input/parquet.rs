@@ -190,6 +190,7 @@ impl TextColumn {
                             source: self.index,
                             line: row,
                             long: None,
+                            field: None,
                         });
                     }
                     Err(reason) => out.bad.push((row, reason)),

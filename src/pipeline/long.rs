@@ -53,6 +53,7 @@ pub(super) fn tokenize(
     let end = DocBatch {
         ids,
         docs: vec![record],
+        ..DocBatch::default()
     };
     Ok(out.send(end).is_ok().then_some(tokens))
 }
@@ -61,7 +62,7 @@ pub(super) fn tokenize(
 fn piece_batch(ids: Vec<u32>) -> DocBatch {
     DocBatch {
         ids,
-        docs: Vec::new(),
+        ..DocBatch::default()
     }
 }
 

@@ -57,6 +57,8 @@ pub struct AugmentJob {
     pub doc_boundaries: bool,
     /// `--upsample-long`: repeat long documents, keeping each source's share (see [`upsample`]).
     pub upsample: Option<Upsample>,
+    /// `--upsample-source-key`: the JSONL field naming a document's source (see [`upsample`]).
+    pub upsample_source_key: Option<String>,
     pub threads: usize,
     /// The command line, recorded in the manifest.
     pub command: Vec<String>,
@@ -142,6 +144,13 @@ impl AugmentJob {
         self.output.as_os_str() == STDOUT
     }
 
+    /// The path of the `--upsample-source-key` field, if any, or why the run cannot read it
+    /// (see [`upsample::source_key_path`]).
+    pub fn source_field(&self) -> Result<Option<Vec<String>>> {
+        let key = self.upsample_source_key.as_deref();
+        upsample::source_key_path(self.upsample, key, &self.input)
+    }
+
     /// The length (bytes) above which a JSONL line's text is streamed to the tokenizer in pieces
     /// (see [`crate::input::long_stream`]), or `None` when this run cannot: upsampling needs
     /// whole documents, the encoder must take text in pieces, a line found bad at its end
@@ -169,6 +178,7 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
     if job.doc_boundaries {
         crate::output::doc_lens::check_method(job.config.method)?;
     }
+    job.source_field()?;
     let names = file_names();
     let dir = OutputDir::prepare(
         &job.output,
@@ -294,7 +304,7 @@ fn run_stages<W: WindowOutput>(
         let (buffers, pool) = (&buffers, &pool);
         let shard_tx = tok_tx.clone();
         let read_thread = scope.spawn(move || -> Result<Read> {
-            if let Some(jsonl) = text::jsonl(job, raw_bytes, pool, clock, &buffers.raw) {
+            if let Some(jsonl) = text::jsonl(job, raw_bytes, pool, clock, &buffers.raw)? {
                 return Ok(Read::Jsonl(jsonl.run(text_tx)?));
             }
             clock.time(Stage::Read, || {
@@ -364,7 +374,12 @@ fn upsample_stage(
         take: &|n| buffers.batches.take(n),
         give: &|v| buffers.batches.give(v),
     };
-    upsample::run(up, job.config.seed, &job.input.names(), spill, q)
+    let names = job.input.names();
+    let sources = match &job.upsample_source_key {
+        Some(key) => upsample::Sources::Field { key, files: &names },
+        None => upsample::Sources::Files(&names),
+    };
+    upsample::run(up, job.config.seed, sources, spill, q)
 }
 
 /// What the read stage hands back: its reader, or JSONL's counts (see [`text`]).
@@ -433,7 +448,7 @@ fn read(
     loop {
         let mut batch = DocBatch {
             ids: buffers.batches.take(BATCH_TOKENS),
-            docs: Vec::new(),
+            ..DocBatch::default()
         };
         if !stream.next_batch(&mut batch, BATCH_TOKENS)? {
             return Ok(());

@@ -42,21 +42,23 @@ pub(super) struct JsonlRead<'a> {
     /// Lines over this many bytes are streamed (see [`crate::input::long_stream`]), when the
     /// run can take a document's text in pieces.
     pub stream: Option<usize>,
+    /// The `--upsample-source-key` field's path, read from every line when set.
+    pub field: Option<Vec<String>>,
 }
 
 /// The JSONL read stage of `job`, or `None` when its input is not JSONL (parquet and token
-/// shards are read by [`crate::input::Reader`]).
+/// shards are read by [`crate::input::Reader`]); an error when the source field cannot be read.
 pub(super) fn jsonl<'a>(
     job: &'a super::AugmentJob,
     raw_bytes: &'a Arc<AtomicU64>,
     pool: &'a rayon::ThreadPool,
     clock: &'a StageClock,
     buffers: &'a Recycle<u8>,
-) -> Option<JsonlRead<'a>> {
+) -> Result<Option<JsonlRead<'a>>> {
     let InputFiles::Text(sources) = &job.input.files else {
-        return None;
+        return Ok(None);
     };
-    Some(JsonlRead {
+    Ok(Some(JsonlRead {
         sources,
         key: &job.input.text.text_key,
         skip_bad_lines: job.input.text.skip_bad_lines,
@@ -65,7 +67,8 @@ pub(super) fn jsonl<'a>(
         clock,
         buffers,
         stream: job.long_line_stream(),
-    })
+        field: job.source_field()?,
+    }))
 }
 
 impl JsonlRead<'_> {
@@ -165,7 +168,8 @@ impl JsonlRead<'_> {
     /// One batch's lines parsed in the pool, piece by piece, in order.
     fn parse(&self, batch: RawBatch, path: &[String]) -> Vec<Piece> {
         // A long line is one document: parsed here, in its own buffer.
-        let batch = match parse_long_line(batch, path) {
+        let field = self.field.as_deref();
+        let batch = match parse_long_line(batch, path, field) {
             Ok((rest, piece)) => {
                 self.buffers.give(rest.bytes);
                 return vec![piece];
@@ -176,7 +180,7 @@ impl JsonlRead<'_> {
         let parsed = self.pool.install(|| {
             pieces(bytes, lines::PIECE_BYTES)
                 .into_par_iter()
-                .map(|r| clock.time(Stage::Parse, || parse_piece(&bytes[r], path)))
+                .map(|r| clock.time(Stage::Parse, || parse_piece(&bytes[r], path, field)))
                 .collect()
         });
         self.buffers.give(batch.bytes);

@@ -29,7 +29,11 @@ pub fn encode_batch(
             _ => take(total),
         },
         docs: Vec::with_capacity(docs.len()),
+        fields: Vec::new(),
     };
+    if docs.iter().any(|d| d.field.is_some()) {
+        batch.fields = docs.iter().map(|d| d.field.clone()).collect();
+    }
     for (doc, ids) in docs.iter().zip(encoded) {
         let ids = ids.with_context(|| format!("{}:{}", names[doc.source as usize], doc.line))?;
         batch.docs.push(DocRecord {

@@ -48,6 +48,13 @@ impl<'a> Reference<'a> {
         }
     }
 
+    /// Also reads the field at `path` of every text document (see [`DocBatch::fields`]).
+    pub fn read_field(&mut self, path: Vec<String>) {
+        if let Reader::Text(r) = &mut self.reader {
+            r.read_field(path);
+        }
+    }
+
     /// "line 7" of a text source, "document 6" of a shard (the sidecar's `line` field).
     fn place(&self, line: u64) -> String {
         if self.check.input.is_shards() {

@@ -6,15 +6,22 @@
 //! with the input document its record names, by length and SHA-256 of its ids; the input
 //! documents missing from the stream are short, and they add up to the manifest's dropped counts.
 //! Memory holds the long documents' digests and the documents open across windows, not the input.
+//!
+//! Sources from a field (`field:FIELD`): the sidecar names input files, not sources, so without
+//! the input only the total is checked (the records' tokens are the sum of every source's); with
+//! the input, the field is read again from every input document, and each source's input,
+//! dropped and written tokens are re-derived and compared with the manifest.
 
 use super::reference::Reference;
 use super::{InputCheck, Problem, Report};
+use crate::input::key::key_path_of;
 use crate::output::reader::OutputReader;
 use crate::record::DocRecord;
+use crate::setting::Setting;
 use crate::upsample::UpsampleReport;
 use anyhow::Result;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 type Key = (u32, u64);
 type Digested = [u8; 32];
@@ -62,6 +69,20 @@ pub(super) fn check_records(
             report.add(Problem::general(what), keep);
         }
     }
+    if up.source_key().is_some() {
+        // Records name files; the sources' split is checked against the input.
+        let (got, want): (u64, u64) = (
+            out.docs().map(|d| d.tokens).sum(),
+            up.sources.iter().map(|s| s.output_tokens).sum(),
+        );
+        if got != want {
+            let what = format!(
+                "the output has {got} document tokens, the manifest's sources add up to {want}"
+            );
+            report.add(Problem::general(what), keep);
+        }
+        return;
+    }
     for (s, (&got, src)) in tokens.iter().zip(&up.sources).enumerate() {
         if got != src.output_tokens {
             let what = format!(
@@ -73,19 +94,75 @@ pub(super) fn check_records(
     }
 }
 
+/// An input document: its record, ids and source field's value.
+type InputDoc = (DocRecord, Vec<u32>, Option<String>);
+
+/// Which of the manifest's sources an input document belongs to.
+struct Sources {
+    /// By (name, standing for documents without the field), with field sources; `None`: a
+    /// document's source is its input file.
+    by_name: Option<HashMap<(String, bool), usize>>,
+    /// Field values (or files) the manifest does not list.
+    unknown: BTreeSet<String>,
+}
+
+impl Sources {
+    fn new(up: &UpsampleReport) -> Self {
+        let by_name = up.source_key().map(|_| {
+            let names = up.sources.iter().enumerate();
+            names
+                .map(|(i, s)| ((s.source.clone(), s.without_field), i))
+                .collect()
+        });
+        Sources {
+            by_name,
+            unknown: BTreeSet::new(),
+        }
+    }
+
+    /// The index in the manifest's sources of `d`, whose field value is `field` (`names`: the
+    /// input files).
+    fn of(&mut self, d: &DocRecord, field: Option<&str>, names: &[String]) -> Option<usize> {
+        let Some(by_name) = &self.by_name else {
+            return Some(d.source as usize);
+        };
+        let file = || names.get(d.source as usize).cloned().unwrap_or_default();
+        let key = match field {
+            Some(f) => (f.to_string(), false),
+            None => (file(), true),
+        };
+        let found = by_name.get(&key).copied();
+        if found.is_none() {
+            self.unknown.insert(key.0);
+        }
+        found
+    }
+}
+
+/// Tokens per source, re-derived from the input.
+#[derive(Clone, Default)]
+struct Totals {
+    input: u64,
+    dropped: u64,
+    written: u64,
+}
+
 /// Stream documents being re-assembled from the windows, and what has been matched.
 struct Matcher<'a> {
     reference: Reference<'a>,
-    pending: std::vec::IntoIter<(DocRecord, Vec<u32>)>,
-    long_in: HashMap<Key, Digested>,
+    pending: std::vec::IntoIter<InputDoc>,
+    /// Each long input document's digest, tokens and source.
+    long_in: HashMap<Key, (Digested, u64, Option<usize>)>,
     long_out: HashMap<Key, Vec<Digested>>,
-    dropped: Vec<u64>,
+    sources: Sources,
+    names: Vec<String>,
+    totals: Vec<Totals>,
     min_tokens: u64,
 }
 
 impl Matcher<'_> {
     /// The input's next document, if any.
-    fn next_input(&mut self) -> Result<Option<(DocRecord, Vec<u32>)>> {
+    fn next_input(&mut self) -> Result<Option<InputDoc>> {
         loop {
             if let Some(d) = self.pending.next() {
                 return Ok(Some(d));
@@ -94,24 +171,37 @@ impl Matcher<'_> {
             if batch.is_empty() {
                 return Ok(None);
             }
-            let docs: Vec<_> = batch.iter().map(|(d, ids)| (*d, ids.to_vec())).collect();
+            let docs: Vec<_> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, (d, ids))| (*d, ids.to_vec(), batch.field(i).map(str::to_string)))
+                .collect();
             self.pending = docs.into_iter();
         }
     }
 
+    /// The totals of source `s` (`None`, or one the manifest does not list: none).
+    fn totals(&mut self, s: Option<usize>) -> Option<&mut Totals> {
+        self.totals.get_mut(s?)
+    }
+
     /// Advances the input past `until` (or to its end), keeping long digests and counting drops;
-    /// returns the input document at `until` if it is there.
-    fn advance(&mut self, until: Option<Key>) -> Result<Option<(DocRecord, Vec<u32>)>> {
-        while let Some((d, ids)) = self.next_input()? {
+    /// returns the input document at `until` (its ids and source) if it is there.
+    fn advance(&mut self, until: Option<Key>) -> Result<Option<(Vec<u32>, Option<usize>)>> {
+        while let Some((d, ids, field)) = self.next_input()? {
+            let s = self.sources.of(&d, field.as_deref(), &self.names);
+            if let Some(t) = self.totals(s) {
+                t.input += d.tokens;
+            }
             if d.tokens >= self.min_tokens {
-                self.long_in.insert(key(&d), digest(&ids));
+                self.long_in.insert(key(&d), (digest(&ids), d.tokens, s));
                 continue;
             }
             if Some(key(&d)) == until {
-                return Ok(Some((d, ids)));
+                return Ok(Some((ids, s)));
             }
-            if let Some(n) = self.dropped.get_mut(d.source as usize) {
-                *n += d.tokens;
+            if let Some(t) = self.totals(s) {
+                t.dropped += d.tokens;
             }
             if until.is_some_and(|u| key(&d) > u) {
                 return Ok(None);
@@ -134,9 +224,15 @@ pub(super) fn check_input(
         pending: Vec::new().into_iter(),
         long_in: HashMap::new(),
         long_out: HashMap::new(),
-        dropped: vec![0; up.sources.len()],
+        sources: Sources::new(up),
+        names: input.input.names(),
+        totals: vec![Totals::default(); up.sources.len()],
         min_tokens: up.min_tokens,
     };
+    if let Some(k) = up.source_key() {
+        m.reference
+            .read_field(key_path_of(k, Setting::UpsampleSourceKey)?);
+    }
     let mut open: HashMap<u64, (Sha256, u64)> = HashMap::new();
     let mut spans = out.spans().peekable();
     while let Some(first) = spans.peek().copied() {
@@ -163,14 +259,37 @@ pub(super) fn check_input(
         }
     }
     m.advance(None)?;
-    compare_longs(&m, up, report, keep);
-    for (s, (&got, src)) in m.dropped.iter().zip(&up.sources).enumerate() {
-        if got != src.dropped_tokens {
-            let what = format!("source {s}: {got} input tokens are in no window, the manifest says {} were dropped", src.dropped_tokens);
+    compare_longs(&mut m, up, report, keep);
+    compare_totals(&m, up, report, keep);
+    Ok(())
+}
+
+/// Each source's tokens re-derived from the input against the manifest's: the dropped ones, and
+/// with field sources also the input and written ones (the sidecar could not tell those).
+fn compare_totals(m: &Matcher, up: &UpsampleReport, report: &mut Report, keep: usize) {
+    let field = up.source_key().is_some();
+    for (s, (got, src)) in m.totals.iter().zip(&up.sources).enumerate() {
+        let name = match field {
+            true => format!("source {s} ({:?})", src.source),
+            false => format!("source {s}"),
+        };
+        if got.dropped != src.dropped_tokens {
+            let what = format!(
+                "{name}: {} input tokens are in no window, the manifest says {} were dropped",
+                got.dropped, src.dropped_tokens
+            );
+            report.add(Problem::general(what), keep);
+        }
+        if field && (got.input, got.written) != (src.input_tokens, src.output_tokens) {
+            let what = format!("{name}: the input has {} tokens of it and the output {}, the manifest says {} and {}", got.input, got.written, src.input_tokens, src.output_tokens);
             report.add(Problem::general(what), keep);
         }
     }
-    Ok(())
+    if !m.sources.unknown.is_empty() {
+        let names: Vec<&String> = m.sources.unknown.iter().take(5).collect();
+        let what = format!("input documents of sources the manifest does not list: {names:?}");
+        report.add(Problem::general(what), keep);
+    }
 }
 
 /// A stream document re-assembled: long ones are kept for the end, short ones matched now.
@@ -187,8 +306,11 @@ fn finished(
         return Ok(());
     }
     let what = match m.advance(Some(key(rec)))? {
-        Some((_, ids)) if digest(&ids) == got => {
+        Some((ids, s)) if digest(&ids) == got => {
             report.documents_compared += 1;
+            if let Some(t) = m.totals(s) {
+                t.written += rec.tokens;
+            }
             return Ok(());
         }
         Some(_) => "its tokens differ from the input's",
@@ -203,10 +325,13 @@ fn finished(
 }
 
 /// Each long input document appears `factor` times, every copy equal to it.
-fn compare_longs(m: &Matcher, up: &UpsampleReport, report: &mut Report, keep: usize) {
-    for (k, want) in &m.long_in {
+fn compare_longs(m: &mut Matcher, up: &UpsampleReport, report: &mut Report, keep: usize) {
+    for (k, (want, tokens, s)) in &m.long_in {
         let copies = m.long_out.get(k).map_or(&[][..], Vec::as_slice);
         let equal = copies.iter().filter(|d| *d == want).count();
+        if let Some(t) = s.and_then(|s| m.totals.get_mut(s)) {
+            t.written += tokens * equal as u64;
+        }
         if equal != up.factor as usize || copies.len() != equal {
             let what = format!("the long document at source {} line {}: {equal} of {} copies equal the input, expected {}", k.0, k.1, copies.len(), up.factor);
             report.add(Problem::general(what), keep);
