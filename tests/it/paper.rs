@@ -390,6 +390,274 @@ fn upsampling_is_deterministic_and_verified() {
     .fails_with(&["a long document at source 1", "is not in the input"]);
 }
 
+/// The fixture documents as two input files whose documents carry `meta.source`, cutting across
+/// the files: "alpha", "beta" and the number 7 in turn, five lines each (each gets one of the
+/// long documents of the fixture at lines 7, 31 and 55), with some documents without it (no
+/// `meta`, `meta` without `source`, or `null`). Returns the files and, per input document in
+/// order, its file, line and source value.
+type FieldDocs = Vec<(usize, u64, Option<String>)>;
+
+fn field_sources(tmp: &Path) -> (PathBuf, PathBuf, FieldDocs) {
+    let text = std::fs::read_to_string(docs()).unwrap();
+    let (mut files, mut docs) = ([String::new(), String::new()], Vec::new());
+    for (i, line) in text.lines().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let value = match i % 10 {
+            9 => None,
+            6 => {
+                v["meta"] = serde_json::json!({"other": 1});
+                None
+            }
+            4 => {
+                v["meta"] = serde_json::json!({"source": null});
+                None
+            }
+            _ => {
+                let s = [
+                    serde_json::json!("alpha"),
+                    serde_json::json!("beta"),
+                    serde_json::json!(7),
+                ];
+                v["meta"] = serde_json::json!({"source": s[i / 5 % 3]});
+                Some(["alpha", "beta", "7"][i / 5 % 3].to_string())
+            }
+        };
+        let f = usize::from(i >= 42);
+        files[f] += &format!("{v}\n");
+        docs.push((f, files[f].lines().count() as u64, value));
+    }
+    let (a, b) = (tmp.join("fa.jsonl"), tmp.join("fb.jsonl"));
+    std::fs::write(&a, &files[0]).unwrap();
+    std::fs::write(&b, &files[1]).unwrap();
+    (a, b, docs)
+}
+
+/// `(source name, standing for documents without the field)` of an input document.
+fn source_of(doc: &(usize, u64, Option<String>), files: &[String; 2]) -> (String, bool) {
+    match &doc.2 {
+        Some(v) => (v.clone(), false),
+        None => (files[doc.0].clone(), true),
+    }
+}
+
+#[test]
+fn upsampling_by_field_keeps_each_field_sources_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, fdocs) = field_sources(tmp.path());
+    let files = [a.display().to_string(), b.display().to_string()];
+    let (min, factor) = (1500u64, 2u32);
+    let up = format!("{min}:{factor}");
+    let runs: Vec<PathBuf> = ["1", "2"]
+        .iter()
+        .map(|j| {
+            let out = tmp.path().join(format!("f{j}"));
+            let key = ["--upsample-source-key", "meta.source"];
+            let run = augment(
+                &[&a, &b],
+                &qwen(),
+                &out,
+                &[&["-L", "2k", "--upsample-long", &up, "-j", j][..], &key].concat(),
+            );
+            assert!(
+                run.stdout().contains("per source (field \"meta.source\""),
+                "{}",
+                run.stdout()
+            );
+            out
+        })
+        .collect();
+    for f in ["tokens.bin", "provenance.docs", "provenance.spans"] {
+        let read = |r: &PathBuf| std::fs::read(r.join(f)).unwrap();
+        assert_eq!(
+            read(&runs[0]),
+            read(&runs[1]),
+            "{f} differs between -j 1 and -j 2"
+        );
+    }
+    let o = OutputReader::open(&runs[0]).unwrap();
+    let report = o.manifest.upsample.clone().unwrap();
+    let other = OutputReader::open(&runs[1]).unwrap().manifest.upsample;
+    assert_eq!(
+        Some(&report),
+        other.as_ref(),
+        "sources numbered in stream order"
+    );
+    assert_eq!(report.source, "field:meta.source");
+    let without = fdocs.iter().filter(|d| d.2.is_none()).count() as u64;
+    assert_eq!(report.documents_without_field, Some(without));
+    // Every source's input and output tokens, derived here from the input and the sidecar.
+    let texts: Vec<String> = [&a, &b].iter().flat_map(|p| doc_texts(p, "text")).collect();
+    let ids = reference_ids(&qwen(), &texts, o.manifest.tokenizer.eod.id);
+    let mut want: BTreeMap<(String, bool), (u64, u64)> = BTreeMap::new();
+    let mut index = BTreeMap::new();
+    for (k, d) in fdocs.iter().enumerate() {
+        want.entry(source_of(d, &files)).or_default().0 += ids[k].len() as u64;
+        index.insert((d.0 as u32, d.1), k);
+    }
+    for d in o.docs() {
+        let k = index[&(d.source, d.line)];
+        want.get_mut(&source_of(&fdocs[k], &files)).unwrap().1 += d.tokens;
+    }
+    let mut got: BTreeMap<(String, bool), (u64, u64)> = BTreeMap::new();
+    for s in &report.sources {
+        got.insert(
+            (s.source.clone(), s.without_field),
+            (s.input_tokens, s.output_tokens),
+        );
+        // The share is kept: output tokens equal input tokens within one short document.
+        assert!(
+            s.mixture_kept && s.output_tokens.abs_diff(s.input_tokens) < min,
+            "{s:?}"
+        );
+    }
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 5, "alpha, beta, 7 and the two files");
+    for name in ["alpha", "beta", "7"] {
+        let s = report.sources.iter().find(|s| s.source == name).unwrap();
+        let in_both = (0..2).all(|f| {
+            fdocs
+                .iter()
+                .any(|d| d.0 == f && d.2.as_deref() == Some(name))
+        });
+        assert!(in_both, "{name} is in both files");
+        assert!(s.long_documents > 0 && s.dropped_documents > 0, "{s:?}");
+    }
+    assert!(report
+        .sources
+        .iter()
+        .any(|s| s.long_documents > 0 && !s.without_field));
+    let o_s = runs[0].display().to_string();
+    utk(&["verify", &o_s], None).ok();
+    let v = utk(&["verify", &o_s, "--input", &files[0], &files[1]], None).ok();
+    assert!(
+        v.stdout().contains("re-tokenized from the input and equal"),
+        "{}",
+        v.stdout()
+    );
+}
+
+#[test]
+fn upsampling_by_field_is_verified_against_the_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, fdocs) = field_sources(tmp.path());
+    let out = tmp.path().join("f");
+    let key = ["--upsample-source-key", "meta.source"];
+    augment(
+        &[&a, &b],
+        &qwen(),
+        &out,
+        &[&["-L", "2k", "--upsample-long", "1500:2"][..], &key].concat(),
+    );
+    let (o_s, a_s, b_s) = (
+        out.display().to_string(),
+        a.display().to_string(),
+        b.display().to_string(),
+    );
+    // The manifest moves 100 tokens from one source to another: the total still holds, so only
+    // the input can tell.
+    let mpath = out.join("manifest.json");
+    let original = std::fs::read(&mpath).unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    for (i, delta) in [(0usize, -100i64), (1, 100)] {
+        let s = &mut m["upsample"]["sources"][i];
+        for f in ["input_tokens", "output_tokens"] {
+            s[f] = serde_json::json!(s[f].as_i64().unwrap() + delta);
+        }
+    }
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    utk(&["verify", &o_s], None).ok();
+    utk(&["verify", &o_s, "--input", &a_s, &b_s], None).fails_with(&[
+        "source 0 (",
+        "the input has",
+        "the manifest says",
+    ]);
+    // A total that does not add up is seen without the input.
+    m["upsample"]["sources"][0]["output_tokens"] = serde_json::json!(1);
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    utk(&["verify", &o_s], None).fails_with(&["the manifest's sources add up to"]);
+    std::fs::write(&mpath, &original).unwrap();
+    utk(&["verify", &o_s, "--input", &a_s, &b_s], None).ok();
+    // An input whose source field changed (a document of "alpha" now says "gamma").
+    let k = fdocs
+        .iter()
+        .position(|d| d.0 == 1 && d.2.as_deref() == Some("alpha"))
+        .unwrap();
+    let line = fdocs[k].1 as usize;
+    let text = std::fs::read_to_string(&b).unwrap();
+    let changed: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i + 1 == line {
+            true => l.replace("\"source\":\"alpha\"", "\"source\":\"gamma\""),
+            false => l.to_string(),
+        })
+        .collect();
+    assert_ne!(changed.join("\n") + "\n", text);
+    std::fs::write(&b, changed.join("\n") + "\n").unwrap();
+    utk(&["verify", &o_s, "--input", &a_s, &b_s], None)
+        .fails_with(&["sources the manifest does not list: [\"gamma\"]"]);
+}
+
+#[test]
+fn upsampling_source_key_refusals_and_mistakes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, fdocs) = field_sources(tmp.path());
+    let (a_s, b_s, t) = (
+        a.display().to_string(),
+        b.display().to_string(),
+        qwen().display().to_string(),
+    );
+    let o = tmp.path().join("o");
+    let o_s = o.display().to_string();
+    let run = |inputs: &[&str], extra: &[&str]| {
+        let mut args = vec!["augment"];
+        args.extend(inputs);
+        args.extend(["-t", &t, "-o", &o_s, "-L", "2k"]);
+        args.extend(extra);
+        utk(&args, None)
+    };
+    let key = ["--upsample-source-key", "meta.source"];
+    run(&[&a_s], &key).fails_with(&["--upsample-source-key", "--upsample-long, which is not set"]);
+    let up = [&["--upsample-long", "1500:2"][..], &key].concat();
+    let parquet = fixture("parquet/docs.parquet").display().to_string();
+    run(&[&parquet], &up).fails_with(&["--upsample-source-key reads a JSONL field", "parquet"]);
+    let shard = tmp.path().join("ids.u16");
+    std::fs::write(&shard, [1u8, 0, 2, 0, 0, 0]).unwrap();
+    let shard_s = shard.display().to_string();
+    let mut shard_args = up.clone();
+    shard_args.extend(["--input-format", "u16", "--eod-id", "0"]);
+    run(&[&shard_s], &shard_args)
+        .fails_with(&["--upsample-source-key", "token shards have no fields"]);
+    run(
+        &[&a_s],
+        &[&["--upsample-long", "1500:2", "--upsample-source-key", "a..b"][..]].concat(),
+    )
+    .fails_with(&["--upsample-source-key \"a..b\" has an empty field name"]);
+    // A name no document has (a typo) stops the run before any window.
+    let typo = [
+        "--upsample-long",
+        "1500:2",
+        "--upsample-source-key",
+        "meta.sourec",
+    ];
+    run(&[&a_s, &b_s], &typo).fails_with(&[
+        "--upsample-source-key",
+        &format!("none of the {} documents has this field", fdocs.len()),
+    ]);
+    assert!(!o.join("manifest.json").exists());
+    // An object as the source: a bad line naming file and line (or skipped and counted).
+    let c = tmp.path().join("c.jsonl");
+    std::fs::write(&c, "{\"text\":\"a b c\",\"meta\":{\"source\":\"x\"}}\n{\"text\":\"d e\",\"meta\":{\"source\":{\"k\":1}}}\n").unwrap();
+    let c_s = c.display().to_string();
+    run(&[&c_s], &up).fails_with(&[&format!(
+        "{c_s}:2: source field \"meta.source\" is an object"
+    )]);
+    let mut skip = up.clone();
+    skip.push("--skip-bad-lines");
+    let r = run(&[&c_s], &skip).ok();
+    assert!(r.stdout().contains("1 bad lines skipped"), "{}", r.stdout());
+}
+
 mod cip_properties {
     use crate::common::lib_run::{random_docs, run};
     use proptest::prelude::*;
