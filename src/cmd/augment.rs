@@ -127,9 +127,9 @@ pub struct AugmentArgs {
     pub doc_boundaries: bool,
 
     /// Repeat documents of at least TOKENS tokens FACTOR times (copies spread through the run),
-    /// dropping short documents of the same input file at random so that each file's share of
-    /// the tokens is kept (the paper's Upsampling arm: 32768:5). Needs disk for one copy of the
-    /// tokenized input in the output directory.
+    /// dropping short documents of the same input file (or --upsample-source-key source) at
+    /// random so that each source's share of the tokens is kept (the paper's Upsampling arm:
+    /// 32768:5). Needs disk for one copy of the tokenized input in the output directory.
     #[arg(long, value_name = "TOKENS:FACTOR")]
     pub upsample_long: Option<Upsample>,
 
