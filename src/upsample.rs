@@ -532,3 +532,151 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::sync::mpsc::{channel, sync_channel};
+
+    /// A document: input file, source field value (`None`: none), tokens.
+    type Doc = (u32, Option<u8>, u64);
+
+    /// `run` over `docs` (batches of three); the report and the output's records. A document's
+    /// ids are its index, so `line` (also its index) finds it again.
+    fn upsample(
+        up: Upsample,
+        docs: &[Doc],
+        field: bool,
+    ) -> Result<(UpsampleReport, Vec<DocRecord>)> {
+        let (in_tx, rx) = channel();
+        for (b, chunk) in docs.chunks(3).enumerate() {
+            let mut batch = DocBatch::default();
+            for (i, &(file, value, tokens)) in chunk.iter().enumerate() {
+                let line = (3 * b + i) as u64;
+                batch
+                    .ids
+                    .extend(std::iter::repeat_n(line as u32, tokens as usize));
+                batch.docs.push(DocRecord {
+                    source: file,
+                    line,
+                    tokens,
+                });
+                batch.fields.push(value.map(|v| format!("s{v}")));
+            }
+            in_tx.send(batch).unwrap();
+        }
+        drop(in_tx);
+        let (tx, out_rx) = sync_channel(1 << 16);
+        let spill = tempfile::NamedTempFile::new().unwrap();
+        let scratch = Scratch {
+            file: spill.reopen().unwrap(),
+            path: spill.path().to_path_buf(),
+        };
+        let files = ["f0".to_string(), "f1".to_string()];
+        let sources = match field {
+            true => Sources::Field {
+                key: "src",
+                files: &files,
+            },
+            false => Sources::Files(&files),
+        };
+        let q = Queues {
+            rx,
+            tx,
+            batch_tokens: 64,
+            take: &Vec::with_capacity,
+            give: &drop,
+        };
+        let report = run(up, 7, sources, scratch, q)?;
+        let out = out_rx.try_iter().flat_map(|b| b.docs).collect();
+        Ok((report, out))
+    }
+
+    /// A document's source as the report names it.
+    fn source_name(d: &Doc, field: bool) -> (String, bool) {
+        match (field, d.1) {
+            (true, Some(v)) => (format!("s{v}"), false),
+            _ => (format!("f{}", d.0), field),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Per source: tokens in and out as reported, sources in order of first appearance,
+        /// long documents FACTOR times, only short ones dropped, and the share kept whenever
+        /// the short documents can pay for the copies.
+        #[test]
+        fn each_source_keeps_its_share(
+            docs in prop::collection::vec(
+                (0u32..2, prop::option::weighted(0.8, 0u8..4), 1u64..60), 1..80),
+            min_tokens in 10u64..50,
+            factor in 2u32..5,
+            field in any::<bool>(),
+        ) {
+            let up = Upsample { min_tokens, factor };
+            let none = docs.iter().all(|d| d.1.is_none());
+            let (report, out) = match upsample(up, &docs, field) {
+                Err(e) => {
+                    // No document has the field: refused, not taken as per-file sources.
+                    prop_assert!(field && none, "{e:#}");
+                    prop_assert!(e.to_string().contains("none of the"), "{e:#}");
+                    return Ok(());
+                }
+                Ok(r) => r,
+            };
+            prop_assert!(!(field && none));
+            let mut want: Vec<((String, bool), u64, u64, u64)> = Vec::new();
+            for d in &docs {
+                let name = source_name(d, field);
+                let at = match want.iter().position(|w| w.0 == name) {
+                    Some(at) => at,
+                    None => { want.push((name, 0, 0, 0)); want.len() - 1 }
+                };
+                want[at].1 += d.2;
+                want[at].2 += d.2 * if d.2 >= min_tokens { 0 } else { 1 };
+            }
+            let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+            for r in &out {
+                let d = &docs[r.line as usize];
+                prop_assert_eq!(r.tokens, d.2);
+                *seen.entry(r.line).or_default() += 1;
+                let at = want.iter().position(|w| w.0 == source_name(d, field)).unwrap();
+                want[at].3 += d.2;
+            }
+            for (k, d) in docs.iter().enumerate() {
+                let n = seen.get(&(k as u64)).copied().unwrap_or(0);
+                if d.2 >= min_tokens {
+                    prop_assert_eq!(n, factor);
+                } else {
+                    prop_assert!(n <= 1);
+                }
+            }
+            if !field {
+                // Input files in input order, whether they have documents or not.
+                want.sort_by(|a, b| a.0.cmp(&b.0));
+                for f in ["f0", "f1"] {
+                    if !want.iter().any(|w| w.0.0 == f) {
+                        let at = want.partition_point(|w| w.0.0.as_str() < f);
+                        want.insert(at, ((f.to_string(), false), 0, 0, 0));
+                    }
+                }
+            }
+            let names: Vec<(String, bool)> =
+                report.sources.iter().map(|s| (s.source.clone(), s.without_field)).collect();
+            prop_assert_eq!(names, want.iter().map(|w| w.0.clone()).collect::<Vec<_>>());
+            for (s, (_, input, short, output)) in report.sources.iter().zip(&want) {
+                prop_assert_eq!((s.input_tokens, s.output_tokens), (*input, *output));
+                let excess = (factor as u64 - 1) * (input - short);
+                if excess <= *short {
+                    prop_assert!(s.mixture_kept, "{:?}", s);
+                    prop_assert!(output.abs_diff(*input) < min_tokens);
+                }
+            }
+            let without = docs.iter().filter(|d| d.1.is_none()).count() as u64;
+            prop_assert_eq!(report.documents_without_field, field.then_some(without));
+        }
+    }
+}
