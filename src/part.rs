@@ -203,17 +203,37 @@ pub const OUTCOME_KEYS: &[&str] = &[
     "bad_lines",
 ];
 
-/// `value` without the [`OUTCOME_KEYS`] at any depth: what a run was asked to do.
+/// Outcome entries named by their path from the top, where the key alone would also name what
+/// a run was asked to do elsewhere (`input.sources` lists the inputs).
+pub const OUTCOME_PATHS: &[&str] = &["upsample.sources", "upsample.documents_without_field"];
+
+/// `value` without the [`OUTCOME_KEYS`] at any depth and the [`OUTCOME_PATHS`]: what a run was
+/// asked to do.
 pub fn identity(value: &Value) -> Value {
+    identity_at("", value)
+}
+
+fn identity_at(path: &str, value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, _)| !OUTCOME_KEYS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), identity(v)))
+                .map(|(k, v)| (k, join_path(path, k), v))
+                .filter(|(k, p, _)| {
+                    !OUTCOME_KEYS.contains(&k.as_str()) && !OUTCOME_PATHS.contains(&p.as_str())
+                })
+                .map(|(k, p, v)| (k.clone(), identity_at(&p, v)))
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(identity).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| identity_at(path, v)).collect()),
         v => v.clone(),
+    }
+}
+
+/// `path.key`, or `key` at the top.
+fn join_path(path: &str, key: &str) -> String {
+    match path {
+        "" => key.to_string(),
+        p => format!("{p}.{key}"),
     }
 }
 
@@ -223,10 +243,7 @@ pub fn first_difference(a: &Value, b: &Value) -> Option<String> {
 }
 
 fn difference_at(path: &str, a: &Value, b: &Value) -> Option<String> {
-    let join = |k: &str| match path {
-        "" => k.to_string(),
-        p => format!("{p}.{k}"),
-    };
+    let join = |k: &str| join_path(path, k);
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();

@@ -111,8 +111,25 @@ pub struct UpsampleReport {
 
 /// The prefix of [`UpsampleReport::source`] for field sources.
 pub const FIELD_SOURCE: &str = "field:";
+/// [`UpsampleReport::source`] when each input file is a source.
+const INPUT_FILE_SOURCE: &str = "input-file";
 
 impl UpsampleReport {
+    /// The report a run of `up` will write, before its counts are known: what was asked (the
+    /// threshold, the factor, what a source is), no per-source counts. Compared with an existing
+    /// part's report when a part is rerun ([`crate::part::OUTCOME_PATHS`] leaves the counts out).
+    pub fn planned(up: Upsample, source_key: Option<&str>) -> UpsampleReport {
+        UpsampleReport {
+            min_tokens: up.min_tokens,
+            factor: up.factor,
+            source: match source_key {
+                Some(key) => format!("{FIELD_SOURCE}{key}"),
+                None => INPUT_FILE_SOURCE.to_string(),
+            },
+            ..UpsampleReport::default()
+        }
+    }
+
     /// The source field's key, when sources are a field's values.
     pub fn source_key(&self) -> Option<&str> {
         self.source.strip_prefix(FIELD_SOURCE)
@@ -231,7 +248,7 @@ pub fn run(
     q: Queues,
 ) -> Result<UpsampleReport> {
     let (source, names, files) = match sources {
-        Sources::Files(names) => ("input-file".to_string(), names, 0),
+        Sources::Files(names) => (INPUT_FILE_SOURCE.to_string(), names, 0),
         Sources::Field { key, files } => (format!("{FIELD_SOURCE}{key}"), &[][..], files.len()),
     };
     let mut report = UpsampleReport {

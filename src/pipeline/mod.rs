@@ -228,7 +228,11 @@ pub fn run(job: &AugmentJob, bar: &ProgressBar) -> Result<Summary> {
 /// The manifest a run of `job` writes, before its counts are known (to compare with an
 /// existing output's: resume).
 pub fn planned_manifest(job: &AugmentJob) -> Manifest {
-    build_manifest(job, &Counts::default(), 0)
+    let mut manifest = build_manifest(job, &Counts::default(), 0);
+    manifest.upsample = job
+        .upsample
+        .map(|up| UpsampleReport::planned(up, job.upsample_source_key.as_deref()));
+    manifest
 }
 
 /// `-o -`: the windows as JSON lines on standard output (see [`crate::output::stream`]); no

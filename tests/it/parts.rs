@@ -454,3 +454,41 @@ fn merge_joins_doc_boundaries_and_parquet_and_refuses_upsampled_parts() {
     ]);
     assert!(!refused.exists());
 }
+
+#[test]
+fn an_upsampled_part_resumes_and_refuses_another_upsampling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("up");
+    let up = ["--upsample-long", "200:2"];
+    part(&[&docs()], &out, 2, 1, &up);
+    let dir = part_dir(&out, 2, 1);
+    let manifest_before = fs::read(dir.join("manifest.json")).unwrap();
+    assert!(manifest(&dir)["upsample"]["sources"][0]["input_tokens"].as_u64() > Some(0));
+    // The same part again: complete, nothing to do (the report's counts are outcomes).
+    let (d, q, o) = (s(&docs()), s(&qwen()), s(&out));
+    let base = ["augment", &d, "-t", &q, "-o", &o, "-L", "1000"];
+    let run = |extra: &[&str]| {
+        let args = [
+            &base[..],
+            &["--num-shards", "2", "--shard-index", "1"],
+            extra,
+        ]
+        .concat();
+        utk(&args, None)
+    };
+    let rerun = run(&up).ok();
+    assert!(
+        rerun.stdout().contains("nothing to do"),
+        "{}",
+        rerun.stdout()
+    );
+    assert_eq!(
+        fs::read(dir.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+    // Another factor, no upsampling, or another source are other configurations.
+    run(&["--upsample-long", "200:3"]).fails_with(&["another configuration", "upsample.factor"]);
+    run(&[]).fails_with(&["another configuration", "upsample"]);
+    run(&[&up[..], &["--upsample-source-key", "id"]].concat())
+        .fails_with(&["another configuration", "upsample.source"]);
+}
