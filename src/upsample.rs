@@ -109,6 +109,10 @@ pub struct UpsampleReport {
     pub documents_without_field: Option<u64>,
 }
 
+/// Sources a summary lists (`utk augment`'s, `utk inspect --summary`); a field can name
+/// thousands, all in the manifest.
+pub const SHOWN_SOURCES: usize = 20;
+
 /// The prefix of [`UpsampleReport::source`] for field sources.
 pub const FIELD_SOURCE: &str = "field:";
 /// [`UpsampleReport::source`] when each input file is a source.

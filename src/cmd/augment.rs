@@ -18,6 +18,7 @@ use utk::part::{Part, PartRecord};
 use utk::pipeline::{planned_manifest, run as run_job, AugmentJob, Summary};
 use utk::tokenize::{Encoder, SpecialTokens};
 use utk::upsample::Upsample;
+use utk::upsample::SHOWN_SOURCES;
 
 #[derive(Args, Debug)]
 pub struct AugmentArgs {
@@ -444,6 +445,3 @@ fn print_upsample(up: &utk::upsample::UpsampleReport, w: &mut impl Write) -> std
     }
     Ok(())
 }
-
-/// Sources listed in the summary.
-const SHOWN_SOURCES: usize = 20;

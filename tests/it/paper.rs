@@ -729,3 +729,37 @@ mod cip_properties {
         }
     }
 }
+
+#[test]
+fn summaries_list_twenty_field_sources_and_count_the_rest() {
+    // `id` differs for every document of the fixture: one source per document.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("up");
+    let (d, q, o) = (
+        docs().display().to_string(),
+        qwen().display().to_string(),
+        out.display().to_string(),
+    );
+    let flags = ["--upsample-long", "200:2", "--upsample-source-key", "id"];
+    let args = [
+        &["augment", &d, "-t", &q, "-o", &o, "-L", "1000"][..],
+        &flags,
+    ]
+    .concat();
+    let run = utk(&args, None).ok();
+    let sources = manifest_of(&out)["upsample"]["sources"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(sources > 20, "{sources} sources");
+    let more = format!("… {} more sources", sources - 20);
+    assert!(run.stdout().contains(&more), "{}", run.stdout());
+    let summary = utk(&["inspect", &o, "--summary"], None).ok();
+    let listed = summary.stdout().matches("upsampled (>=").count();
+    assert_eq!(listed, 20, "{}", summary.stdout());
+    assert!(summary.stdout().contains(&more), "{}", summary.stdout());
+}
+
+fn manifest_of(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
