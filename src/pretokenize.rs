@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! reader thread ──batches──▶ main: tokenize (rayon, order kept) → write PREFIX.bin in order
+//! (JSONL: the reader cuts whole lines, the pool parses them, as for `utk augment`)
 //! ```
 //! One sequence (and one document) per input document, EOD appended, so `utk augment PREFIX`
 //! later gives the same windows as augmenting the text. Token dtype follows Megatron's rule
@@ -10,11 +11,13 @@
 //! temporary names and renamed when complete; the `PREFIX.json` sidecar comes last.
 
 use crate::codec::Dtype;
+use crate::input::lines::LineTally;
 use crate::input::shards::TOKENIZED_FORMAT;
-use crate::input::{DocumentReader, Input, TextDoc};
+use crate::input::{DocumentReader, Input, InputFiles, Source, TextDoc};
 use crate::output::dir::OutputDir;
 use crate::output::manifest::FileInfo;
 use crate::output::megatron::MegatronWriter;
+use crate::pipeline::read_jsonl;
 use crate::record::BadLines;
 use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Encoder, EodChoice};
@@ -137,7 +140,7 @@ pub fn run(job: &TokenizeJob, bar: &ProgressBar) -> Result<TokenizeSummary> {
     summary.tokens = tokens;
     summary.input_bytes = reader.bytes;
     summary.blank_lines = reader.blank_lines;
-    summary.bad_lines = reader.bad_lines.clone();
+    summary.bad_lines = reader.bad_lines;
     summary.elapsed = start.elapsed();
     if let Some(p) = summary.part.as_mut() {
         p.set_lines(&reader.lines);
@@ -174,29 +177,84 @@ pub fn planned_summary(job: &TokenizeJob) -> TokenizeSummary {
     }
 }
 
-/// A reader thread and, on this thread, tokenize (in the pool) → write in order. Returns the
-/// documents and tokens written and the reader (for its counts).
+/// What the read stage counted.
+struct ReadCounts {
+    bytes: u64,
+    blank_lines: u64,
+    bad_lines: BadLines,
+    /// Lines read from each text source.
+    lines: Vec<u64>,
+}
+
+impl From<DocumentReader> for ReadCounts {
+    fn from(r: DocumentReader) -> Self {
+        ReadCounts {
+            bytes: r.bytes,
+            blank_lines: r.blank_lines,
+            bad_lines: r.bad_lines,
+            lines: r.lines,
+        }
+    }
+}
+
+impl From<LineTally> for ReadCounts {
+    fn from(t: LineTally) -> Self {
+        ReadCounts {
+            bytes: t.bytes,
+            blank_lines: t.blank_lines,
+            bad_lines: t.bad_lines,
+            lines: t.lines,
+        }
+    }
+}
+
+/// How the text is read: JSONL sources, or parquet by its reader.
+enum TextRead<'a> {
+    Jsonl(&'a [Source]),
+    Reader(Box<DocumentReader>),
+}
+
+/// A reader thread and, on this thread, tokenize (in the pool) → write in order. JSONL is read
+/// as `utk augment` reads it (a reader cuts whole lines, the pool parses them: see
+/// [`crate::pipeline::read_jsonl`]); parquet by its [`DocumentReader`]. Returns the documents
+/// and tokens written and what the reader counted.
 fn run_stages<W: Write>(
     job: &TokenizeJob,
     writer: &mut MegatronWriter<W>,
     bar: &ProgressBar,
     raw_bytes: &Arc<AtomicU64>,
-) -> Result<(u64, u64, DocumentReader)> {
-    let Some(mut reader) = job.input.text_reader(raw_bytes.clone()) else {
-        bail!("token shards are already tokenized: give `utk tokenize` JSONL or parquet text");
-    };
+) -> Result<(u64, u64, ReadCounts)> {
     let pool = worker_pool(job.threads)?;
+    let text = &job.input.text;
+    let read = match &job.input.files {
+        InputFiles::Text(sources) => TextRead::Jsonl(sources),
+        _ => match job.input.text_reader(raw_bytes.clone()) {
+            Some(reader) => TextRead::Reader(Box::new(reader)),
+            None => bail!(
+                "token shards are already tokenized: give `utk tokenize` JSONL or parquet text"
+            ),
+        },
+    };
     std::thread::scope(|scope| -> Result<_> {
         let (tx, rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
-        let read_thread = scope.spawn(move || -> Result<DocumentReader> {
-            read_text_batches(&mut reader, &tx)?;
-            Ok(reader)
+        let pool = &pool;
+        let read_thread = scope.spawn(move || -> Result<ReadCounts> {
+            match read {
+                TextRead::Jsonl(sources) => {
+                    let skip = text.skip_bad_lines;
+                    read_jsonl(sources, &text.text_key, skip, raw_bytes, pool, tx).map(Into::into)
+                }
+                TextRead::Reader(mut reader) => {
+                    read_text_batches(&mut reader, &tx)?;
+                    Ok((*reader).into())
+                }
+            }
         });
-        let written = write_batches(job, &pool, rx, writer, bar, raw_bytes);
+        let written = write_batches(job, pool, rx, writer, bar, raw_bytes);
         // The reader's failure explains the writer's (it only sees a closed queue).
-        let reader = joined(read_thread.join(), "reader")?;
+        let counts = joined(read_thread.join(), "reader")?;
         let (documents, tokens) = written?;
-        Ok((documents, tokens, reader))
+        Ok((documents, tokens, counts))
     })
 }
 

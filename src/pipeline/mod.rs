@@ -13,6 +13,8 @@ mod packing;
 mod recycle;
 mod text;
 
+pub use text::read_jsonl;
+
 use crate::augment::{arrange_into, Window, WindowShaper};
 use crate::codec::Dtype;
 use crate::config::{AugmentConfig, Tail};

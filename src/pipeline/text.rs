@@ -71,6 +71,32 @@ pub(super) fn jsonl<'a>(
     }))
 }
 
+/// Reads the JSONL `sources` for a run other than `utk augment` (`utk tokenize`): the same
+/// reading and parsing in `pool` (so the same documents and the same counts and messages for
+/// blank and bad lines), with its own buffers and no streaming of long lines or source field.
+/// Sends the documents to `tx` in order; returns the counts.
+pub fn read_jsonl(
+    sources: &[Source],
+    key: &str,
+    skip_bad_lines: bool,
+    raw_bytes: &Arc<AtomicU64>,
+    pool: &rayon::ThreadPool,
+    tx: SyncSender<Vec<TextDoc>>,
+) -> Result<LineTally> {
+    JsonlRead {
+        sources,
+        key,
+        skip_bad_lines,
+        raw_bytes,
+        pool,
+        clock: &StageClock::default(),
+        buffers: &Recycle::new(QUEUE, 4 * BATCH_BYTES),
+        stream: None,
+        field: None,
+    }
+    .run(tx)
+}
+
 impl JsonlRead<'_> {
     /// Reads every source, sending documents to `tx` in order; returns the counts. Stops without
     /// an error when the next stage stops (its error is the one reported).
