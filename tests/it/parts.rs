@@ -56,6 +56,16 @@ fn same_files(a: &Path, b: &Path) {
     }
 }
 
+/// A rerun of a complete part said "nothing to do" and left its manifest as it was.
+fn left_alone(rerun: &Run, dir: &Path, manifest_before: &[u8]) {
+    let out = rerun.stdout();
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(
+        fs::read(dir.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+}
+
 fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap()
 }
@@ -160,15 +170,7 @@ fn a_rerun_does_only_what_is_missing_and_refuses_another_configuration() {
     // Without the flags and outside Slurm: a plain run into a non-empty directory is refused.
     again.fails_with(&["is not empty"]);
     let rerun = run(&PART_1).ok();
-    assert!(
-        rerun.stdout().contains("nothing to do"),
-        "{}",
-        rerun.stdout()
-    );
-    assert_eq!(
-        fs::read(dir.join("manifest.json")).unwrap(),
-        manifest_before
-    );
+    left_alone(&rerun, &dir, &manifest_before);
     // A part whose run did not finish (no manifest) is redone, to the same bytes.
     fs::remove_file(dir.join("manifest.json")).unwrap();
     fs::write(dir.join("tokens.bin"), b"half").unwrap();
@@ -477,15 +479,7 @@ fn an_upsampled_part_resumes_and_refuses_another_upsampling() {
         utk(&args, None)
     };
     let rerun = run(&up).ok();
-    assert!(
-        rerun.stdout().contains("nothing to do"),
-        "{}",
-        rerun.stdout()
-    );
-    assert_eq!(
-        fs::read(dir.join("manifest.json")).unwrap(),
-        manifest_before
-    );
+    left_alone(&rerun, &dir, &manifest_before);
     // Another factor, no upsampling, or another source are other configurations.
     run(&["--upsample-long", "200:3"]).fails_with(&["another configuration", "upsample.factor"]);
     run(&[]).fails_with(&["another configuration", "upsample"]);
