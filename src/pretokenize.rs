@@ -229,7 +229,10 @@ fn run_stages<W: Write>(
     let read = match &job.input.files {
         InputFiles::Text(sources) => TextRead::Jsonl(sources),
         _ => match job.input.text_reader(raw_bytes.clone()) {
-            Some(reader) => TextRead::Reader(Box::new(reader)),
+            Some(mut reader) => {
+                reader.limit_threads(job.threads);
+                TextRead::Reader(Box::new(reader))
+            }
             None => bail!(
                 "token shards are already tokenized: give `utk tokenize` JSONL or parquet text"
             ),

@@ -286,6 +286,13 @@ impl DocumentReader {
         Ok((text, value.transpose()?.flatten()))
     }
 
+    /// Parquet: decodes at most `threads` row groups side by side (a run's `-j`).
+    pub fn limit_threads(&mut self, threads: usize) {
+        if let Some(p) = self.parquet.as_mut() {
+            p.limit_threads(threads);
+        }
+    }
+
     /// Reads the rows of parquet files instead of JSONL lines (bad rows are counted as bad lines).
     pub fn parquet(
         sources: Vec<Source>,

@@ -2,10 +2,11 @@
 //! the text key (a nested key follows struct fields, see [`super::key`]).
 //!
 //! Only that column is read (the projection skips every other column's pages), by row groups:
-//! memory holds the row groups being decoded, not the file. Up to four row groups are decoded
-//! side by side (while their text column totals at most 256 MiB; larger ones one at a time), each
-//! by its own thread with its own file handle, and their documents are handed on in file order,
-//! so the documents (and the output) are those of a sequential read.
+//! memory holds the row groups being decoded, not the file. Up to four row groups (never more
+//! than the run's `-j`) are decoded side by side (while their text column totals at most 256 MiB;
+//! larger ones one at a time), each by its own thread with its own file handle, and their
+//! documents are handed on in file order, so the documents (and the output) are those of a
+//! sequential read.
 //!
 //! The column may be a string (`string`, `large_string`, `string_view`) or binary column
 //! (read as UTF-8). A row whose text is null, or binary text that is not UTF-8, is a bad row:
@@ -44,6 +45,8 @@ const ROWS_PER_BATCH: usize = 1024;
 /// Row groups are decoded side by side only while their text column holds at most this many
 /// bytes (uncompressed) together: a file of very large row groups is decoded one at a time.
 const PARALLEL_BYTES: u64 = 256 << 20;
+/// Row groups decoded side by side at most.
+const MAX_PARALLEL: usize = 4;
 
 /// Whether the file at `path` starts with the parquet magic.
 pub fn is_parquet(path: &Path) -> Result<bool> {
@@ -336,7 +339,8 @@ impl ParquetDocs {
         skip_bad_lines: bool,
         raw_bytes: Arc<AtomicU64>,
     ) -> Self {
-        let parallel = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let parallel =
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PARALLEL));
         ParquetDocs {
             sources,
             next_source: 0,
@@ -350,6 +354,11 @@ impl ParquetDocs {
             bad_lines: BadLines::default(),
             bytes: 0,
         }
+    }
+
+    /// Decodes at most `threads` row groups side by side (a run's `-j`; never more than four).
+    pub fn limit_threads(&mut self, threads: usize) {
+        self.parallel = self.parallel.min(threads.max(1));
     }
 
     /// The next documents up to about `max_bytes` of text; fewer (possibly none) at the end.
@@ -456,4 +465,22 @@ fn decode_groups(
             .map(|h| crate::workers::joined(h.join(), "parquet decoder"))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ParquetDocs, MAX_PARALLEL};
+    use std::sync::Arc;
+
+    #[test]
+    fn row_groups_decoded_together_follow_the_runs_threads() {
+        let docs = || ParquetDocs::new(Vec::new(), "text", false, Arc::default());
+        let most = docs().parallel;
+        assert!((1..=MAX_PARALLEL).contains(&most));
+        for (threads, want) in [(0, 1), (1, 1), (2, 2.min(most)), (64, most)] {
+            let mut d = docs();
+            d.limit_threads(threads);
+            assert_eq!(d.parallel, want, "-j {threads}");
+        }
+    }
 }

@@ -293,16 +293,7 @@ fn run_stages<W: WindowOutput>(
 ) -> Result<Finished<W>> {
     let pool = worker_pool(job.threads)?;
     let buffers = Buffers::new(job.config.seq_len);
-    let mut reader = Reader::new(
-        &job.input,
-        raw_bytes.clone(),
-        job.encoder.eod.id,
-        job.encoder.max_known_id(),
-    );
-    // Very long lines are streamed (see `long.rs`) when the run can take them in pieces.
-    if let (Reader::Text(r), Some(above)) = (&mut reader, job.long_line_stream()) {
-        r.stream_long_lines(above);
-    }
+    let mut reader = open_reader(job, raw_bytes);
     std::thread::scope(|scope| -> Result<Finished<W>> {
         let (text_tx, text_rx) = sync_channel::<Vec<TextDoc>>(QUEUE);
         let (tok_tx, tok_rx) = sync_channel::<DocBatch>(QUEUE);
@@ -386,6 +377,25 @@ fn upsample_stage(
         None => upsample::Sources::Files(&names),
     };
     upsample::run(up, job.config.seed, sources, spill, q)
+}
+
+/// The reader of `job`'s input (JSONL is read by [`text`] instead when it can be).
+fn open_reader<'a>(job: &'a AugmentJob, raw_bytes: &Arc<AtomicU64>) -> Reader<'a> {
+    let eod = job.encoder.eod.id;
+    let mut reader = Reader::new(
+        &job.input,
+        raw_bytes.clone(),
+        eod,
+        job.encoder.max_known_id(),
+    );
+    if let Reader::Text(r) = &mut reader {
+        r.limit_threads(job.threads);
+        // Very long lines are streamed (see `long.rs`) when the run can take them in pieces.
+        if let Some(above) = job.long_line_stream() {
+            r.stream_long_lines(above);
+        }
+    }
+    reader
 }
 
 /// What the read stage hands back: its reader, or JSONL's counts (see [`text`]).
