@@ -51,6 +51,27 @@ impl DocBatch {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BadLines {
     pub count: u64,
-    /// The first few, as `file:line: reason`.
+    /// The first few ([`BadLines::MAX_EXAMPLES`]), as `file:line: reason`.
     pub examples: Vec<String>,
+}
+
+impl BadLines {
+    /// How many skipped lines are quoted in the manifest and summary.
+    pub const MAX_EXAMPLES: usize = 10;
+
+    /// Counts one skipped line, quoting it (`example()`) if it is among the first few.
+    pub fn add(&mut self, example: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.examples.len() < Self::MAX_EXAMPLES {
+            self.examples.push(example());
+        }
+    }
+
+    /// Adds `other`'s count, and its examples while there is room.
+    pub fn extend(&mut self, other: &BadLines) {
+        self.count += other.count;
+        let room = Self::MAX_EXAMPLES.saturating_sub(self.examples.len());
+        self.examples
+            .extend(other.examples.iter().take(room).cloned());
+    }
 }

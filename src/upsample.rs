@@ -111,7 +111,7 @@ pub struct UpsampleReport {
 
 /// Sources a summary lists (`utk augment`'s, `utk inspect --summary`); a field can name
 /// thousands, all in the manifest.
-pub const SHOWN_SOURCES: usize = 20;
+const SHOWN_SOURCES: usize = 20;
 
 /// The prefix of [`UpsampleReport::source`] for field sources.
 pub const FIELD_SOURCE: &str = "field:";
@@ -132,6 +132,14 @@ impl UpsampleReport {
             },
             ..UpsampleReport::default()
         }
+    }
+
+    /// The sources a summary lists (the first [`SHOWN_SOURCES`]), and for the rest, if any, how
+    /// many there are and how many of them did not keep their share.
+    pub fn shown(&self) -> (&[SourceReport], Option<(usize, usize)>) {
+        let (shown, rest) = self.sources.split_at(self.sources.len().min(SHOWN_SOURCES));
+        let grew = || rest.iter().filter(|s| !s.mixture_kept).count();
+        (shown, (!rest.is_empty()).then(|| (rest.len(), grew())))
     }
 
     /// The source field's key, when sources are a field's values.
@@ -251,14 +259,11 @@ pub fn run(
     spill: Scratch,
     q: Queues,
 ) -> Result<UpsampleReport> {
-    let (source, names, files) = match sources {
-        Sources::Files(names) => (INPUT_FILE_SOURCE.to_string(), names, 0),
-        Sources::Field { key, files } => (format!("{FIELD_SOURCE}{key}"), &[][..], files.len()),
+    let (key, names, files) = match sources {
+        Sources::Files(names) => (None, names, 0),
+        Sources::Field { key, files } => (Some(key), &[][..], files.len()),
     };
     let mut report = UpsampleReport {
-        min_tokens: up.min_tokens,
-        factor: up.factor,
-        source,
         sources: names
             .iter()
             .map(|n| SourceReport {
@@ -266,7 +271,7 @@ pub fn run(
                 ..SourceReport::default()
             })
             .collect(),
-        documents_without_field: None,
+        ..UpsampleReport::planned(up, key)
     };
     let mut ids = Ids {
         sources,

@@ -18,7 +18,6 @@ use utk::part::{Part, PartRecord};
 use utk::pipeline::{planned_manifest, run as run_job, AugmentJob, Summary};
 use utk::tokenize::{Encoder, SpecialTokens};
 use utk::upsample::Upsample;
-use utk::upsample::SHOWN_SOURCES;
 
 #[derive(Args, Debug)]
 pub struct AugmentArgs {
@@ -405,7 +404,7 @@ fn special_map(sp: &SpecialTokens) -> String {
 }
 
 /// Per source: what `--upsample-long` repeated and dropped, and whether its share was kept (the
-/// first [`SHOWN_SOURCES`]; a field can name thousands, all in the manifest).
+/// first few, [`utk::upsample::UpsampleReport::shown`]; all are in the manifest).
 fn print_upsample(up: &utk::upsample::UpsampleReport, w: &mut impl Write) -> std::io::Result<()> {
     let per = match (up.source_key(), up.documents_without_field) {
         (Some(key), Some(n)) => format!(
@@ -418,7 +417,8 @@ fn print_upsample(up: &utk::upsample::UpsampleReport, w: &mut impl Write) -> std
         "  upsampling     documents of >= {} tokens x{}, {per}:",
         up.min_tokens, up.factor
     )?;
-    for s in up.sources.iter().take(SHOWN_SOURCES) {
+    let (shown, rest) = up.shown();
+    for s in shown {
         let kept = match s.mixture_kept {
             true => "share kept",
             false => "WARNING: too few short documents to pay for the copies: its share grew",
@@ -434,13 +434,10 @@ fn print_upsample(up: &utk::upsample::UpsampleReport, w: &mut impl Write) -> std
             s.long_documents, s.repeated_tokens, s.dropped_documents, s.dropped_tokens, s.input_tokens, s.output_tokens
         )?;
     }
-    let rest = up.sources.get(SHOWN_SOURCES..).unwrap_or_default();
-    if !rest.is_empty() {
-        let grew = rest.iter().filter(|s| !s.mixture_kept).count();
+    if let Some((more, grew)) = rest {
         writeln!(
             w,
-            "    … {} more sources ({grew} of them with their share grown; all in the manifest)",
-            rest.len()
+            "    … {more} more sources ({grew} of them with their share grown; all in the manifest)"
         )?;
     }
     Ok(())

@@ -21,9 +21,6 @@ use std::io::BufRead;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-/// How many skipped lines are quoted in the manifest and summary.
-pub(super) const MAX_EXAMPLES: usize = 10;
-
 /// The line buffer's capacity kept between lines; a longer line's buffer is released once parsed.
 pub(super) const LINE_KEEP: usize = 16 << 20;
 
@@ -171,11 +168,9 @@ impl DocumentReader {
                 }
                 Err(bad) if self.skip_bad_lines => {
                     cur.skipped += 1;
-                    self.bad_lines.count += 1;
-                    if self.bad_lines.examples.len() < MAX_EXAMPLES {
-                        let example = format!("{name}:{}: {}", cur.line, bad.reason);
-                        self.bad_lines.examples.push(example);
-                    }
+                    let line = cur.line;
+                    self.bad_lines
+                        .add(|| format!("{name}:{line}: {}", bad.reason));
                 }
                 Err(bad) => return Err(bad.error(&name, cur.line).into()),
             }

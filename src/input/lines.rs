@@ -3,7 +3,7 @@
 //! come out exactly as the one-thread [`super::DocumentReader`] gives them.
 
 use super::field::field_value;
-use super::jsonl::{parse_line, BadLine, DocumentReader, LINE_KEEP, MAX_EXAMPLES};
+use super::jsonl::{parse_line, BadLine, DocumentReader, LINE_KEEP};
 use super::long_stream::{Failure, LongText};
 use super::open::Compression;
 use super::raw::RawBatch;
@@ -185,11 +185,8 @@ impl LineTally {
                     }
                     Err(bad) if self.skip_bad_lines => {
                         self.skipped += 1;
-                        self.bad_lines.count += 1;
-                        if self.bad_lines.examples.len() < MAX_EXAMPLES {
-                            let example = format!("{name}:{line}: {}", bad.reason);
-                            self.bad_lines.examples.push(example);
-                        }
+                        self.bad_lines
+                            .add(|| format!("{name}:{line}: {}", bad.reason));
                     }
                     Err(bad) => return Err(bad.error(name, line).into()),
                 }

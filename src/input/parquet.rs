@@ -36,9 +36,6 @@ use std::sync::Arc;
 /// The first (and last) four bytes of a parquet file.
 pub const MAGIC: &[u8; 4] = b"PAR1";
 
-/// How many skipped rows are quoted in the manifest and summary (as for JSONL lines).
-const MAX_EXAMPLES: usize = 10;
-
 /// Rows per decoded record batch (bounds the memory of one batch of very long documents).
 const ROWS_PER_BATCH: usize = 1024;
 
@@ -433,11 +430,8 @@ impl ParquetDocs {
             }
         }
         for (row, reason) in d.bad {
-            self.bad_lines.count += 1;
-            if self.bad_lines.examples.len() < MAX_EXAMPLES {
-                let example = format!("{name}: row {row}: {reason}");
-                self.bad_lines.examples.push(example);
-            }
+            self.bad_lines
+                .add(|| format!("{name}: row {row}: {reason}"));
             self.seen += 1;
         }
         self.seen += d.docs.len() as u64;

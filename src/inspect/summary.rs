@@ -4,7 +4,6 @@
 use super::KnotDistances;
 use crate::choice::Choice;
 use crate::output::reader::OutputReader;
-use crate::upsample::SHOWN_SOURCES;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -43,13 +42,12 @@ pub fn summary(
     )?;
     writeln!(w, "documents {} · tokens in {} · out {} · inserted {} ({:.2}% overhead) · pad {} · dropped {}", c.documents, c.input_tokens, c.output_tokens, c.inserted_tokens, c.overhead_percent(), c.pad_tokens, c.dropped_tokens)?;
     if let Some(up) = &m.upsample {
-        for s in up.sources.iter().take(SHOWN_SOURCES) {
+        let (shown, rest) = up.shown();
+        for s in shown {
             writeln!(w, "upsampled (>= {} tokens x{}): {}: {} long docs +{} tokens, {} short docs -{} dropped, {} -> {} tokens, share {}", up.min_tokens, up.factor, s.source, s.long_documents, s.repeated_tokens, s.dropped_documents, s.dropped_tokens, s.input_tokens, s.output_tokens, if s.mixture_kept { "kept" } else { "NOT kept" })?;
         }
-        let rest = up.sources.get(SHOWN_SOURCES..).unwrap_or_default();
-        if !rest.is_empty() {
-            let grew = rest.iter().filter(|s| !s.mixture_kept).count();
-            writeln!(w, "upsampled: … {} more sources ({grew} of them with their share NOT kept; all in manifest.json)", rest.len())?;
+        if let Some((more, grew)) = rest {
+            writeln!(w, "upsampled: … {more} more sources ({grew} of them with their share NOT kept; all in manifest.json)")?;
         }
     }
     if let Some(f) = m

@@ -234,12 +234,7 @@ fn add_counts(total: &mut Counts, c: &Counts) {
         *total.pieces_by_chunks.entry(k.clone()).or_insert(0) += v;
     }
     total.blank_lines += c.blank_lines;
-    total.bad_lines.count += c.bad_lines.count;
-    for ex in &c.bad_lines.examples {
-        if total.bad_lines.examples.len() < 10 {
-            total.bad_lines.examples.push(ex.clone());
-        }
-    }
+    total.bad_lines.extend(&c.bad_lines);
     total.input_bytes += c.input_bytes;
 }
 

@@ -747,7 +747,7 @@ fn summaries_list_twenty_field_sources_and_count_the_rest() {
     ]
     .concat();
     let run = utk(&args, None).ok();
-    let sources = manifest_of(&out)["upsample"]["sources"]
+    let sources = manifest(&out)["upsample"]["sources"]
         .as_array()
         .unwrap()
         .len();
@@ -758,8 +758,4 @@ fn summaries_list_twenty_field_sources_and_count_the_rest() {
     let listed = summary.stdout().matches("upsampled (>=").count();
     assert_eq!(listed, 20, "{}", summary.stdout());
     assert!(summary.stdout().contains(&more), "{}", summary.stdout());
-}
-
-fn manifest_of(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
 }

@@ -66,10 +66,6 @@ fn left_alone(rerun: &Run, dir: &Path, manifest_before: &[u8]) {
     );
 }
 
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap()
-}
-
 #[test]
 fn one_part_is_a_plain_run_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();

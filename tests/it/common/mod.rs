@@ -106,6 +106,11 @@ impl Run {
     }
 }
 
+/// The manifest of the output directory `dir`, as JSON.
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
 /// Runs `utk ARGS` with optional standard input.
 pub fn utk(args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_utk"));
