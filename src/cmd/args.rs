@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
+use std::path::PathBuf;
 use utk::choice::Choice;
 use utk::input::TextOptions;
 use utk::setting::{Setting, SettingError};
@@ -49,6 +50,12 @@ pub struct EncodeArgs {
     /// All give the same ids; the summary and manifest say which ran.
     #[arg(long, value_parser = choice::<Backend>(), default_value = "auto", value_name = "BACKEND")]
     pub tokenizer_backend: Backend,
+
+    /// Where the fast encoder keeps the tables it reads from a tokenizer.json (found again by the
+    /// file's content), or `off`. Default: $UTK_TOKENIZER_CACHE, else
+    /// $XDG_CACHE_HOME/utk/tokenizers, else ~/.cache/utk/tokenizers.
+    #[arg(long, value_name = "DIR")]
+    pub tokenizer_cache: Option<PathBuf>,
 }
 
 impl EncodeArgs {
@@ -67,8 +74,22 @@ impl EncodeArgs {
             add_special_tokens: self.add_special_tokens,
             parse_special: self.parse_special,
             backend: self.tokenizer_backend,
+            cache: tokenizer_cache(self.tokenizer_cache.clone()),
         }
     }
+}
+
+/// The tokenizer cache directory: `--tokenizer-cache`, else `$UTK_TOKENIZER_CACHE`, else the
+/// user's cache directory; `off` (or an empty value) for none.
+fn tokenizer_cache(given: Option<PathBuf>) -> Option<PathBuf> {
+    let env = |name| std::env::var_os(name).map(PathBuf::from);
+    let dir = given.or_else(|| env("UTK_TOKENIZER_CACHE")).or_else(|| {
+        let base = env("XDG_CACHE_HOME")
+            .filter(|p| p.is_absolute())
+            .or_else(|| env("HOME").map(|home| home.join(".cache")))?;
+        Some(base.join("utk").join("tokenizers"))
+    })?;
+    (!dir.as_os_str().is_empty() && dir.as_os_str() != "off").then_some(dir)
 }
 
 /// `--threads`: at least 1; all cores when not given.

@@ -305,6 +305,9 @@ fn print_summary(job: &AugmentJob, s: &Summary, w: &mut impl Write) -> std::io::
         job.encoder.backend(),
         job.encoder.backend_detail()
     )?;
+    if let Some(note) = job.encoder.cache_note() {
+        writeln!(w, "                 {note}")?;
+    }
     writeln!(
         w,
         "  tokens out     {} ({} inserted = {:.2}% overhead, {} pad, {} dropped)",

@@ -114,6 +114,9 @@ pub fn run(args: TokenizeArgs, quiet: bool) -> Result<()> {
         for ex in &s.bad_lines.examples {
             println!("    skipped: {ex}");
         }
+        if let Some(note) = job.encoder.cache_note() {
+            println!("  tokenizer      {note}");
+        }
         println!(
             "  throughput     {:.2} s, {:.2} M tokens/s, {:.1} MB/s of text, {} threads",
             secs,
@@ -125,5 +128,8 @@ pub fn run(args: TokenizeArgs, quiet: bool) -> Result<()> {
             println!("  part           {}", p.describe());
         }
     }
+    // As in `augment`: the process is about to exit, and freeing the tokenizer's tables string
+    // by string costs more than a small run's writing.
+    std::mem::forget(job);
     Ok(())
 }

@@ -62,6 +62,9 @@ pub struct EncoderOptions {
     pub parse_special: bool,
     /// Which implementation computes the ids.
     pub backend: Backend,
+    /// A directory for the fast encoder's tables ([`fast::cache`]); none: built from the file
+    /// every time.
+    pub cache: Option<PathBuf>,
 }
 
 /// The implementation that turns text into ids (`--tokenizer-backend`).
@@ -101,6 +104,8 @@ pub struct Encoder {
     add_special_tokens: bool,
     parse_special: bool,
     max_known_id: u32,
+    /// What the cache did, for the summary.
+    cache_note: Option<String>,
     pub eod: EodChoice,
 }
 
@@ -126,30 +131,30 @@ impl Encoder {
             );
             return Err(SettingError::about(Setting::Tokenizer, what).into());
         }
-        let json = std::fs::read_to_string(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             let what = format!("{}: cannot read it ({e})", path.display());
             SettingError::about(Setting::Tokenizer, what)
         })?;
-        // The checksum of exactly the bytes loaded, computed while they are parsed.
-        let (fast, sha256) = std::thread::scope(|scope| {
-            let sha256 = scope.spawn(|| sha256_hex(json.as_bytes()));
-            let fast = match opts.backend {
-                Backend::Tokenizers => Err("the tokenizers backend was asked for".to_string()),
-                _ => FastEncoder::new(&json, !opts.parse_special).and_then(|(f, v)| {
-                    if opts.add_special_tokens && f.post_processor_adds_tokens() {
-                        Err("special tokens added by a post-processor that adds tokens".into())
-                    } else {
-                        Ok((f, v))
-                    }
-                }),
-            };
-            let sha256 = sha256
-                .join()
-                .map_err(|_| anyhow!("the sha256 thread panicked"));
-            (fast, sha256)
+        // Validated with SIMD: a large tokenizer.json is tens of MB of mostly non-ASCII text.
+        let json = simdutf8::basic::from_utf8(&bytes).map_err(|_| {
+            let at = std::str::from_utf8(&bytes)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            let what = format!(
+                "{}: not UTF-8 text (at byte {at}); give the model's tokenizer.json",
+                path.display()
+            );
+            SettingError::about(Setting::Tokenizer, what)
+        })?;
+        let (fast, sha256, cache_note) = fast_encoder(json, opts)?;
+        let fast = fast.and_then(|(f, v)| {
+            if opts.add_special_tokens && f.post_processor_adds_tokens() {
+                Err("special tokens added by a post-processor that adds tokens".into())
+            } else {
+                Ok((f, v))
+            }
         });
-        let sha256 = sha256?;
-        let (backing, backend_detail, max_known_id) = backing(path, &json, opts, fast)?;
+        let (backing, backend_detail, max_known_id) = backing(path, json, opts, fast)?;
         let mut enc = Encoder {
             backing,
             backend_detail,
@@ -158,6 +163,7 @@ impl Encoder {
             add_special_tokens: opts.add_special_tokens,
             parse_special: opts.parse_special,
             max_known_id,
+            cache_note,
             eod: EodChoice {
                 id: 0,
                 token: None,
@@ -299,6 +305,12 @@ impl Encoder {
         &self.backend_detail
     }
 
+    /// Whether the fast encoder's tables came from the cache or were written to it, or why not
+    /// (none when no cache was given or the crate runs).
+    pub fn cache_note(&self) -> Option<&str> {
+        self.cache_note.as_deref()
+    }
+
     /// The ids of one document, EOD appended.
     pub fn encode_doc(&self, text: &str) -> Result<Vec<u32>> {
         let mut ids = match &self.backing {
@@ -388,6 +400,55 @@ fn backing(
             };
             (Backing::Crate(Box::new(tokenizer)), detail, max)
         }
+    })
+}
+
+/// The fast encoder for `json` (or why not), the file's SHA-256 and what the cache did. The
+/// checksum of exactly the bytes loaded is computed on another thread meanwhile; a cache entry
+/// is used only if it was made from a file with that checksum.
+type FastLoad = (
+    std::result::Result<(FastEncoder, Vocab), String>,
+    String,
+    Option<String>,
+);
+
+fn fast_encoder(json: &str, opts: &EncoderOptions) -> Result<FastLoad> {
+    let encode_special_tokens = !opts.parse_special;
+    let cache = opts.cache.as_deref().map(fast::cache::Cache::new);
+    std::thread::scope(|scope| {
+        let sha256 = scope.spawn(|| sha256_hex(json.as_bytes()));
+        let sha256 = || {
+            sha256
+                .join()
+                .map_err(|_| anyhow!("the sha256 thread panicked"))
+        };
+        if opts.backend == Backend::Tokenizers {
+            let why = "the tokenizers backend was asked for".to_string();
+            return Ok((Err(why), sha256()?, None));
+        }
+        let Some(cache) = cache else {
+            let fast = FastEncoder::new(json, encode_special_tokens);
+            return Ok((fast, sha256()?, None));
+        };
+        let cached = cache.read(json.as_bytes()).map(|entry| {
+            let sha = entry.sha256.clone();
+            (sha, FastEncoder::from_cache(entry, encode_special_tokens))
+        });
+        let sha256 = sha256()?;
+        if let Some((_, Ok(fast))) = cached.filter(|(sha, _)| *sha == sha256) {
+            let path = cache.path(json.as_bytes());
+            let note = format!("tables read from the cache {}", path.display());
+            return Ok((Ok(fast), sha256, Some(note)));
+        }
+        let built = FastEncoder::build(json, encode_special_tokens);
+        let note = match &built {
+            Ok(b) => Some(match b.write_cache(&cache, json, &sha256) {
+                Ok(path) => format!("tables written to the cache {}", path.display()),
+                Err(why) => format!("tables not cached: {why}"),
+            }),
+            Err(_) => None,
+        };
+        Ok((built.map(|b| (b.fast, b.vocab)), sha256, note))
     })
 }
 

@@ -85,6 +85,14 @@ impl Vocab {
             .copied()
             .max()
             .ok_or("the vocabulary is empty")?;
+        // The fast path indexes tables by id; real vocabularies number their tokens densely.
+        let tokens = model.len() + added.len();
+        if max_known_id as usize > 4 * tokens + (1 << 20) {
+            return Err(format!(
+                "token ids go up to {max_known_id} for {tokens} tokens (too sparse for the fast \
+                 path's tables)"
+            ));
+        }
         Ok(Vocab {
             model,
             added,
@@ -128,6 +136,18 @@ impl Vocab {
     /// The model's vocabulary.
     pub fn model(&self) -> &FxHashMap<String, u32> {
         &self.model
+    }
+
+    /// The model's tokens indexed by id (`""` where no token has the id), or why not: two tokens
+    /// share an id (then an id does not say which text it stands for).
+    pub fn model_texts(&self) -> Result<Vec<&str>, Unsupported> {
+        let mut text = vec![None; self.max_known_id as usize + 1];
+        for (token, &id) in &self.model {
+            if let Some(other) = text[id as usize].replace(token.as_str()) {
+                return Err(format!("tokens {other:?} and {token:?} share id {id}"));
+            }
+        }
+        Ok(text.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// The added tokens, by id.

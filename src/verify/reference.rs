@@ -184,6 +184,7 @@ impl InputCheck {
             add_special_tokens: m.tokenizer.add_special_tokens,
             parse_special: m.tokenizer.parse_special,
             backend: Backend::Tokenizers,
+            cache: None,
         };
         Ok(InputCheck {
             encoder: Encoder::load(tokenizer, &options)?,

@@ -3,7 +3,7 @@
 use crate::common::*;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use utk::output::reader::OutputReader;
 
 fn output(tmp: &Path, extra: &[&str]) -> String {
@@ -144,7 +144,7 @@ fn summary_and_plot() {
 fn a_closed_pipe_is_not_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let o = output(tmp.path(), &["-L", "64k"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_utk"))
+    let mut child = crate::common::utk_command()
         .args(["inspect", &o, "--json", "--raw"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -7,7 +7,7 @@
 
 use crate::common::{qwen, MODES};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// A text of `lines` lines with escapes, multibyte characters, special-token spellings and
 /// safe cut places (`\n` then a letter) throughout.
@@ -60,7 +60,7 @@ fn ascii_escaped(json: &str) -> String {
 }
 
 fn run(input: &Path, out: &Path, extra: &[&str], threshold: Option<usize>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_utk"));
+    let mut cmd = crate::common::utk_command();
     cmd.arg("augment")
         .arg(input)
         .arg("-t")

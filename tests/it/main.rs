@@ -22,4 +22,5 @@ mod security;
 mod shards;
 mod statistics;
 mod stream;
+mod tokenizer_cache;
 mod verify;

@@ -7,7 +7,6 @@
 use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -216,7 +215,7 @@ fn slurm_array_variables_choose_the_part_and_the_flags_win() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let run = |env: &[(&str, &str)], extra: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_utk"));
+        let mut cmd = crate::common::utk_command();
         cmd.args([
             "augment",
             &s(&docs()),

@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use utk::output::reader::OutputReader;
 
 #[test]
@@ -49,7 +49,7 @@ fn windows_go_to_stdout_as_json_lines() {
 
 #[test]
 fn a_closed_pipe_ends_the_run_quietly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_utk"))
+    let mut child = crate::common::utk_command()
         .args(["augment", &docs().display().to_string()])
         .args(["-t", &qwen().display().to_string(), "-o", "-", "-L", "64"])
         .stdin(Stdio::null())

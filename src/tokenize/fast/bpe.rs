@@ -384,14 +384,19 @@ impl Bpe {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let merges: Vec<(u32, u32, u32)> = merges.into_iter().collect();
         let mut map = PairTable::with_capacity(merges.len());
-        let mut byte_of = FxHashMap::default();
+        // The byte of a single-byte token, by id (256 for none).
+        let top = merges.iter().map(|&(a, b, _)| a.max(b)).max().unwrap_or(0);
+        let mut byte_of = vec![256u16; top as usize + 1];
         for (b, &id) in byte_ids.iter().enumerate() {
-            byte_of.insert(id, b);
+            if id <= top {
+                byte_of[id as usize] = b as u16;
+            }
         }
         let mut byte_pairs = vec![(u32::MAX, 0); 1 << 16].into_boxed_slice();
         for (rank, (a, b, m)) in merges.into_iter().enumerate() {
             map.insert(pair(a, b), rank as u32, m);
-            if let (Some(&x), Some(&y)) = (byte_of.get(&a), byte_of.get(&b)) {
+            let (x, y) = (byte_of[a as usize] as usize, byte_of[b as usize] as usize);
+            if x < 256 && y < 256 {
                 byte_pairs[x << 8 | y] = (rank as u32, m);
             }
         }

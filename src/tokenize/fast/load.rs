@@ -201,13 +201,29 @@ impl<'de: 'a, 'a> Deserialize<'de> for MergeJson<'a> {
     }
 }
 
-/// What [`parse`] read from the file, for [`build`]; merge strings may borrow from the file.
+/// A merge as ids: `(left, right, merged)`.
+pub(super) type Merge = (u32, u32, u32);
+
+/// The merges as the file spells them, in rank order.
+pub(super) type MergeTexts<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// What a builder makes: the encoder, the token table and the merges as ids (for the cache).
+pub(super) type Made = (FastEncoder, Vocab, Vec<Merge>);
+
+/// The merges as read: the file's strings (which may borrow from it), or their ids, read from
+/// the cache ([`super::cache`]), which stores what a build from the file found.
+pub(super) enum Merges<'a> {
+    Text(MergeTexts<'a>),
+    Ids(Vec<Merge>),
+}
+
+/// What [`parse`] read from the file, for [`build`].
 pub struct Parsed<'a> {
     normalizer: Normalizer,
     pre: PreTokenizer,
     post_adds: bool,
     model: ModelJson,
-    merges: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    merges: Merges<'a>,
     added: Vec<AddedJson>,
 }
 
@@ -448,17 +464,31 @@ pub fn parse(json: &str) -> Result<Parsed<'_>, Unsupported> {
         )?;
     let merges =
         merges.map_err(|e| format!("the merges have a shape the fast path does not know ({e})"))?;
-    let merges = match merges.model.merges {
-        None => return Err("no merges".into()),
-        Some(list) => list
-            .into_iter()
-            .filter(|m| !matches!(m, MergeJson::Line(l) if l.starts_with("#version")))
-            .map(|m| match m {
-                MergeJson::Pair(a, b) => Ok((a, b)),
-                MergeJson::Line(l) => split_line(l),
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    parsed(file, Merges::Text(merge_list(merges)?))
+}
+
+/// What [`parse`] reads, from a cache entry: the file without its vocabulary and merges (`rest`),
+/// which is read and checked as the whole file is, then the vocabulary and the merges' ids.
+pub(super) fn parse_cached(
+    rest: &str,
+    vocab: FxHashMap<String, u32>,
+    merges: Vec<Merge>,
+) -> Result<Parsed<'static>, Unsupported> {
+    parsed(file_cached(rest, vocab)?, Merges::Ids(merges))
+}
+
+/// The file read from a cache entry: `rest` with the vocabulary put back.
+pub(super) fn file_cached(
+    rest: &str,
+    vocab: FxHashMap<String, u32>,
+) -> Result<FileJson, Unsupported> {
+    let mut file = serde_json::from_str::<FileJson>(rest)
+        .map_err(|e| format!("the cached file has a shape the fast path does not know ({e})"))?;
+    file.model.vocab = VocabJson(vocab);
+    Ok(file)
+}
+
+fn parsed(file: FileJson, merges: Merges) -> Result<Parsed, Unsupported> {
     Ok(Parsed {
         normalizer: normalizer(file.normalizer.as_ref())?,
         pre: pre_tokenizer(file.pre_tokenizer.as_ref())?,
@@ -467,6 +497,22 @@ pub fn parse(json: &str) -> Result<Parsed<'_>, Unsupported> {
         merges,
         added: file.added_tokens,
     })
+}
+
+/// The file's merges as pairs of strings, in rank order (`#version` lines are skipped, as by the
+/// crate).
+pub(super) fn merge_list(merges: MergesFile<'_>) -> Result<MergeTexts<'_>, Unsupported> {
+    merges
+        .model
+        .merges
+        .ok_or("no merges")?
+        .into_iter()
+        .filter(|m| !matches!(m, MergeJson::Line(l) if l.starts_with("#version")))
+        .map(|m| match m {
+            MergeJson::Pair(a, b) => Ok((a, b)),
+            MergeJson::Line(l) => split_line(l),
+        })
+        .collect()
 }
 
 /// A legacy merge line `"a b"` as its two tokens.
@@ -490,11 +536,9 @@ pub(super) fn split_line(line: Cow<'_, str>) -> Result<(Cow<'_, str>, Cow<'_, st
     }
 }
 
-/// Builds the fast encoder and the token table from what [`parse`] read, or says why not.
-pub fn build(
-    parsed: Parsed<'_>,
-    encode_special_tokens: bool,
-) -> Result<(FastEncoder, Vocab), Unsupported> {
+/// Builds the fast encoder and the token table from what [`parse`] read, or says why not; also
+/// returns the merges as ids, for the cache.
+pub fn build(parsed: Parsed<'_>, encode_special_tokens: bool) -> Result<Made, Unsupported> {
     let Parsed {
         normalizer,
         pre,
@@ -514,7 +558,11 @@ pub fn build(
     // With ignore_merges, the byte-decoded vocabulary is built beside the merge look-ups.
     let (merges, whole) = std::thread::scope(|scope| {
         let whole = scope.spawn(|| ignore_merges.then(|| whole_tokens(&vocab, &chars)));
-        (merge_ids(&vocab, &merges), whole.join())
+        let merges = match merges {
+            Merges::Text(list) => merge_ids(&vocab, &list),
+            Merges::Ids(ids) => checked_ids(ids, vocab.max_known_id()),
+        };
+        (merges, whole.join())
     });
     let (merges, whole) = (
         merges?,
@@ -539,7 +587,7 @@ pub fn build(
     );
     let fast = FastEncoder {
         pre,
-        bpe: Bpe::new(byte_ids, merges, whole),
+        bpe: Bpe::new(byte_ids, merges.iter().copied(), whole),
         normalizer,
         raw_added: added_matcher(raw)?,
         normalized_added: added_matcher(normalized)?,
@@ -547,7 +595,16 @@ pub fn build(
         description,
         spm: None,
     };
-    Ok((fast, vocab))
+    Ok((fast, vocab, merges))
+}
+
+/// Merge ids read from the cache, checked to be token ids (the entry's checksum already vouches
+/// for its bytes).
+pub(super) fn checked_ids(ids: Vec<Merge>, max_id: u32) -> Result<Vec<Merge>, Unsupported> {
+    match ids.iter().find(|&&(a, b, m)| a.max(b).max(m) > max_id) {
+        Some(m) => Err(format!("the cached merge {m:?} names an unknown id")),
+        None => Ok(ids),
+    }
 }
 
 /// A BPE model without dropout, subword prefix or word suffix.

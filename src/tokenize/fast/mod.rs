@@ -21,6 +21,7 @@
 //! run on the fast path never loads the crate's tokenizer.
 
 mod bpe;
+pub mod cache;
 mod classes;
 mod compiled;
 mod load;
@@ -40,8 +41,11 @@ use unicode_normalization_alignments::{
     is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization,
 };
 
+use cache::{Cache, Kind};
 pub use load::Unsupported;
+use load::{Merge, Merges};
 use pretok::PreTokenizer;
+use std::path::PathBuf;
 
 /// Text longer than this (bytes) is cut into parts encoded in parallel.
 const PARALLEL_ABOVE: usize = 256 << 10;
@@ -149,6 +153,21 @@ pub struct FastEncoder {
     spm: Option<Box<spm::Spm>>,
 }
 
+/// A fast encoder built from a file, with what the cache keeps of it.
+pub struct Built {
+    pub fast: FastEncoder,
+    pub vocab: Vocab,
+    kind: Kind,
+    merges: Vec<Merge>,
+}
+
+impl Built {
+    /// Writes the cache entry for the file `json` (SHA-256 `sha256`); its path, or why not.
+    pub fn write_cache(&self, cache: &Cache, json: &str, sha256: &str) -> Result<PathBuf, String> {
+        cache.write(json, sha256, self.kind, &self.vocab, &self.merges)
+    }
+}
+
 /// A unit of work of one document: a token id, or text to normalize and encode.
 enum Part<'t> {
     Id(u32),
@@ -163,16 +182,52 @@ impl FastEncoder {
         json: &str,
         encode_special_tokens: bool,
     ) -> Result<(FastEncoder, Vocab), Unsupported> {
+        Self::build(json, encode_special_tokens).map(|b| (b.fast, b.vocab))
+    }
+
+    /// [`Self::new`], keeping what the cache stores.
+    pub fn build(json: &str, encode_special_tokens: bool) -> Result<Built, Unsupported> {
+        let built = |kind| {
+            move |(fast, vocab, merges)| Built {
+                fast,
+                vocab,
+                kind,
+                merges,
+            }
+        };
         // A byte-fallback BPE is SentencePiece-style, unless its pre-tokenizer is byte-level
         // (then byte fallback never happens): if spm refuses it, the byte-level path may take it.
         let spm_refused = match spm::may_be(json).then(|| spm::build(json, encode_special_tokens)) {
-            Some(Some(Ok(built))) => return Ok(built),
+            Some(Some(Ok(b))) => return Ok(built(Kind::SentencePiece)(b)),
             Some(Some(Err(why))) => Some(why),
             _ => None,
         };
         load::parse(json)
             .and_then(|parsed| load::build(parsed, encode_special_tokens))
+            .map(built(Kind::ByteLevel))
             .map_err(|why| spm_refused.unwrap_or(why))
+    }
+
+    /// The encoder and token table from a cache entry: its rest of the file is read and checked
+    /// as a file is, by the builder that made the entry.
+    pub fn from_cache(
+        entry: cache::Entry,
+        encode_special_tokens: bool,
+    ) -> Result<(FastEncoder, Vocab), Unsupported> {
+        let cache::Entry {
+            kind,
+            rest,
+            vocab,
+            merges,
+            ..
+        } = entry;
+        let (fast, vocab, _) = match kind {
+            Kind::ByteLevel => load::parse_cached(&rest, vocab, merges)
+                .and_then(|parsed| load::build(parsed, encode_special_tokens)),
+            Kind::SentencePiece => load::file_cached(&rest, vocab)
+                .and_then(|file| spm::build_from(file, Merges::Ids(merges), encode_special_tokens)),
+        }?;
+        Ok((fast, vocab))
     }
 
     /// What was recognised, for the summary.

@@ -29,7 +29,8 @@
 
 use super::bpe::{Bpe, IdStore, Ids};
 use super::load::{
-    self, exactly, expect, split_line, type_of, FileJson, MergeJson, MergesFile, ModelJson,
+    self, checked_ids, exactly, expect, merge_list, type_of, FileJson, Made, Merge, Merges,
+    MergesFile, ModelJson,
 };
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer, Part};
@@ -66,10 +67,7 @@ pub fn may_be(json: &str) -> bool {
 
 /// The fast encoder for a SentencePiece-style BPE file; `None` if the model has no byte fallback
 /// (then it is not this kind of file); `Some(Err)` with the reason if it is but is not supported.
-pub fn build(
-    json: &str,
-    encode_special_tokens: bool,
-) -> Option<Result<(FastEncoder, Vocab), Unsupported>> {
+pub fn build(json: &str, encode_special_tokens: bool) -> Option<Result<Made, Unsupported>> {
     let (file, merges) = std::thread::scope(|scope| {
         let merges = scope.spawn(|| serde_json::from_str::<MergesFile>(json));
         let file = serde_json::from_str::<FileJson>(json);
@@ -89,7 +87,7 @@ pub fn build(
         Ok(Err(e)) => return Some(Err(format!("the merges have an unknown shape ({e})"))),
         Err(_) => return Some(Err("the merges parser panicked".into())),
     };
-    Some(build_from(file, merges, encode_special_tokens))
+    Some(merge_list(merges).and_then(|m| build_from(file, Merges::Text(m), encode_special_tokens)))
 }
 
 /// How spaces become `'▁'` and when a `'▁'` is put before a piece.
@@ -270,9 +268,6 @@ fn byte_tokens(model: &FxHashMap<String, u32>) -> Result<[u32; 256], Unsupported
     Ok(ids)
 }
 
-/// A merge: `(left, right, merged)` ids.
-type Merge = (u32, u32, u32);
-
 /// The merges as ids in rank order, and every adjacent pair of (normalized) characters inside a
 /// merged text, as `(a << 32) | b`.
 struct MergeTable {
@@ -282,33 +277,57 @@ struct MergeTable {
 
 /// The merge table; refused if a merge involves a byte token (the cut rule needs byte tokens
 /// never to merge). Three look-ups per merge, 580K merges for Gemma: two threads take half each,
-/// then half each of the pairs ([`merge_pairs`]).
+/// then half each of the pairs ([`merge_pairs`]). Merges read from the cache as ids get their
+/// strings back from the vocabulary (the cache is written only when every id has one token).
 fn merge_table(
-    merges: MergesFile,
-    model: &FxHashMap<String, u32>,
+    merges: Merges,
+    vocab: &Vocab,
     byte_ids: &[u32; 256],
 ) -> Result<MergeTable, Unsupported> {
-    let list = merges.model.merges.ok_or("no merges")?;
-    let list = list
-        .into_iter()
-        .filter(|m| !matches!(m, MergeJson::Line(l) if l.starts_with("#version")))
-        .map(|m| match m {
-            MergeJson::Pair(a, b) => Ok((a, b)),
-            MergeJson::Line(l) => split_line(l),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let half = list.len() / 2;
-    let ids = in_halves(&list, |part| merge_part(part, model, byte_ids))?;
-    // Which tokens some merge makes (their inner pairs are that merge's).
+    match merges {
+        Merges::Text(list) => {
+            let ids = in_halves(&list, |part| merge_part(part, vocab.model()))?;
+            merge_table_of(ids, &list, byte_ids)
+        }
+        Merges::Ids(ids) => {
+            let ids = checked_ids(ids, vocab.max_known_id())?;
+            let text = vocab.model_texts()?;
+            let token = |id: u32| Cow::Borrowed(text[id as usize]);
+            let list: Vec<_> = ids.iter().map(|&(a, b, _)| (token(a), token(b))).collect();
+            merge_table_of(ids, &list, byte_ids)
+        }
+    }
+}
+
+/// [`merge_table`] given the merges both as ids and as strings.
+fn merge_table_of(
+    ids: Vec<Merge>,
+    list: &[(Cow<str>, Cow<str>)],
+    byte_ids: &[u32; 256],
+) -> Result<MergeTable, Unsupported> {
+    // Which tokens some merge makes (their inner pairs are that merge's), and which are bytes.
     let top = ids
         .iter()
         .map(|&(a, b, m)| a.max(b).max(m))
         .max()
         .unwrap_or(0);
+    let mut is_byte = vec![false; top as usize + 1];
+    for &id in byte_ids.iter().filter(|&&id| id <= top) {
+        is_byte[id as usize] = true;
+    }
+    let byte_merge = ids
+        .iter()
+        .position(|&(a, b, _)| is_byte[a as usize] || is_byte[b as usize]);
+    if let Some((a, b)) = byte_merge.map(|i| &list[i]) {
+        return Err(format!(
+            "the merge {a:?} + {b:?} involves a byte-fallback token"
+        ));
+    }
     let mut made = vec![false; top as usize + 1];
     for &(_, _, m) in &ids {
         made[m as usize] = true;
     }
+    let half = list.len() / 2;
     let (first, second) = std::thread::scope(|scope| {
         let second = scope.spawn(|| merge_pairs(&list[half..], &ids[half..], &made));
         let first = merge_pairs(&list[..half], &ids[..half], &made);
@@ -338,11 +357,10 @@ fn in_halves<T: Sync, R: Send>(
     Ok(all)
 }
 
-/// Each merge's ids, checked not to involve a byte-fallback token.
+/// Each merge's ids.
 fn merge_part(
     list: &[(Cow<str>, Cow<str>)],
     model: &FxHashMap<String, u32>,
-    byte_ids: &[u32; 256],
 ) -> Result<Vec<Merge>, Unsupported> {
     let id = |t: &str| {
         model
@@ -351,17 +369,12 @@ fn merge_part(
             .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
     };
     let mut ids = Vec::with_capacity(list.len());
-    let bytes: FxHashSet<u32> = byte_ids.iter().copied().filter(|&i| i != NONE).collect();
     let mut merged = String::new();
     for (a, b) in list {
         merged.clear();
         merged.push_str(a);
         merged.push_str(b);
-        let (ia, ib) = (id(a)?, id(b)?);
-        expect(!bytes.contains(&ia) && !bytes.contains(&ib), || {
-            format!("the merge {a:?} + {b:?} involves a byte-fallback token")
-        })?;
-        ids.push((ia, ib, id(&merged)?));
+        ids.push((id(a)?, id(b)?, id(&merged)?));
     }
     Ok(ids)
 }
@@ -402,11 +415,13 @@ fn merge_pairs(list: &[(Cow<str>, Cow<str>)], ids: &[Merge], made: &[bool]) -> F
     pairs
 }
 
-fn build_from(
+/// Builds the encoder and the token table from the file's fields and merges; also returns the
+/// merges as ids, for the cache.
+pub(super) fn build_from(
     file: FileJson,
-    merges: MergesFile,
+    merges: Merges,
     encode_special_tokens: bool,
-) -> Result<(FastEncoder, Vocab), Unsupported> {
+) -> Result<Made, Unsupported> {
     let spaces = spaces(file.normalizer.as_ref(), file.pre_tokenizer.as_ref())?;
     check_model(&file.model)?;
     let ignore_merges = file.model.ignore_merges.unwrap_or(false);
@@ -420,9 +435,9 @@ fn build_from(
     let vocab = Vocab::new(file.model.vocab.0, added.collect())?;
     expect(vocab.max_known_id() < NONE, || format!("token id {NONE}"))?;
     let byte_ids = byte_tokens(vocab.model())?;
-    let merges = merge_table(merges, vocab.model(), &byte_ids)?;
+    let merges = merge_table(merges, &vocab, &byte_ids)?;
     let n_merges = merges.ids.len();
-    let spm = Spm::new(vocab.model(), byte_ids, merges, spaces, ignore_merges);
+    let (spm, merges) = Spm::new(vocab.model(), byte_ids, merges, spaces, ignore_merges);
     let (raw, normalized) = added_lists(&vocab, &spm, encode_special_tokens)?;
     let description = format!(
         "SentencePiece-style BPE with byte fallback, {}, {n_merges} merges{}, {} added tokens",
@@ -451,7 +466,7 @@ fn build_from(
         description,
         spm: Some(Box::new(spm)),
     };
-    Ok((fast, vocab))
+    Ok((fast, vocab, merges))
 }
 
 /// The added tokens matched in the text as written, and those matched in the normalized text
@@ -553,12 +568,12 @@ impl Spm {
         merges: MergeTable,
         spaces: Spaces,
         ignore_merges: bool,
-    ) -> Spm {
+    ) -> (Spm, Vec<Merge>) {
         static NEXT: AtomicU64 = AtomicU64::new(1 << 40);
         let MergeTable { ids, mut pairs } = merges;
         // The rank map (580K merges for Gemma) is hashed on another thread meanwhile.
-        std::thread::scope(|scope| {
-            let bpe = scope.spawn(|| Bpe::new([0; 256], ids, None));
+        let spm = std::thread::scope(|scope| {
+            let bpe = scope.spawn(|| Bpe::new([0; 256], ids.iter().copied(), None));
             let spm = Spm::with(model, byte_ids, &mut pairs, spaces, ignore_merges);
             let bpe = bpe.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             Spm {
@@ -567,7 +582,8 @@ impl Spm {
                 key: NEXT.fetch_add(1, Ordering::Relaxed),
                 ..spm
             }
-        })
+        });
+        (spm, ids)
     }
 
     /// Everything but the rank map, which [`Self::new`] puts in `bpe`.

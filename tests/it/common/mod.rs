@@ -72,7 +72,7 @@ impl Run {
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.out.stderr).into_owned()
     }
-    fn explain(&self) -> String {
+    pub fn explain(&self) -> String {
         format!(
             "command: {}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
             self.cmd,
@@ -111,9 +111,18 @@ pub fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
 }
 
+/// The `utk` binary, its tokenizer cache in the test build's temporary directory (never the
+/// user's): most runs then read the fixtures' tables from it, as a user's second run does.
+pub fn utk_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_utk"));
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tokenizer-cache");
+    cmd.env("UTK_TOKENIZER_CACHE", cache);
+    cmd
+}
+
 /// Runs `utk ARGS` with optional standard input.
 pub fn utk(args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_utk"));
+    let mut cmd = utk_command();
     cmd.args(args).stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
