@@ -10,7 +10,7 @@ secs=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(jsonl_line text_file megatron_idx datatrove_index npy tokenizer_json output_dir)
+    targets=(jsonl_line text_file megatron_idx datatrove_index npy tokenizer_json tokenizer_cache output_dir)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q nightly || { echo "fuzz.sh: the nightly toolchain is needed (rustup toolchain install nightly)"; exit 2; }

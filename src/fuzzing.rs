@@ -10,7 +10,7 @@ use crate::input::{Input, InputFormat, Reader, TextOptions, BATCH_TOKENS};
 use crate::inspect::{window_view, KnotDistances};
 use crate::output::reader::OutputReader;
 use crate::record::DocBatch;
-use crate::tokenize::fast::FastEncoder;
+use crate::tokenize::fast::{cache, FastEncoder};
 use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("datatrove_index", datatrove_index),
     ("npy", npy),
     ("tokenizer_json", tokenizer_json),
+    ("tokenizer_cache", tokenizer_cache),
     ("output_dir", output_dir),
 ];
 
@@ -79,21 +80,52 @@ pub fn npy(data: &[u8]) {
     read_all(&[path], InputFormat::Npy, false);
 }
 
+/// Awkward texts the fuzz targets encode with a tokenizer that loaded.
+const TEXTS: &[&str] = &[
+    "Hello, world!  It's 2026\n\n\tdone",
+    "漢字かなカナ 🙂👍🏽 e\u{301} ﬁ ①",
+    "<|endoftext|>   \r\n x",
+];
+
 /// A `tokenizer.json` given to the fast encoder's loader; when it loads, a few awkward texts are
-/// encoded with it (whole and cut into parts).
+/// encoded with it (whole and cut into parts), and again after a round trip through a tokenizer
+/// cache entry, which must give the same ids.
 pub fn tokenizer_json(data: &[u8]) {
     let Ok(json) = std::str::from_utf8(data) else {
         return;
     };
     for encode_special_tokens in [true, false] {
-        let Ok((fast, _vocab)) = FastEncoder::new(json, encode_special_tokens) else {
+        let Ok(built) = FastEncoder::build(json, encode_special_tokens) else {
             continue;
         };
-        for text in [
-            "Hello, world!  It's 2026\n\n\tdone",
-            "漢字かなカナ 🙂👍🏽 e\u{301} ﬁ ①",
-            "<|endoftext|>   \r\n x",
-        ] {
+        let ids: Vec<Vec<u32>> = TEXTS.iter().map(|t| built.fast.encode(t)).collect();
+        for text in TEXTS {
+            let _ = built.fast.encode_in_parts(text, 3);
+        }
+        let sha = "0".repeat(64);
+        let Ok(entry) = built.cache_entry(json, &sha) else {
+            continue;
+        };
+        let entry = cache::decode(&entry, json.len() as u64).expect("an entry just made reads");
+        let (fast, _) = FastEncoder::from_cache(entry, encode_special_tokens)
+            .expect("an entry of a file that loads builds");
+        let again: Vec<Vec<u32>> = TEXTS.iter().map(|t| fast.encode(t)).collect();
+        assert_eq!(again, ids, "the cache entry gives other ids");
+    }
+}
+
+/// A tokenizer cache entry (its source length taken from its own header): when it reads and
+/// builds, a few awkward texts are encoded with it.
+pub fn tokenizer_cache(data: &[u8]) {
+    let Some(len) = data.get(16..24) else {
+        return;
+    };
+    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    let Some(entry) = cache::decode(data, len) else {
+        return;
+    };
+    if let Ok((fast, _)) = FastEncoder::from_cache(entry, true) {
+        for text in TEXTS {
             let _ = fast.encode(text);
             let _ = fast.encode_in_parts(text, 3);
         }

@@ -131,8 +131,10 @@ impl Encoder {
             );
             return Err(SettingError::about(Setting::Tokenizer, what).into());
         }
-        let bytes = std::fs::read(path).map_err(|e| {
-            let what = format!("{}: cannot read it ({e})", path.display());
+        // Mapped (a file given to a run must not change during it, as for inputs): tens of MB
+        // read into fresh memory cost a page fault every 4 KB.
+        let bytes = crate::mapped::map_file(path).map_err(|e| {
+            let what = format!("{}: cannot read it ({})", path.display(), e.root_cause());
             SettingError::about(Setting::Tokenizer, what)
         })?;
         // Validated with SIMD: a large tokenizer.json is tens of MB of mostly non-ASCII text.

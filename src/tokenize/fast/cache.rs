@@ -23,7 +23,7 @@ use crate::tokenize::vocab::Vocab;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"utk-tok\0";
@@ -71,12 +71,13 @@ impl Cache {
     /// The entry for the file `json`, if there is a sound one; the caller still compares its
     /// `sha256` with the file's.
     pub fn read(&self, json: &[u8]) -> Option<Entry> {
-        let mut file = std::fs::File::open(self.path(json)).ok()?;
+        let path = self.path(json);
+        let file = std::fs::File::open(&path).ok()?;
         if !trusted(&file.metadata().ok()?) {
             return None;
         }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
+        // Mapped: an entry is replaced by renaming a new file over it, never rewritten in place.
+        let bytes = crate::mapped::map_open(&file, &path).ok()?;
         decode(&bytes, json.len() as u64)
     }
 
@@ -90,10 +91,7 @@ impl Cache {
         vocab: &Vocab,
         merges: &[Merge],
     ) -> Result<PathBuf, String> {
-        // An id must stand for one text: a cached merge gets its strings back from its ids.
-        vocab.model_texts()?;
-        let rest = rest_of(json)?;
-        let bytes = encode(kind, json.len() as u64, sha256, &rest, vocab, merges)?;
+        let bytes = entry(json, sha256, kind, vocab, merges)?;
         let path = self.path(json.as_bytes());
         let failed = |e: std::io::Error| format!("cannot write {}: {e}", self.dir.display());
         std::fs::create_dir_all(&self.dir).map_err(failed)?;
@@ -117,6 +115,20 @@ fn trusted(meta: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn trusted(meta: &std::fs::Metadata) -> bool {
     meta.is_file()
+}
+
+/// The bytes of the entry for the file `json` (SHA-256 `sha256`, hex), or why there is none.
+pub(crate) fn entry(
+    json: &str,
+    sha256: &str,
+    kind: Kind,
+    vocab: &Vocab,
+    merges: &[Merge],
+) -> Result<Vec<u8>, String> {
+    // An id must stand for one text: a cached merge gets its strings back from its ids.
+    vocab.model_texts()?;
+    let rest = rest_of(json)?;
+    encode(kind, json.len() as u64, sha256, &rest, vocab, merges)
 }
 
 /// The file's `model.vocab` and `model.merges`, only to find where they are.
@@ -240,7 +252,7 @@ impl<'a> Reader<'a> {
 }
 
 /// An entry from its bytes, if they are one, sound, for a source of `source_len` bytes.
-fn decode(bytes: &[u8], source_len: u64) -> Option<Entry> {
+pub(crate) fn decode(bytes: &[u8], source_len: u64) -> Option<Entry> {
     let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
     if crc32c::crc32c(body).to_le_bytes() != crc {
         return None;

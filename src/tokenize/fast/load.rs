@@ -695,17 +695,20 @@ fn whole_tokens(vocab: &Vocab, chars: &[char; 256]) -> FxHashMap<Box<[u8]>, u32>
         inverse[*c as usize] = b as u8;
         known[*c as usize] = true;
     }
-    vocab
-        .model()
-        .iter()
-        .filter_map(|(tok, &id)| {
-            let bytes: Option<Vec<u8>> = tok
-                .chars()
-                .map(|c| (known.get(c as usize) == Some(&true)).then(|| inverse[c as usize]))
-                .collect();
-            bytes.map(|b| (b.into_boxed_slice(), id))
-        })
-        .collect()
+    // Sized once: collecting a filtered iterator would grow the map a dozen times.
+    let mut whole = FxHashMap::with_capacity_and_hasher(vocab.model().len(), Default::default());
+    let mut bytes = Vec::new();
+    'tokens: for (tok, &id) in vocab.model() {
+        bytes.clear();
+        for c in tok.chars() {
+            if known.get(c as usize) != Some(&true) {
+                continue 'tokens;
+            }
+            bytes.push(inverse[c as usize]);
+        }
+        whole.insert(Box::from(&bytes[..]), id);
+    }
+    whole
 }
 
 /// An added token to match: its content (normalized when the token is), id, and whether a match

@@ -166,6 +166,11 @@ impl Built {
     pub fn write_cache(&self, cache: &Cache, json: &str, sha256: &str) -> Result<PathBuf, String> {
         cache.write(json, sha256, self.kind, &self.vocab, &self.merges)
     }
+
+    /// The bytes [`Self::write_cache`] writes.
+    pub fn cache_entry(&self, json: &str, sha256: &str) -> Result<Vec<u8>, String> {
+        cache::entry(json, sha256, self.kind, &self.vocab, &self.merges)
+    }
 }
 
 /// A unit of work of one document: a token id, or text to normalize and encode.
