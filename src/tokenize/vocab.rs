@@ -11,6 +11,7 @@
 //! crate's on every fixture.
 
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// Why a file is left to the crate.
 pub type Unsupported = String;
@@ -29,7 +30,8 @@ pub struct AddedToken {
 
 /// Model vocabulary plus added tokens, with the crate's ids.
 pub struct Vocab {
-    model: FxHashMap<String, u32>,
+    /// Shared with an encoder that looks pre-tokens up whole (`ignore_merges`).
+    model: Arc<FxHashMap<String, u32>>,
     /// Sorted by id.
     added: Vec<AddedToken>,
     added_by_id: FxHashMap<u32, usize>,
@@ -94,7 +96,7 @@ impl Vocab {
             ));
         }
         Ok(Vocab {
-            model,
+            model: Arc::new(model),
             added,
             added_by_id,
             added_by_content,
@@ -138,11 +140,16 @@ impl Vocab {
         &self.model
     }
 
+    /// The model's vocabulary, shared.
+    pub fn shared_model(&self) -> Arc<FxHashMap<String, u32>> {
+        Arc::clone(&self.model)
+    }
+
     /// The model's tokens indexed by id (`""` where no token has the id), or why not: two tokens
     /// share an id (then an id does not say which text it stands for).
     pub fn model_texts(&self) -> Result<Vec<&str>, Unsupported> {
         let mut text = vec![None; self.max_known_id as usize + 1];
-        for (token, &id) in &self.model {
+        for (token, &id) in self.model.iter() {
             if let Some(other) = text[id as usize].replace(token.as_str()) {
                 return Err(format!("tokens {other:?} and {token:?} share id {id}"));
             }

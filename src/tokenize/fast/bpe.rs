@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Pre-tokens longer than this are not cached (the crate uses the same bound).
 const MAX_CACHED_LEN: usize = 256;
@@ -33,9 +34,16 @@ pub struct Bpe {
     /// (`(u32::MAX, 0)` for no merge): the first ranks of a word, without hashing.
     byte_pairs: Box<[(u32, u32)]>,
     /// With `ignore_merges`, a pre-token that is itself in the vocabulary is one id.
-    whole: Option<FxHashMap<Box<[u8]>, u32>>,
+    whole: Option<Whole>,
     /// Identifies this model in the per-thread caches.
     key: u64,
+}
+
+/// With `ignore_merges`: the vocabulary (the token table's own, shared) and the byte-level
+/// character of each byte, to look a pre-token up whole by its byte-level spelling.
+pub struct Whole {
+    pub tokens: Arc<FxHashMap<String, u32>>,
+    pub chars: [char; 256],
 }
 
 #[inline(always)]
@@ -108,9 +116,10 @@ struct Cache {
     medium: FxHashMap<(u128, u128), Ids>,
     long: FxHashMap<Box<[u8]>, Ids>,
     ids: IdStore,
-    /// Scratch space for merging.
+    /// Scratch space for merging, and for a pre-token's byte-level spelling.
     syms: Vec<u32>,
     ranks: Vec<(u32, u32)>,
+    text: String,
 }
 
 /// A cached encoding: one id, or a range of an [`IdStore`].
@@ -291,6 +300,7 @@ thread_local! {
         ids: IdStore::default(),
         syms: Vec::new(),
         ranks: Vec::new(),
+        text: String::new(),
     });
 }
 
@@ -379,7 +389,7 @@ impl Bpe {
     pub fn new(
         byte_ids: [u32; 256],
         merges: impl IntoIterator<Item = (u32, u32, u32)>,
-        whole: Option<FxHashMap<Box<[u8]>, u32>>,
+        whole: Option<Whole>,
     ) -> Bpe {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let merges: Vec<(u32, u32, u32)> = merges.into_iter().collect();
@@ -423,13 +433,16 @@ impl Bpe {
     }
 
     fn encode_uncached(&self, word: &[u8], out: &mut Vec<u32>, cache: &mut Cache) {
-        let (syms, ranks) = (&mut cache.syms, &mut cache.ranks);
         if let Some(whole) = &self.whole {
-            if let Some(&id) = whole.get(word) {
+            let text = &mut cache.text;
+            text.clear();
+            text.extend(word.iter().map(|&b| whole.chars[b as usize]));
+            if let Some(&id) = whole.tokens.get(text.as_str()) {
                 out.push(id);
                 return;
             }
         }
+        let (syms, ranks) = (&mut cache.syms, &mut cache.ranks);
         syms.clear();
         syms.extend(word.iter().map(|&b| self.byte_ids[b as usize]));
         if word.len() > HEAP_ABOVE {

@@ -6,7 +6,7 @@
 //! Everything is read from the file: the token table through [`Vocab`], which applies (and checks
 //! the file against) the crate's id rules, so a run on the fast path never loads the crate.
 
-use super::bpe::Bpe;
+use super::bpe::{Bpe, Whole};
 use super::compiled::Compiled;
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer};
@@ -555,19 +555,15 @@ pub fn build(parsed: Parsed<'_>, encode_special_tokens: bool) -> Result<Made, Un
     )?;
     let chars = byte_level_chars();
     let byte_ids = byte_ids(&vocab, &chars)?;
-    // With ignore_merges, the byte-decoded vocabulary is built beside the merge look-ups.
-    let (merges, whole) = std::thread::scope(|scope| {
-        let whole = scope.spawn(|| ignore_merges.then(|| whole_tokens(&vocab, &chars)));
-        let merges = match merges {
-            Merges::Text(list) => merge_ids(&vocab, &list),
-            Merges::Ids(ids) => checked_ids(ids, vocab.max_known_id()),
-        };
-        (merges, whole.join())
+    let merges = match merges {
+        Merges::Text(list) => merge_ids(&vocab, &list)?,
+        Merges::Ids(ids) => checked_ids(ids, vocab.max_known_id())?,
+    };
+    // With ignore_merges, a pre-token is looked up whole by its byte-level spelling.
+    let whole = ignore_merges.then(|| Whole {
+        tokens: vocab.shared_model(),
+        chars,
     });
-    let (merges, whole) = (
-        merges?,
-        whole.map_err(|_| "the vocabulary decoder panicked")?,
-    );
     let (raw, normalized) = added_lists(&vocab, normalizer, encode_special_tokens)?;
     let description = format!(
         "byte-level BPE, {} split pattern, {} normalizer, {} merges{}, {} added tokens",
@@ -685,30 +681,6 @@ fn merge_ids(
     let mut merges = first?;
     merges.extend(second?);
     Ok(merges)
-}
-
-/// With `ignore_merges`: every vocabulary token made of byte-level characters, as its bytes.
-fn whole_tokens(vocab: &Vocab, chars: &[char; 256]) -> FxHashMap<Box<[u8]>, u32> {
-    let mut inverse = [0u8; 512];
-    let mut known = [false; 512];
-    for (b, c) in chars.iter().enumerate() {
-        inverse[*c as usize] = b as u8;
-        known[*c as usize] = true;
-    }
-    // Sized once: collecting a filtered iterator would grow the map a dozen times.
-    let mut whole = FxHashMap::with_capacity_and_hasher(vocab.model().len(), Default::default());
-    let mut bytes = Vec::new();
-    'tokens: for (tok, &id) in vocab.model() {
-        bytes.clear();
-        for c in tok.chars() {
-            if known.get(c as usize) != Some(&true) {
-                continue 'tokens;
-            }
-            bytes.push(inverse[c as usize]);
-        }
-        whole.insert(Box::from(&bytes[..]), id);
-    }
-    whole
 }
 
 /// An added token to match: its content (normalized when the token is), id, and whether a match

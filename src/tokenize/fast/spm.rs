@@ -40,6 +40,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// `'▁'`, which replaces `' '`.
 const SPACE: char = '\u{2581}';
@@ -437,7 +438,13 @@ pub(super) fn build_from(
     let byte_ids = byte_tokens(vocab.model())?;
     let merges = merge_table(merges, &vocab, &byte_ids)?;
     let n_merges = merges.ids.len();
-    let (spm, merges) = Spm::new(vocab.model(), byte_ids, merges, spaces, ignore_merges);
+    let (spm, merges) = Spm::new(
+        &vocab.shared_model(),
+        byte_ids,
+        merges,
+        spaces,
+        ignore_merges,
+    );
     let (raw, normalized) = added_lists(&vocab, &spm, encode_special_tokens)?;
     let description = format!(
         "SentencePiece-style BPE with byte fallback, {}, {n_merges} merges{}, {} added tokens",
@@ -513,7 +520,7 @@ pub struct Spm {
     pairs: FxHashSet<u64>,
     spaces: Spaces,
     /// With `ignore_merges`: the vocabulary, and its longest token in bytes.
-    whole: Option<(FxHashMap<String, u32>, usize)>,
+    whole: Option<(Arc<FxHashMap<String, u32>>, usize)>,
     /// Identifies this model in the per-thread caches.
     key: u64,
 }
@@ -563,7 +570,7 @@ fn decode(t: &[u8], i: usize) -> (u32, usize) {
 
 impl Spm {
     fn new(
-        model: &FxHashMap<String, u32>,
+        model: &Arc<FxHashMap<String, u32>>,
         byte_ids: [u32; 256],
         merges: MergeTable,
         spaces: Spaces,
@@ -588,7 +595,7 @@ impl Spm {
 
     /// Everything but the rank map, which [`Self::new`] puts in `bpe`.
     fn with(
-        model: &FxHashMap<String, u32>,
+        model: &Arc<FxHashMap<String, u32>>,
         byte_ids: [u32; 256],
         pairs: &mut FxHashSet<u64>,
         spaces: Spaces,
@@ -596,7 +603,7 @@ impl Spm {
     ) -> Spm {
         let mut ascii_ids = [NONE; 128];
         let mut char_ids = FxHashMap::default();
-        for (tok, &id) in model {
+        for (tok, &id) in model.iter() {
             let mut chars = tok.chars();
             if let (Some(c), None) = (chars.next(), chars.next()) {
                 match c as u32 {
@@ -622,7 +629,7 @@ impl Spm {
         }
         let whole = ignore_merges.then(|| {
             let longest = model.keys().map(String::len).max().unwrap_or(0);
-            (model.clone(), longest)
+            (Arc::clone(model), longest)
         });
         Spm {
             bpe: Bpe::new([0; 256], [], None),
