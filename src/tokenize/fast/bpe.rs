@@ -66,7 +66,7 @@ impl PairTable {
     fn with_capacity(n: usize) -> Self {
         let bits = (2 * n.max(8)).next_power_of_two().trailing_zeros();
         PairTable {
-            slots: vec![(Self::EMPTY, 0, 0); 1 << bits].into_boxed_slice(),
+            slots: table(1 << bits, (Self::EMPTY, 0, 0)),
             shift: 64 - bits,
         }
     }
@@ -182,7 +182,7 @@ impl IdStore {
 /// probing over 32-byte slots, at most half full. A hit costs one multiplication and, mostly,
 /// one cache line; a general hash map reads its control bytes first, then the slot.
 struct ShortTable {
-    slots: Vec<(u128, Ids)>,
+    slots: Box<[(u128, Ids)]>,
     /// 64 less log2 of the number of slots: the index is the top bits of the hash.
     shift: u32,
     len: usize,
@@ -198,7 +198,7 @@ impl ShortTable {
 
     fn with_bits(bits: u32) -> Self {
         ShortTable {
-            slots: vec![Self::EMPTY; 1 << bits],
+            slots: table(1 << bits, Self::EMPTY),
             shift: 64 - bits,
             len: 0,
         }
@@ -255,6 +255,30 @@ impl ShortTable {
         }
         self.slots[i] = (key, v);
     }
+}
+
+/// `n` copies of `fill`, in memory the kernel may back with huge pages (Linux's transparent
+/// huge pages in their usual `madvise` mode): the pair table and the per-thread caches are tens
+/// of MB touched at random, which otherwise costs a page fault every 4 KB.
+fn table<T: Copy>(n: usize, fill: T) -> Box<[T]> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let (start, end) = (
+            v.as_ptr() as usize,
+            v.as_ptr() as usize + n * size_of::<T>(),
+        );
+        let (start, end) = (start.div_ceil(PAGE) * PAGE, end / PAGE * PAGE);
+        if end >= start + (2 << 20) {
+            // SAFETY: the range lies inside this vector's own allocation, which nothing has read
+            // or written yet; MADV_HUGEPAGE changes only how the kernel backs it, and a failure
+            // (huge pages off) leaves it as it was.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+        }
+    }
+    v.resize(n, fill);
+    v.into_boxed_slice()
 }
 
 /// The `len < 16` bytes at `text[at..]` as a little-endian integer, zero above them: one
