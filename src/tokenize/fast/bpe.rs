@@ -3,25 +3,28 @@
 //! The `tokenizers` crate merges, at every step, the adjacent pair with the lowest rank, the
 //! leftmost one among equals (a min-heap on `(rank, position)` whose stale entries are skipped).
 //! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over a rank array
-//! whose merged-away entries stay in place, linked past (no memory moves), and a heap over a
-//! linked list for longer ones, where the scan would be quadratic. Ranks come from an
+//! whose merged-away entries stay in place, linked past (no memory moves), and for longer ones,
+//! where the scan would be quadratic, a tournament tree over a linked list ([`Bpe::merge_tree`]),
+//! in scratch buffers kept per thread. Ranks come from an
 //! open-addressed pair table ([`PairTable`]), a word's first ranks from a table of byte pairs.
 //! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
 //! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
 
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Pre-tokens longer than this are not cached (the crate uses the same bound).
 const MAX_CACHED_LEN: usize = 256;
 /// Entries per thread before the cache is emptied and refilled.
 const CACHE_ENTRIES: usize = 1 << 19;
-/// Words longer than this (in bytes) merge with the heap: the scan costs a pass over the word per
-/// merge, the heap a logarithm and more bookkeeping (the crossover measured on real text).
-const HEAP_ABOVE: usize = 32;
+/// Words longer than this (in symbols) merge with the tournament tree: the scan costs a pass over
+/// the word per merge, the tree a logarithm and more bookkeeping (the crossover measured on real
+/// text).
+const TREE_ABOVE: usize = 32;
+/// Scratch buffers larger than this (entries) are freed after a merge, so one huge pre-token
+/// does not keep megabytes per thread.
+const SCRATCH_KEEP: usize = 1 << 16;
 
 /// A byte-level BPE model: initial ids of the 256 bytes, and the merge table.
 pub struct Bpe {
@@ -110,7 +113,27 @@ struct Cache {
     ids: IdStore,
     /// Scratch space for merging.
     syms: Vec<u32>,
+    scratch: Scratch,
+}
+
+/// Scratch space for merging one word, kept per thread so a merge allocates nothing.
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// `ranks[i]`: the rank and merged id of the pair at `i`.
     ranks: Vec<(u32, u32)>,
+    /// The tournament tree of [`Bpe::merge_tree`], and its linked list.
+    tree: Vec<u64>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+}
+
+impl Scratch {
+    /// Frees buffers a huge word made huge.
+    fn shrink(&mut self) {
+        if self.tree.capacity() > SCRATCH_KEEP {
+            *self = Scratch::default();
+        }
+    }
 }
 
 /// A cached encoding: one id, or a range of an [`IdStore`].
@@ -290,7 +313,7 @@ thread_local! {
         long: FxHashMap::default(),
         ids: IdStore::default(),
         syms: Vec::new(),
-        ranks: Vec::new(),
+        scratch: Scratch::default(),
     });
 }
 
@@ -418,26 +441,36 @@ impl Bpe {
     }
 
     fn encode_uncached(&self, word: &[u8], out: &mut Vec<u32>, cache: &mut Cache) {
-        let (syms, ranks) = (&mut cache.syms, &mut cache.ranks);
         if let Some(whole) = &self.whole {
             if let Some(&id) = whole.get(word) {
                 out.push(id);
                 return;
             }
         }
+        let (syms, scratch) = (&mut cache.syms, &mut cache.scratch);
         syms.clear();
         syms.extend(word.iter().map(|&b| self.byte_ids[b as usize]));
-        if word.len() > HEAP_ABOVE {
-            self.merge_heap(syms);
-        } else {
-            ranks.clear();
-            ranks.extend(
-                word.windows(2)
-                    .map(|w| self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize]),
-            );
-            self.merge_ranked(syms, ranks);
-        }
+        scratch.ranks.clear();
+        scratch.ranks.extend(
+            word.windows(2)
+                .map(|w| self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize]),
+        );
+        self.merge_ranks(syms, scratch);
         out.extend_from_slice(syms);
+    }
+
+    /// The ids of `word` merged by the cached encoder's merge, without the cache.
+    #[cfg(test)]
+    pub(super) fn encode_word(&self, word: &[u8]) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.with_cache(|e| self.encode_uncached(word, &mut out, e.cache));
+        out
+    }
+
+    /// The ids of the 256 bytes.
+    #[cfg(test)]
+    pub(super) fn byte_ids(&self) -> [u32; 256] {
+        self.byte_ids
     }
 
     #[inline(always)]
@@ -445,27 +478,36 @@ impl Bpe {
         self.merges.get(pair(a, b))
     }
 
-    /// Repeatedly merges the lowest-ranked, leftmost pair (words longer than [`HEAP_ABOVE`]:
-    /// [`Self::merge_heap`]); `ranks` is scratch space.
-    pub(crate) fn merge_scan(&self, syms: &mut Vec<u32>, ranks: &mut Vec<(u32, u32)>) {
-        if syms.len() > HEAP_ABOVE {
-            return self.merge_heap(syms);
+    /// Repeatedly merges the lowest-ranked, leftmost pair; `scratch` is scratch space.
+    pub(super) fn merge_scan(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
+        scratch.ranks.clear();
+        scratch
+            .ranks
+            .extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
+        self.merge_ranks(syms, scratch);
+    }
+
+    /// [`Self::merge_scan`] with the first ranks in `scratch.ranks`: a scan for short words, the
+    /// tree for longer ones.
+    #[inline(always)]
+    fn merge_ranks(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
+        if syms.len() > TREE_ABOVE {
+            self.merge_tree(syms, scratch);
+        } else {
+            self.merge_ranked(syms, &mut scratch.ranks);
         }
-        ranks.clear();
-        ranks.extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
-        self.merge_ranked(syms, ranks);
     }
 
     /// The merges of [`Self::merge_scan`], given `ranks[i]`, the rank and merged id of
-    /// `(syms[i], syms[i + 1])`, for a word of at most [`HEAP_ABOVE`] symbols. Merged-away
+    /// `(syms[i], syms[i + 1])`, for a word of at most [`TREE_ABOVE`] symbols. Merged-away
     /// symbols stay in place, linked past, with rank `u32::MAX`, so a merge moves no memory, and
     /// the leftmost lowest rank is still the lowest index.
     fn merge_ranked(&self, syms: &mut Vec<u32>, ranks: &mut [(u32, u32)]) {
         let n = syms.len();
-        debug_assert!(n <= HEAP_ABOVE && ranks.len() + 1 == n.max(1));
+        debug_assert!(n <= TREE_ABOVE && ranks.len() + 1 == n.max(1));
         // next[i]: the symbol after i (n past the end); prev[i]: the one before (0 has none).
-        let mut next = [0u8; HEAP_ABOVE + 1];
-        let mut prev = [0u8; HEAP_ABOVE + 1];
+        let mut next = [0u8; TREE_ABOVE + 1];
+        let mut prev = [0u8; TREE_ABOVE + 1];
         for i in 0..n {
             next[i] = (i + 1) as u8;
             prev[i] = i.saturating_sub(1) as u8;
@@ -507,9 +549,87 @@ impl Bpe {
         syms.truncate(w);
     }
 
-    /// The same merges with a min-heap on `(rank, position)` over a linked list of symbols.
-    pub(crate) fn merge_heap(&self, syms: &mut Vec<u32>) {
+    /// The merges of [`Self::merge_scan`] for words of any length, given the first ranks in
+    /// `scratch.ranks`: a tournament tree over the pair positions holds `rank << 32 | position`
+    /// at its leaves (`u64::MAX` for a pair that is gone) and the minimum of its children at each
+    /// node, so the root is the lowest rank, the leftmost among equals (positions only grow along
+    /// the word: a merged symbol keeps its left position). A merge changes at most three leaves,
+    /// each a walk to the root; nothing is allocated and no entry goes stale. The tree is the
+    /// implicit one of `2m` nodes for `m` leaves (leaf `i` at `m + i`, node `k`'s children at
+    /// `2k` and `2k + 1`): any `m`, not a power of two, since keys have no ties.
+    fn merge_tree(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
         let n = syms.len();
+        if n < 2 {
+            return;
+        }
+        let Scratch {
+            ranks,
+            tree,
+            next,
+            prev,
+        } = scratch;
+        debug_assert_eq!(ranks.len() + 1, n);
+        let m = n - 1;
+        tree.clear();
+        tree.resize(m, 0);
+        tree.extend(ranks.iter().enumerate().map(|(i, &(r, _))| key(r, i)));
+        for k in (1..m).rev() {
+            tree[k] = tree[2 * k].min(tree[2 * k + 1]);
+        }
+        next.clear();
+        next.extend(1..=n as u32);
+        prev.clear();
+        prev.extend((0..n as u32).map(|i| i.wrapping_sub(1)));
+        loop {
+            let top = tree[1];
+            if top >> 32 == u64::from(u32::MAX) {
+                break;
+            }
+            // The pair (at, j) becomes one symbol at `at`; j is linked out.
+            let at = top as u32 as usize;
+            let j = next[at] as usize;
+            let k = next[j] as usize;
+            syms[at] = ranks[at].1;
+            next[at] = k as u32;
+            // The leaves of j and of the pair before `at` first, stopping where nothing changes
+            // (at the latest below the path of `at`, which holds the old minimum), then the
+            // path of `at` all the way up.
+            if at > 0 {
+                let p = prev[at] as usize;
+                let (r, merged) = self.rank(syms[p], syms[at]);
+                ranks[p].1 = merged;
+                settle(tree, m, p, key(r, p));
+            }
+            let mut fresh = u64::MAX;
+            if k < n {
+                prev[k] = at as u32;
+                settle(tree, m, j, u64::MAX);
+                let (r, merged) = self.rank(syms[at], syms[k]);
+                ranks[at].1 = merged;
+                fresh = key(r, at);
+            }
+            settle_top(tree, m, at, fresh);
+        }
+        let (mut w, mut i) = (0, 0);
+        while i < n {
+            syms[w] = syms[i];
+            w += 1;
+            i = next[i] as usize;
+        }
+        syms.truncate(w);
+        scratch.shrink();
+    }
+
+    /// The merges as the `tokenizers` crate does them: a min-heap on `(rank, position)` whose
+    /// stale entries are skipped, the reference for the tests.
+    #[cfg(test)]
+    pub(crate) fn merge_heap(&self, syms: &mut Vec<u32>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let n = syms.len();
+        if n < 2 {
+            return;
+        }
         let mut next: Vec<usize> = (1..=n).collect();
         let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
         let mut alive = vec![true; n];
@@ -557,5 +677,39 @@ impl Bpe {
             }
         }
         syms.truncate(w);
+    }
+}
+
+/// The tree key of the pair at `i` with rank `r`: ordered by rank, then position.
+#[inline(always)]
+fn key(r: u32, i: usize) -> u64 {
+    u64::from(r) << 32 | i as u64
+}
+
+/// Sets leaf `i` of the tree of `m` leaves to `v` and recomputes its ancestors up to the first
+/// that keeps its value (the ones above it then keep theirs too).
+#[inline(always)]
+fn settle(tree: &mut [u64], m: usize, i: usize, v: u64) {
+    let mut k = m + i;
+    tree[k] = v;
+    while k > 1 {
+        let low = tree[k].min(tree[k ^ 1]);
+        k >>= 1;
+        if tree[k] == low {
+            break;
+        }
+        tree[k] = low;
+    }
+}
+
+/// [`settle`] for the leaf of the minimum: every ancestor held its old key, so every one changes.
+#[inline(always)]
+fn settle_top(tree: &mut [u64], m: usize, i: usize, v: u64) {
+    let mut k = m + i;
+    tree[k] = v;
+    while k > 1 {
+        let low = tree[k].min(tree[k ^ 1]);
+        k >>= 1;
+        tree[k] = low;
     }
 }
