@@ -3,10 +3,10 @@
 //! The `tokenizers` crate merges, at every step, the adjacent pair with the lowest rank, the
 //! leftmost one among equals (a min-heap on `(rank, position)` whose stale entries are skipped).
 //! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over a rank array
-//! whose merged-away entries stay in place, linked past (no memory moves), and for longer ones,
-//! where the scan would be quadratic, a tournament tree over a linked list ([`Bpe::merge_tree`]),
-//! in scratch buffers kept per thread. Ranks come from an
-//! open-addressed pair table ([`PairTable`]), a word's first ranks from a table of byte pairs.
+//! that closes up after each merge (so later scans are shorter), and for longer ones, where the
+//! scan would be quadratic, a tournament tree over a linked list ([`Bpe::merge_tree`]), in
+//! scratch buffers kept per thread. Ranks come from an open-addressed pair table
+//! ([`PairTable`]), a word's first ranks from a table of byte pairs.
 //! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
 //! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
 
@@ -499,19 +499,12 @@ impl Bpe {
     }
 
     /// The merges of [`Self::merge_scan`], given `ranks[i]`, the rank and merged id of
-    /// `(syms[i], syms[i + 1])`, for a word of at most [`TREE_ABOVE`] symbols. Merged-away
-    /// symbols stay in place, linked past, with rank `u32::MAX`, so a merge moves no memory, and
-    /// the leftmost lowest rank is still the lowest index.
-    fn merge_ranked(&self, syms: &mut Vec<u32>, ranks: &mut [(u32, u32)]) {
-        let n = syms.len();
-        debug_assert!(n <= TREE_ABOVE && ranks.len() + 1 == n.max(1));
-        // next[i]: the symbol after i (n past the end); prev[i]: the one before (0 has none).
-        let mut next = [0u8; TREE_ABOVE + 1];
-        let mut prev = [0u8; TREE_ABOVE + 1];
-        for i in 0..n {
-            next[i] = (i + 1) as u8;
-            prev[i] = i.saturating_sub(1) as u8;
-        }
+    /// `(syms[i], syms[i + 1])`, for a word of at most [`TREE_ABOVE`] symbols. A merge removes
+    /// the merged-away symbol and its pair (moving the tails of both arrays, a few words), so
+    /// every later scan is one entry shorter; the leftmost lowest rank is the lowest index. (Left
+    /// in place and linked past, as before, the dead entries cost more in scanning than the moves.)
+    fn merge_ranked(&self, syms: &mut Vec<u32>, ranks: &mut Vec<(u32, u32)>) {
+        debug_assert!(syms.len() <= TREE_ABOVE && ranks.len() + 1 == syms.len().max(1));
         loop {
             let (mut best, mut at) = (u32::MAX, 0);
             for (i, &(r, _)) in ranks.iter().enumerate() {
@@ -523,30 +516,17 @@ impl Bpe {
             if best == u32::MAX {
                 break;
             }
-            // The pair (at, j) becomes one symbol at `at`; j is linked out.
-            let j = next[at] as usize;
-            let k = next[j] as usize;
+            // The pair (at, at + 1) becomes one symbol at `at`; both arrays close up.
             syms[at] = ranks[at].1;
-            next[at] = k as u8;
-            if k < n {
-                prev[k] = at as u8;
-                ranks[j] = (u32::MAX, 0);
-                ranks[at] = self.rank(syms[at], syms[k]);
-            } else {
-                ranks[at] = (u32::MAX, 0);
+            syms.remove(at + 1);
+            ranks.remove(at);
+            if at < ranks.len() {
+                ranks[at] = self.rank(syms[at], syms[at + 1]);
             }
             if at > 0 {
-                let p = prev[at] as usize;
-                ranks[p] = self.rank(syms[p], syms[at]);
+                ranks[at - 1] = self.rank(syms[at - 1], syms[at]);
             }
         }
-        let (mut w, mut i) = (0, 0);
-        while i < n {
-            syms[w] = syms[i];
-            w += 1;
-            i = next[i] as usize;
-        }
-        syms.truncate(w);
     }
 
     /// The merges of [`Self::merge_scan`] for words of any length, given the first ranks in
