@@ -2,11 +2,11 @@
 //!
 //! The `tokenizers` crate merges, at every step, the adjacent pair with the lowest rank, the
 //! leftmost one among equals (a min-heap on `(rank, position)` whose stale entries are skipped).
-//! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over a rank array
-//! that closes up after each merge (so later scans are shorter), and for longer ones, where the
-//! scan would be quadratic, a tournament tree over a linked list ([`Bpe::merge_tree`]), in
-//! scratch buffers kept per thread. Ranks come from an open-addressed pair table
-//! ([`PairTable`]), a word's first ranks from a table of byte pairs.
+//! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over an array of
+//! symbols and ranks that closes up after each merge (so later scans are shorter), for longer
+//! ones, where the scan would be quadratic, a tournament tree over a linked list
+//! ([`Bpe::merge_tree`]); both in scratch buffers kept per thread. Ranks come from an
+//! open-addressed pair table ([`PairTable`]), a word's first ranks from a table of byte pairs.
 //! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
 //! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
 
@@ -119,12 +119,33 @@ struct Cache {
 /// Scratch space for merging one word, kept per thread so a merge allocates nothing.
 #[derive(Default)]
 pub(super) struct Scratch {
-    /// `ranks[i]`: the rank and merged id of the pair at `i`.
+    /// The symbols of a short word, for [`Bpe::merge_cells`].
+    cells: Vec<Cell>,
+    /// `ranks[i]`: the rank and merged id of the pair at `i`, for [`Bpe::merge_tree`].
     ranks: Vec<(u32, u32)>,
     /// The tournament tree of [`Bpe::merge_tree`], and its linked list.
     tree: Vec<u64>,
     next: Vec<u32>,
     prev: Vec<u32>,
+}
+
+/// A symbol of a word being merged and the pair it starts: its rank (`u32::MAX` for none, and for
+/// the last symbol) and the id the pair merges into.
+#[derive(Clone, Copy)]
+struct Cell {
+    sym: u32,
+    rank: u32,
+    merged: u32,
+}
+
+impl Cell {
+    fn last(sym: u32) -> Cell {
+        Cell {
+            sym,
+            rank: u32::MAX,
+            merged: 0,
+        }
+    }
 }
 
 impl Scratch {
@@ -448,15 +469,31 @@ impl Bpe {
             }
         }
         let (syms, scratch) = (&mut cache.syms, &mut cache.scratch);
-        syms.clear();
-        syms.extend(word.iter().map(|&b| self.byte_ids[b as usize]));
-        scratch.ranks.clear();
-        scratch.ranks.extend(
-            word.windows(2)
-                .map(|w| self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize]),
-        );
-        self.merge_ranks(syms, scratch);
-        out.extend_from_slice(syms);
+        let first = |w: &[u8]| self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize];
+        if word.len() > TREE_ABOVE {
+            syms.clear();
+            syms.extend(word.iter().map(|&b| self.byte_ids[b as usize]));
+            scratch.ranks.clear();
+            scratch.ranks.extend(word.windows(2).map(first));
+            self.merge_tree(syms, scratch);
+            out.extend_from_slice(syms);
+            return;
+        }
+        let cells = &mut scratch.cells;
+        cells.clear();
+        cells.extend(word.windows(2).map(|w| {
+            let (rank, merged) = first(w);
+            Cell {
+                sym: self.byte_ids[w[0] as usize],
+                rank,
+                merged,
+            }
+        }));
+        if let Some(&b) = word.last() {
+            cells.push(Cell::last(self.byte_ids[b as usize]));
+        }
+        self.merge_cells(cells);
+        out.extend(cells.iter().map(|c| c.sym));
     }
 
     /// The ids of `word` merged by the cached encoder's merge, without the cache.
@@ -478,53 +515,64 @@ impl Bpe {
         self.merges.get(pair(a, b))
     }
 
-    /// Repeatedly merges the lowest-ranked, leftmost pair; `scratch` is scratch space.
+    /// Repeatedly merges the lowest-ranked, leftmost pair: a scan for words of up to
+    /// [`TREE_ABOVE`] symbols ([`Self::merge_cells`]), the tree for longer ones.
     pub(super) fn merge_scan(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
-        scratch.ranks.clear();
-        scratch
-            .ranks
-            .extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
-        self.merge_ranks(syms, scratch);
-    }
-
-    /// [`Self::merge_scan`] with the first ranks in `scratch.ranks`: a scan for short words, the
-    /// tree for longer ones.
-    #[inline(always)]
-    fn merge_ranks(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
         if syms.len() > TREE_ABOVE {
+            scratch.ranks.clear();
+            scratch
+                .ranks
+                .extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
             self.merge_tree(syms, scratch);
-        } else {
-            self.merge_ranked(syms, &mut scratch.ranks);
+            return;
         }
+        let cells = &mut scratch.cells;
+        cells.clear();
+        cells.extend(syms.windows(2).map(|w| {
+            let (rank, merged) = self.rank(w[0], w[1]);
+            Cell {
+                sym: w[0],
+                rank,
+                merged,
+            }
+        }));
+        if let Some(&s) = syms.last() {
+            cells.push(Cell::last(s));
+        }
+        self.merge_cells(cells);
+        syms.clear();
+        syms.extend(cells.iter().map(|c| c.sym));
     }
 
-    /// The merges of [`Self::merge_scan`], given `ranks[i]`, the rank and merged id of
-    /// `(syms[i], syms[i + 1])`, for a word of at most [`TREE_ABOVE`] symbols. A merge removes
-    /// the merged-away symbol and its pair (moving the tails of both arrays, a few words), so
-    /// every later scan is one entry shorter; the leftmost lowest rank is the lowest index. (Left
-    /// in place and linked past, as before, the dead entries cost more in scanning than the moves.)
-    fn merge_ranked(&self, syms: &mut Vec<u32>, ranks: &mut Vec<(u32, u32)>) {
-        debug_assert!(syms.len() <= TREE_ABOVE && ranks.len() + 1 == syms.len().max(1));
+    /// The merges of [`Self::merge_scan`] for a word of at most [`TREE_ABOVE`] symbols, each
+    /// symbol in a [`Cell`] with the rank of the pair it starts. A merge removes the merged-away
+    /// cell (one move of the tail, a few words), so every later scan is one cell shorter, and
+    /// the leftmost lowest rank is the lowest index. (Left in place and linked past, as before,
+    /// the dead entries cost more in scanning than the moves.)
+    fn merge_cells(&self, cells: &mut Vec<Cell>) {
+        debug_assert!(cells.len() <= TREE_ABOVE);
         loop {
             let (mut best, mut at) = (u32::MAX, 0);
-            for (i, &(r, _)) in ranks.iter().enumerate() {
-                if r < best {
-                    best = r;
+            for (i, c) in cells.iter().enumerate() {
+                if c.rank < best {
+                    best = c.rank;
                     at = i;
                 }
             }
             if best == u32::MAX {
                 break;
             }
-            // The pair (at, at + 1) becomes one symbol at `at`; both arrays close up.
-            syms[at] = ranks[at].1;
-            syms.remove(at + 1);
-            ranks.remove(at);
-            if at < ranks.len() {
-                ranks[at] = self.rank(syms[at], syms[at + 1]);
-            }
+            // The pair (at, at + 1) becomes one symbol at `at`.
+            cells[at].sym = cells[at].merged;
+            cells.remove(at + 1);
+            let (rank, merged) = match cells.get(at + 1) {
+                Some(next) => self.rank(cells[at].sym, next.sym),
+                None => (u32::MAX, 0),
+            };
+            (cells[at].rank, cells[at].merged) = (rank, merged);
             if at > 0 {
-                ranks[at - 1] = self.rank(syms[at - 1], syms[at]);
+                let (rank, merged) = self.rank(cells[at - 1].sym, cells[at].sym);
+                (cells[at - 1].rank, cells[at - 1].merged) = (rank, merged);
             }
         }
     }
@@ -547,6 +595,7 @@ impl Bpe {
             tree,
             next,
             prev,
+            ..
         } = scratch;
         debug_assert_eq!(ranks.len() + 1, n);
         let m = n - 1;
