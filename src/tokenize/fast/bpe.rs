@@ -2,17 +2,16 @@
 //!
 //! The `tokenizers` crate merges, at every step, the adjacent pair with the lowest rank, the
 //! leftmost one among equals (a min-heap on `(rank, position)` whose stale entries are skipped).
-//! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over a rank array
-//! whose merged-away entries stay in place, linked past (no memory moves), and a heap over a
-//! linked list for longer ones, where the scan would be quadratic. Ranks come from an
+//! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over an array of
+//! symbols and ranks that closes up after each merge (so later scans are shorter), for longer
+//! ones, where the scan would be quadratic, a tournament tree over a linked list
+//! ([`Bpe::merge_tree`]); both in scratch buffers kept per thread. Ranks come from an
 //! open-addressed pair table ([`PairTable`]), a word's first ranks from a table of byte pairs.
 //! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
 //! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
 
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -20,9 +19,13 @@ use std::sync::Arc;
 const MAX_CACHED_LEN: usize = 256;
 /// Entries per thread before the cache is emptied and refilled.
 const CACHE_ENTRIES: usize = 1 << 19;
-/// Words longer than this (in bytes) merge with the heap: the scan costs a pass over the word per
-/// merge, the heap a logarithm and more bookkeeping (the crossover measured on real text).
-const HEAP_ABOVE: usize = 32;
+/// Words longer than this (in symbols) merge with the tournament tree: the scan costs a pass over
+/// the word per merge, the tree a logarithm and more bookkeeping (the crossover measured on real
+/// text).
+const TREE_ABOVE: usize = 32;
+/// Scratch buffers larger than this (entries) are freed after a merge, so one huge pre-token
+/// does not keep megabytes per thread.
+const SCRATCH_KEEP: usize = 1 << 16;
 
 /// A byte-level BPE model: initial ids of the 256 bytes, and the merge table.
 pub struct Bpe {
@@ -116,10 +119,52 @@ struct Cache {
     medium: FxHashMap<(u128, u128), Ids>,
     long: FxHashMap<Box<[u8]>, Ids>,
     ids: IdStore,
-    /// Scratch space for merging, and for a pre-token's byte-level spelling.
+    /// The symbols of the word being merged, and the rest of the scratch space.
     syms: Vec<u32>,
+    scratch: Scratch,
+}
+
+/// Scratch space for merging one word, kept per thread so a merge allocates nothing.
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// The symbols of a short word, for [`Bpe::merge_cells`].
+    cells: Vec<Cell>,
+    /// `ranks[i]`: the rank and merged id of the pair at `i`, for [`Bpe::merge_tree`].
     ranks: Vec<(u32, u32)>,
+    /// A pre-token's byte-level spelling, to look it up whole (`ignore_merges`).
     text: String,
+    /// The tournament tree of [`Bpe::merge_tree`], and its linked list.
+    tree: Vec<u64>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+}
+
+/// A symbol of a word being merged and the pair it starts: its rank (`u32::MAX` for none, and for
+/// the last symbol) and the id the pair merges into.
+#[derive(Clone, Copy)]
+struct Cell {
+    sym: u32,
+    rank: u32,
+    merged: u32,
+}
+
+impl Cell {
+    fn last(sym: u32) -> Cell {
+        Cell {
+            sym,
+            rank: u32::MAX,
+            merged: 0,
+        }
+    }
+}
+
+impl Scratch {
+    /// Frees buffers a huge word made huge.
+    fn shrink(&mut self) {
+        if self.tree.capacity() > SCRATCH_KEEP {
+            *self = Scratch::default();
+        }
+    }
 }
 
 /// A cached encoding: one id, or a range of an [`IdStore`].
@@ -323,8 +368,7 @@ thread_local! {
         long: FxHashMap::default(),
         ids: IdStore::default(),
         syms: Vec::new(),
-        ranks: Vec::new(),
-        text: String::new(),
+        scratch: Scratch::default(),
     });
 }
 
@@ -458,7 +502,7 @@ impl Bpe {
 
     fn encode_uncached(&self, word: &[u8], out: &mut Vec<u32>, cache: &mut Cache) {
         if let Some(whole) = &self.whole {
-            let text = &mut cache.text;
+            let text = &mut cache.scratch.text;
             text.clear();
             text.extend(word.iter().map(|&b| whole.chars[b as usize]));
             if let Some(&id) = whole.tokens.get(text.as_str()) {
@@ -466,20 +510,46 @@ impl Bpe {
                 return;
             }
         }
-        let (syms, ranks) = (&mut cache.syms, &mut cache.ranks);
-        syms.clear();
-        syms.extend(word.iter().map(|&b| self.byte_ids[b as usize]));
-        if word.len() > HEAP_ABOVE {
-            self.merge_heap(syms);
-        } else {
-            ranks.clear();
-            ranks.extend(
-                word.windows(2)
-                    .map(|w| self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize]),
-            );
-            self.merge_ranked(syms, ranks);
+        let (syms, scratch) = (&mut cache.syms, &mut cache.scratch);
+        let first = |w: &[u8]| self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize];
+        if word.len() > TREE_ABOVE {
+            syms.clear();
+            syms.extend(word.iter().map(|&b| self.byte_ids[b as usize]));
+            scratch.ranks.clear();
+            scratch.ranks.extend(word.windows(2).map(first));
+            self.merge_tree(syms, scratch);
+            out.extend_from_slice(syms);
+            return;
         }
-        out.extend_from_slice(syms);
+        let cells = &mut scratch.cells;
+        cells.clear();
+        cells.extend(word.windows(2).map(|w| {
+            let (rank, merged) = first(w);
+            Cell {
+                sym: self.byte_ids[w[0] as usize],
+                rank,
+                merged,
+            }
+        }));
+        if let Some(&b) = word.last() {
+            cells.push(Cell::last(self.byte_ids[b as usize]));
+        }
+        self.merge_cells(cells);
+        out.extend(cells.iter().map(|c| c.sym));
+    }
+
+    /// The ids of `word` merged by the cached encoder's merge, without the cache.
+    #[cfg(test)]
+    pub(super) fn encode_word(&self, word: &[u8]) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.with_cache(|e| self.encode_uncached(word, &mut out, e.cache));
+        out
+    }
+
+    /// The ids of the 256 bytes.
+    #[cfg(test)]
+    pub(super) fn byte_ids(&self) -> [u32; 256] {
+        self.byte_ids
     }
 
     #[inline(always)]
@@ -487,58 +557,129 @@ impl Bpe {
         self.merges.get(pair(a, b))
     }
 
-    /// Repeatedly merges the lowest-ranked, leftmost pair (words longer than [`HEAP_ABOVE`]:
-    /// [`Self::merge_heap`]); `ranks` is scratch space.
-    pub(crate) fn merge_scan(&self, syms: &mut Vec<u32>, ranks: &mut Vec<(u32, u32)>) {
-        if syms.len() > HEAP_ABOVE {
-            return self.merge_heap(syms);
+    /// Repeatedly merges the lowest-ranked, leftmost pair: a scan for words of up to
+    /// [`TREE_ABOVE`] symbols ([`Self::merge_cells`]), the tree for longer ones.
+    pub(super) fn merge_scan(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
+        if syms.len() > TREE_ABOVE {
+            scratch.ranks.clear();
+            scratch
+                .ranks
+                .extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
+            self.merge_tree(syms, scratch);
+            return;
         }
-        ranks.clear();
-        ranks.extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
-        self.merge_ranked(syms, ranks);
+        let cells = &mut scratch.cells;
+        cells.clear();
+        cells.extend(syms.windows(2).map(|w| {
+            let (rank, merged) = self.rank(w[0], w[1]);
+            Cell {
+                sym: w[0],
+                rank,
+                merged,
+            }
+        }));
+        if let Some(&s) = syms.last() {
+            cells.push(Cell::last(s));
+        }
+        self.merge_cells(cells);
+        syms.clear();
+        syms.extend(cells.iter().map(|c| c.sym));
     }
 
-    /// The merges of [`Self::merge_scan`], given `ranks[i]`, the rank and merged id of
-    /// `(syms[i], syms[i + 1])`, for a word of at most [`HEAP_ABOVE`] symbols. Merged-away
-    /// symbols stay in place, linked past, with rank `u32::MAX`, so a merge moves no memory, and
-    /// the leftmost lowest rank is still the lowest index.
-    fn merge_ranked(&self, syms: &mut Vec<u32>, ranks: &mut [(u32, u32)]) {
-        let n = syms.len();
-        debug_assert!(n <= HEAP_ABOVE && ranks.len() + 1 == n.max(1));
-        // next[i]: the symbol after i (n past the end); prev[i]: the one before (0 has none).
-        let mut next = [0u8; HEAP_ABOVE + 1];
-        let mut prev = [0u8; HEAP_ABOVE + 1];
-        for i in 0..n {
-            next[i] = (i + 1) as u8;
-            prev[i] = i.saturating_sub(1) as u8;
-        }
+    /// The merges of [`Self::merge_scan`] for a word of at most [`TREE_ABOVE`] symbols, each
+    /// symbol in a [`Cell`] with the rank of the pair it starts. A merge removes the merged-away
+    /// cell (one move of the tail, a few words), so every later scan is one cell shorter, and
+    /// the leftmost lowest rank is the lowest index. (Left in place and linked past, as before,
+    /// the dead entries cost more in scanning than the moves.)
+    fn merge_cells(&self, cells: &mut Vec<Cell>) {
+        debug_assert!(cells.len() <= TREE_ABOVE);
         loop {
             let (mut best, mut at) = (u32::MAX, 0);
-            for (i, &(r, _)) in ranks.iter().enumerate() {
-                if r < best {
-                    best = r;
+            for (i, c) in cells.iter().enumerate() {
+                if c.rank < best {
+                    best = c.rank;
                     at = i;
                 }
             }
             if best == u32::MAX {
                 break;
             }
+            // The pair (at, at + 1) becomes one symbol at `at`.
+            cells[at].sym = cells[at].merged;
+            cells.remove(at + 1);
+            let (rank, merged) = match cells.get(at + 1) {
+                Some(next) => self.rank(cells[at].sym, next.sym),
+                None => (u32::MAX, 0),
+            };
+            (cells[at].rank, cells[at].merged) = (rank, merged);
+            if at > 0 {
+                let (rank, merged) = self.rank(cells[at - 1].sym, cells[at].sym);
+                (cells[at - 1].rank, cells[at - 1].merged) = (rank, merged);
+            }
+        }
+    }
+
+    /// The merges of [`Self::merge_scan`] for words of any length, given the first ranks in
+    /// `scratch.ranks`: a tournament tree over the pair positions holds `rank << 32 | position`
+    /// at its leaves (`u64::MAX` for a pair that is gone) and the minimum of its children at each
+    /// node, so the root is the lowest rank, the leftmost among equals (positions only grow along
+    /// the word: a merged symbol keeps its left position). A merge changes at most three leaves,
+    /// each a walk to the root; nothing is allocated and no entry goes stale. The tree is the
+    /// implicit one of `2m` nodes for `m` leaves (leaf `i` at `m + i`, node `k`'s children at
+    /// `2k` and `2k + 1`): any `m`, not a power of two, since keys have no ties.
+    fn merge_tree(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
+        let n = syms.len();
+        if n < 2 {
+            return;
+        }
+        let Scratch {
+            ranks,
+            tree,
+            next,
+            prev,
+            ..
+        } = scratch;
+        debug_assert_eq!(ranks.len() + 1, n);
+        let m = n - 1;
+        tree.clear();
+        tree.resize(m, 0);
+        tree.extend(ranks.iter().enumerate().map(|(i, &(r, _))| key(r, i)));
+        for k in (1..m).rev() {
+            tree[k] = tree[2 * k].min(tree[2 * k + 1]);
+        }
+        next.clear();
+        next.extend(1..=n as u32);
+        prev.clear();
+        prev.extend((0..n as u32).map(|i| i.wrapping_sub(1)));
+        loop {
+            let top = tree[1];
+            if top >> 32 == u64::from(u32::MAX) {
+                break;
+            }
             // The pair (at, j) becomes one symbol at `at`; j is linked out.
+            let at = top as u32 as usize;
             let j = next[at] as usize;
             let k = next[j] as usize;
             syms[at] = ranks[at].1;
-            next[at] = k as u8;
-            if k < n {
-                prev[k] = at as u8;
-                ranks[j] = (u32::MAX, 0);
-                ranks[at] = self.rank(syms[at], syms[k]);
-            } else {
-                ranks[at] = (u32::MAX, 0);
-            }
+            next[at] = k as u32;
+            // The leaves of j and of the pair before `at` first, stopping where nothing changes
+            // (at the latest below the path of `at`, which holds the old minimum), then the
+            // path of `at` all the way up.
             if at > 0 {
                 let p = prev[at] as usize;
-                ranks[p] = self.rank(syms[p], syms[at]);
+                let (r, merged) = self.rank(syms[p], syms[at]);
+                ranks[p].1 = merged;
+                settle(tree, m, p, key(r, p));
             }
+            let mut fresh = u64::MAX;
+            if k < n {
+                prev[k] = at as u32;
+                settle(tree, m, j, u64::MAX);
+                let (r, merged) = self.rank(syms[at], syms[k]);
+                ranks[at].1 = merged;
+                fresh = key(r, at);
+            }
+            settle_top(tree, m, at, fresh);
         }
         let (mut w, mut i) = (0, 0);
         while i < n {
@@ -547,11 +688,19 @@ impl Bpe {
             i = next[i] as usize;
         }
         syms.truncate(w);
+        scratch.shrink();
     }
 
-    /// The same merges with a min-heap on `(rank, position)` over a linked list of symbols.
+    /// The merges as the `tokenizers` crate does them: a min-heap on `(rank, position)` whose
+    /// stale entries are skipped, the reference for the tests.
+    #[cfg(test)]
     pub(crate) fn merge_heap(&self, syms: &mut Vec<u32>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
         let n = syms.len();
+        if n < 2 {
+            return;
+        }
         let mut next: Vec<usize> = (1..=n).collect();
         let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
         let mut alive = vec![true; n];
@@ -599,5 +748,39 @@ impl Bpe {
             }
         }
         syms.truncate(w);
+    }
+}
+
+/// The tree key of the pair at `i` with rank `r`: ordered by rank, then position.
+#[inline(always)]
+fn key(r: u32, i: usize) -> u64 {
+    u64::from(r) << 32 | i as u64
+}
+
+/// Sets leaf `i` of the tree of `m` leaves to `v` and recomputes its ancestors up to the first
+/// that keeps its value (the ones above it then keep theirs too).
+#[inline(always)]
+fn settle(tree: &mut [u64], m: usize, i: usize, v: u64) {
+    let mut k = m + i;
+    tree[k] = v;
+    while k > 1 {
+        let low = tree[k].min(tree[k ^ 1]);
+        k >>= 1;
+        if tree[k] == low {
+            break;
+        }
+        tree[k] = low;
+    }
+}
+
+/// [`settle`] for the leaf of the minimum: every ancestor held its old key, so every one changes.
+#[inline(always)]
+fn settle_top(tree: &mut [u64], m: usize, i: usize, v: u64) {
+    let mut k = m + i;
+    tree[k] = v;
+    while k > 1 {
+        let low = tree[k].min(tree[k ^ 1]);
+        k >>= 1;
+        tree[k] = low;
     }
 }

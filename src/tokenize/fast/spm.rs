@@ -27,7 +27,7 @@
 //! `' '` put before the first piece, so the text is not copied. Long documents are cut the same
 //! way into parts encoded in parallel.
 
-use super::bpe::{Bpe, IdStore, Ids};
+use super::bpe::{Bpe, IdStore, Ids, Scratch};
 use super::load::{
     self, checked_ids, exactly, expect, merge_list, type_of, FileJson, Made, Merge, Merges,
     MergesFile, ModelJson,
@@ -52,8 +52,6 @@ const NONE: u32 = u32::MAX;
 const MAX_CACHED_LEN: usize = 256;
 /// Entries per thread before the cache is emptied and refilled.
 const CACHE_ENTRIES: usize = 1 << 19;
-/// Pieces of more symbols than this merge with the heap.
-const HEAP_ABOVE: usize = 48;
 
 /// True when the file may be a byte-fallback BPE (a quick look for `"byte_fallback": true`);
 /// [`build`] decides.
@@ -961,11 +959,7 @@ impl Spm {
             }
             i = next;
         }
-        if syms.len() > HEAP_ABOVE {
-            self.bpe.merge_heap(syms);
-        } else if syms.len() > 1 {
-            self.bpe.merge_scan(syms, &mut cache.ranks);
-        }
+        self.bpe.merge_scan(syms, &mut cache.scratch);
         out.extend_from_slice(syms);
     }
 }
@@ -979,7 +973,7 @@ struct Cache {
     ids: IdStore,
     /// Scratch space for merging.
     syms: Vec<u32>,
-    ranks: Vec<(u32, u32)>,
+    scratch: Scratch,
 }
 
 impl Cache {
@@ -997,7 +991,7 @@ thread_local! {
         long: FxHashMap::default(),
         ids: IdStore::default(),
         syms: Vec::new(),
-        ranks: Vec::new(),
+        scratch: Scratch::default(),
     });
 }
 

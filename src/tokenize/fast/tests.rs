@@ -1,7 +1,7 @@
 //! Unit tests of the parts; the differential tests against the crate are in
 //! `tests/it/fast_tokenizer.rs`.
 
-use super::bpe::Bpe;
+use super::bpe::{Bpe, Scratch};
 use super::classes::L;
 use super::pretok::{class_flags, cut_points, PreTokenizer};
 use unicode_normalization_alignments::char::compose;
@@ -66,13 +66,13 @@ fn scan_and_heap_merge_the_same_way() {
                 .collect();
             let mut a = word.clone();
             let mut b = word.clone();
-            m.merge_scan(&mut a, &mut Vec::new());
+            m.merge_scan(&mut a, &mut Scratch::default());
             m.merge_heap(&mut b);
             assert_eq!(a, b, "{word:?}");
         }
     }
     let mut w = vec![97, 97, 97];
-    m.merge_scan(&mut w, &mut Vec::new());
+    m.merge_scan(&mut w, &mut Scratch::default());
     assert_eq!(w, vec![301, 97], "leftmost of equal ranks first");
 }
 
@@ -95,5 +95,58 @@ fn cuts_are_safe_and_cover_the_text() {
         .any(|&c| c > lines.len() + 4000 && c < text.len()));
     for &c in &cuts[..cuts.len() - 1] {
         assert!(PreTokenizer::safe_cut(text.as_bytes(), c), "{c}");
+    }
+}
+
+/// The byte-level model of the `qwen3-mini` fixture (6,000 of Qwen's merges): runs of spaces
+/// merge in several overlapping ways ("  " first, then "    ", "   "), so the order of merges
+/// among equal and unequal ranks matters.
+fn qwen3_mini() -> &'static Bpe {
+    static MODEL: std::sync::OnceLock<Bpe> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        let json = include_str!("../../../tests/fixtures/tokenizers/qwen3-mini/tokenizer.json");
+        let parsed = super::load::parse(json).expect("the fixture parses");
+        super::load::build(parsed, false)
+            .expect("the fixture builds")
+            .0
+            .bpe
+    })
+}
+
+/// A word: runs of bytes, mostly from a few common ones (spaces, newlines, letters that merge),
+/// some of any byte.
+fn word() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let byte = prop_oneof![
+        8 => proptest::sample::select(b" \n\tainsterhou".to_vec()),
+        1 => any::<u8>(),
+    ];
+    proptest::collection::vec((byte, 1usize..12), 0..120).prop_map(|runs| {
+        let mut w: Vec<u8> = runs
+            .into_iter()
+            .flat_map(|(b, n)| std::iter::repeat_n(b, n))
+            .collect();
+        w.truncate(600);
+        w
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+    /// The scan and the tree (through the encoder's path, first ranks from the byte-pair table,
+    /// and through `merge_scan`, ranks hashed) merge exactly as the crate's heap does: the lowest
+    /// rank first, the leftmost among equals.
+    #[test]
+    fn merges_equal_the_heap_reference(w in word()) {
+        let m = qwen3_mini();
+        let ids = m.byte_ids();
+        let syms: Vec<u32> = w.iter().map(|&b| ids[b as usize]).collect();
+        let mut expected = syms.clone();
+        m.merge_heap(&mut expected);
+        let mut scanned = syms.clone();
+        m.merge_scan(&mut scanned, &mut Scratch::default());
+        proptest::prop_assert_eq!(&scanned, &expected);
+        proptest::prop_assert_eq!(&m.encode_word(&w), &expected);
     }
 }
