@@ -151,17 +151,25 @@ import json,sys; r=json.loads(sys.argv[1]); print(r.get("seconds", ""), r.get("t
     log "$id: $status ${seconds:+${seconds}s} $rate (wall ${wall}s, $((rss / 1024)) MiB, others ${others} cores)${note:+ ${note:0:160}}"
 }
 
+# utk's tokenizer cache, empty at the start: each tokenizer's first utk run reads the
+# tokenizer.json and writes the entry, later runs read the entry; `utk-augment-j2-cold` runs
+# without it every time (a first run).
+CACHE_DIR=$OUT/tokenizer-cache
+rm -rf "$CACHE_DIR"
+
 UPTIME_BEFORE=$(uptime)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 log "corpus $CORPUS ($CORPUS_BYTES bytes, $CORPUS_DOCS documents); tokenizers: ${NAMES[*]}; $UPTIME_BEFORE"
 for name in "${NAMES[@]}"; do
     TOK=$DATA/tokenizers/$name/tokenizer.json
     for rep in $(seq 1 "$REPEATS"); do
+        run "$name" utk-augment-j2-cold "$rep" "$OUT/utk" augment "$CORPUS" -t "$TOK" -L 128k -j 2 \
+            -o "$OUT/runs/$name-augment" --force --tokenizer-cache off
         run "$name" utk-augment-j2 "$rep" "$OUT/utk" augment "$CORPUS" -t "$TOK" -L 128k -j 2 \
-            -o "$OUT/runs/$name-augment" --force
+            -o "$OUT/runs/$name-augment" --force --tokenizer-cache "$CACHE_DIR"
         for j in 1 2; do
             run "$name" "utk-tokenize-j$j" "$rep" "$OUT/utk" tokenize "$CORPUS" -t "$TOK" -j "$j" \
-                -o "$OUT/runs/$name-j$j" --force
+                -o "$OUT/runs/$name-j$j" --force --tokenizer-cache "$CACHE_DIR"
         done
         RAYON_NUM_THREADS=1 run "$name" gigatoken-1 "$rep" "$PY" "$HELPER" gigatoken --tokenizer "$TOK" \
             --corpus "$CORPUS" --mode 1
