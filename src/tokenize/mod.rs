@@ -432,24 +432,25 @@ fn fast_encoder(json: &str, opts: &EncoderOptions) -> Result<FastLoad> {
             let fast = FastEncoder::new(json, encode_special_tokens);
             return Ok((fast, sha256()?, None));
         };
-        let cached = cache.read(json.as_bytes()).map(|entry| {
+        // Built from the entry while the checksum is computed; kept only if they match.
+        let slot = cache.slot(json.as_bytes());
+        let cached = slot.read().map(|entry| {
             let sha = entry.sha256.clone();
             (sha, FastEncoder::from_cache(entry, encode_special_tokens))
         });
         let sha256 = sha256()?;
         if let Some((_, Ok(fast))) = cached.filter(|(sha, _)| *sha == sha256) {
-            let path = cache.path(json.as_bytes());
-            let note = format!("tables read from the cache {}", path.display());
+            let note = format!("tables read from the cache {}", slot.path.display());
             return Ok((Ok(fast), sha256, Some(note)));
         }
         let built = FastEncoder::build(json, encode_special_tokens);
-        let note = match &built {
-            Ok(b) => Some(match b.write_cache(&cache, json, &sha256) {
-                Ok(path) => format!("tables written to the cache {}", path.display()),
+        let note = built
+            .as_ref()
+            .ok()
+            .map(|b| match b.write_cache(&slot, json, &sha256) {
+                Ok(()) => format!("tables written to the cache {}", slot.path.display()),
                 Err(why) => format!("tables not cached: {why}"),
-            }),
-            Err(_) => None,
-        };
+            });
         Ok((built.map(|b| (b.fast, b.vocab)), sha256, note))
     })
 }

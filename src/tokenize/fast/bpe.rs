@@ -148,16 +148,6 @@ struct Cell {
     merged: u32,
 }
 
-impl Cell {
-    fn last(sym: u32) -> Cell {
-        Cell {
-            sym,
-            rank: u32::MAX,
-            merged: 0,
-        }
-    }
-}
-
 impl Scratch {
     /// Frees buffers a huge word made huge.
     fn shrink(&mut self) {
@@ -511,31 +501,14 @@ impl Bpe {
             }
         }
         let (syms, scratch) = (&mut cache.syms, &mut cache.scratch);
-        let first = |w: &[u8]| self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize];
-        if word.len() > TREE_ABOVE {
-            syms.clear();
-            syms.extend(word.iter().map(|&b| self.byte_ids[b as usize]));
-            scratch.ranks.clear();
-            scratch.ranks.extend(word.windows(2).map(first));
-            self.merge_tree(syms, scratch);
-            out.extend_from_slice(syms);
-            return;
-        }
-        let cells = &mut scratch.cells;
-        cells.clear();
-        cells.extend(word.windows(2).map(|w| {
-            let (rank, merged) = first(w);
-            Cell {
-                sym: self.byte_ids[w[0] as usize],
-                rank,
-                merged,
-            }
-        }));
-        if let Some(&b) = word.last() {
-            cells.push(Cell::last(self.byte_ids[b as usize]));
-        }
-        self.merge_cells(cells);
-        out.extend(cells.iter().map(|c| c.sym));
+        let first = |i: usize| self.byte_pairs[(word[i] as usize) << 8 | word[i + 1] as usize];
+        fill_cells(
+            &mut scratch.cells,
+            word.iter().map(|&b| self.byte_ids[b as usize]),
+            first,
+        );
+        self.merge_filled(syms, scratch);
+        out.extend_from_slice(syms);
     }
 
     /// The ids of `word` merged by the cached encoder's merge, without the cache.
@@ -560,30 +533,28 @@ impl Bpe {
     /// Repeatedly merges the lowest-ranked, leftmost pair: a scan for words of up to
     /// [`TREE_ABOVE`] symbols ([`Self::merge_cells`]), the tree for longer ones.
     pub(super) fn merge_scan(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
-        if syms.len() > TREE_ABOVE {
-            scratch.ranks.clear();
-            scratch
-                .ranks
-                .extend(syms.windows(2).map(|w| self.rank(w[0], w[1])));
-            self.merge_tree(syms, scratch);
+        let first = |i: usize| self.rank(syms[i], syms[i + 1]);
+        fill_cells(&mut scratch.cells, syms.iter().copied(), first);
+        self.merge_filled(syms, scratch);
+    }
+
+    /// Merges the word in `scratch.cells` into `syms`: the scan for up to [`TREE_ABOVE`]
+    /// symbols, else the tree.
+    fn merge_filled(&self, syms: &mut Vec<u32>, scratch: &mut Scratch) {
+        let cells = &mut scratch.cells;
+        syms.clear();
+        if cells.len() <= TREE_ABOVE {
+            self.merge_cells(cells);
+            syms.extend(cells.iter().map(|c| c.sym));
             return;
         }
-        let cells = &mut scratch.cells;
-        cells.clear();
-        cells.extend(syms.windows(2).map(|w| {
-            let (rank, merged) = self.rank(w[0], w[1]);
-            Cell {
-                sym: w[0],
-                rank,
-                merged,
-            }
-        }));
-        if let Some(&s) = syms.last() {
-            cells.push(Cell::last(s));
-        }
-        self.merge_cells(cells);
-        syms.clear();
         syms.extend(cells.iter().map(|c| c.sym));
+        scratch.ranks.clear();
+        let pairs = &cells[..cells.len() - 1];
+        scratch
+            .ranks
+            .extend(pairs.iter().map(|c| (c.rank, c.merged)));
+        self.merge_tree(syms, scratch);
     }
 
     /// The merges of [`Self::merge_scan`] for a word of at most [`TREE_ABOVE`] symbols, each
@@ -749,6 +720,21 @@ impl Bpe {
         }
         syms.truncate(w);
     }
+}
+
+/// `cells` for the word of the symbols `syms`, the pair at `i` having the rank and merged id
+/// `first(i)` (the last symbol starts no pair).
+fn fill_cells(
+    cells: &mut Vec<Cell>,
+    syms: impl ExactSizeIterator<Item = u32>,
+    first: impl Fn(usize) -> (u32, u32),
+) {
+    let n = syms.len();
+    cells.clear();
+    cells.extend(syms.enumerate().map(|(i, sym)| {
+        let (rank, merged) = if i + 1 < n { first(i) } else { (u32::MAX, 0) };
+        Cell { sym, rank, merged }
+    }));
 }
 
 /// The tree key of the pair at `i` with rank `r`: ordered by rank, then position.

@@ -61,28 +61,40 @@ impl Cache {
         }
     }
 
-    /// Where the entry for the file `json` is (or would be).
-    pub fn path(&self, json: &[u8]) -> PathBuf {
+    /// The place of the entry for the file `json` (its name is the file's CRC-32C and length).
+    pub fn slot(&self, json: &[u8]) -> Slot {
         let crc = crc32c::crc32c(json);
         let name = format!("{crc:08x}-{}.v{FORMAT}.utk-tokenizer", json.len());
-        self.dir.join(name)
+        Slot {
+            dir: self.dir.clone(),
+            path: self.dir.join(name),
+            source_len: json.len() as u64,
+        }
     }
+}
 
-    /// The entry for the file `json`, if there is a sound one; the caller still compares its
-    /// `sha256` with the file's.
-    pub fn read(&self, json: &[u8]) -> Option<Entry> {
-        let path = self.path(json);
-        let file = std::fs::File::open(&path).ok()?;
+/// Where one file's entry is (or would be).
+pub struct Slot {
+    dir: PathBuf,
+    pub path: PathBuf,
+    source_len: u64,
+}
+
+impl Slot {
+    /// The entry, if there is a sound one; the caller still compares its `sha256` with the
+    /// file's.
+    pub fn read(&self) -> Option<Entry> {
+        let file = std::fs::File::open(&self.path).ok()?;
         if !trusted(&file.metadata().ok()?) {
             return None;
         }
         // Mapped: an entry is replaced by renaming a new file over it, never rewritten in place.
-        let bytes = crate::mapped::map_open(&file, &path).ok()?;
-        decode(&bytes, json.len() as u64)
+        let bytes = crate::mapped::map_open(&file, &self.path).ok()?;
+        decode(&bytes, self.source_len)
     }
 
     /// Writes the entry for the file `json` (SHA-256 `sha256`, hex) built as `kind` with `vocab`
-    /// and `merges`; returns its path, or why it was not written.
+    /// and `merges`, or says why it was not written.
     pub fn write(
         &self,
         json: &str,
@@ -90,15 +102,14 @@ impl Cache {
         kind: Kind,
         vocab: &Vocab,
         merges: &[Merge],
-    ) -> Result<PathBuf, String> {
+    ) -> Result<(), String> {
         let bytes = entry(json, sha256, kind, vocab, merges)?;
-        let path = self.path(json.as_bytes());
         let failed = |e: std::io::Error| format!("cannot write {}: {e}", self.dir.display());
         std::fs::create_dir_all(&self.dir).map_err(failed)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(failed)?;
         tmp.write_all(&bytes).map_err(failed)?;
-        tmp.persist(&path).map_err(|e| failed(e.error))?;
-        Ok(path)
+        tmp.persist(&self.path).map_err(|e| failed(e.error))?;
+        Ok(())
     }
 }
 
@@ -370,6 +381,7 @@ mod tests {
         let vocab = Vocab::new(model, vec![]).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let why = Cache::new(dir.path())
+            .slot(JSON.as_bytes())
             .write(JSON, &"0".repeat(64), Kind::ByteLevel, &vocab, &[])
             .unwrap_err();
         assert!(why.contains("share id 0"), "{why}");

@@ -41,11 +41,10 @@ use unicode_normalization_alignments::{
     is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization,
 };
 
-use cache::{Cache, Kind};
+use cache::{Kind, Slot};
 pub use load::Unsupported;
 use load::{Merge, Merges};
 use pretok::PreTokenizer;
-use std::path::PathBuf;
 
 /// Text longer than this (bytes) is cut into parts encoded in parallel.
 const PARALLEL_ABOVE: usize = 256 << 10;
@@ -162,9 +161,9 @@ pub struct Built {
 }
 
 impl Built {
-    /// Writes the cache entry for the file `json` (SHA-256 `sha256`); its path, or why not.
-    pub fn write_cache(&self, cache: &Cache, json: &str, sha256: &str) -> Result<PathBuf, String> {
-        cache.write(json, sha256, self.kind, &self.vocab, &self.merges)
+    /// Writes the cache entry `slot` for the file `json` (SHA-256 `sha256`), or says why not.
+    pub fn write_cache(&self, slot: &Slot, json: &str, sha256: &str) -> Result<(), String> {
+        slot.write(json, sha256, self.kind, &self.vocab, &self.merges)
     }
 
     /// The bytes [`Self::write_cache`] writes.
