@@ -5,7 +5,8 @@
 //! [`Bpe::merge_scan`] does the same: for words up to 32 symbols a linear scan over an array of
 //! symbols and ranks that closes up after each merge (so later scans are shorter), for longer
 //! ones, where the scan would be quadratic, a tournament tree over a linked list
-//! ([`Bpe::merge_tree`]); both in scratch buffers kept per thread. Ranks come from an
+//! ([`Bpe::merge_tree`]); both in scratch buffers kept per thread. Ranks (or priorities that
+//! order pairs as ranks do, packed with the merged id in 8 bytes: [`Priorities`]) come from an
 //! open-addressed pair table ([`PairTable`]), a word's first ranks from a table of byte pairs.
 //! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
 //! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
@@ -30,8 +31,8 @@ const SCRATCH_KEEP: usize = 1 << 16;
 /// A byte-level BPE model: initial ids of the 256 bytes, and the merge table.
 pub struct Bpe {
     byte_ids: [u32; 256],
-    /// `(left, right)` → `(rank, merged id)`; a pair listed twice keeps its last rank, as in the
-    /// crate (it collects the list into a hash map).
+    /// `(left, right)` → `(priority, merged id)`; a pair listed twice keeps its last rank, as in
+    /// the crate (it collects the list into a hash map).
     merges: PairTable,
     /// The same for the pairs of two single bytes, indexed by `left_byte << 8 | right_byte`
     /// (`(u32::MAX, 0)` for no merge): the first ranks of a word, without hashing.
@@ -54,57 +55,190 @@ fn pair(a: u32, b: u32) -> u64 {
     ((a as u64) << 32) | b as u64
 }
 
-/// The merge table: `(left, right)` packed in a `u64` → `(rank, merged id)`, open addressing with
-/// linear probing over 16-byte slots, at most half full, so a lookup (two or three per merge)
-/// is one multiplication and mostly one cache line. The empty mark is a key no pair has (ids are
-/// below `u32::MAX`).
-struct PairTable {
-    slots: Box<[(u64, u32, u32)]>,
-    shift: u32,
+/// The merge table: `(left, right)` → `(priority, merged id)`, open addressing with linear
+/// probing, so a lookup (two or three per merge) is one multiplication and mostly one cache
+/// line. The priority orders pairs exactly as their ranks do: the rank itself, or, where the
+/// merges allow ([`Priorities`]), a number that holds the merged id, which lets a whole entry fit
+/// in 8 bytes. The table is the merges' working set, looked up at random for every word the
+/// cache misses: half the bytes is half the cache misses.
+enum PairTable {
+    /// `left << 46 | right << 28 | priority` ([`Priorities::Packed`]), at most two thirds full;
+    /// empty slots are `u64::MAX` (ids are below [`PACKED_IDS`]).
+    Packed {
+        slots: Box<[u64]>,
+        shift: u32,
+        place_bits: u32,
+    },
+    /// `(left << 32 | right, rank, merged)` in 16-byte slots, at most half full; empty slots
+    /// have a key no pair has (ids are below `u32::MAX`).
+    Wide {
+        slots: Box<[(u64, u32, u32)]>,
+        shift: u32,
+    },
+}
+
+/// Ids of a packed table are below this (18 bits, less the all-ones that marks empty slots).
+const PACKED_IDS: u32 = (1 << 18) - 1;
+/// Bits of a packed priority besides the merged id's 18 (`64 - 2 * 18 - 18`).
+const SPARE_BITS: u32 = 10;
+
+/// How the pair table orders pairs: by rank, or packed, by `run << (18 + place_bits) | merged <<
+/// place_bits | place`. A run is a stretch of the merge list along which merged ids never
+/// decrease (so merges into one id are consecutive in it), `place` counts the earlier merges
+/// into the same id in the run. Packed priorities order pairs exactly as ranks do: ranks in
+/// different runs are ordered by run, in one run by merged id, then place. Byte-level
+/// vocabularies made by BPE training or converted from tiktoken's ranks are one run (up to 80
+/// merges make one Llama 3 token); Gemma's are two (tab and space runs first). Checked on the
+/// merges at load; anything that does not fit the 10 spare bits keeps ranks.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Priorities {
+    Ranks,
+    Packed { place_bits: u32 },
+}
+
+impl Priorities {
+    fn of(merges: &[(u32, u32, u32)]) -> Priorities {
+        let (mut runs, mut last, mut place, mut most) = (1u32, 0, 0u32, 0u32);
+        for &(a, b, m) in merges {
+            if a.max(b).max(m) >= PACKED_IDS {
+                return Priorities::Ranks;
+            }
+            if m < last {
+                runs += 1;
+            }
+            place = if m == last { place + 1 } else { 0 };
+            (last, most) = (m, most.max(place));
+        }
+        let bits = |n: u32| u32::BITS - n.leading_zeros();
+        let (place_bits, run_bits) = (bits(most), bits(runs - 1));
+        if place_bits + run_bits <= SPARE_BITS {
+            Priorities::Packed { place_bits }
+        } else {
+            Priorities::Ranks
+        }
+    }
+
+    /// The priorities of `merges` (in rank order) for the pair table, with their merged ids.
+    fn assign(
+        self,
+        merges: impl IntoIterator<Item = (u32, u32, u32)>,
+    ) -> impl Iterator<Item = (u32, u32, u32, u32)> {
+        let (mut run, mut last, mut place) = (0u32, 0, 0u32);
+        merges
+            .into_iter()
+            .enumerate()
+            .map(move |(rank, (a, b, m))| match self {
+                Priorities::Ranks => (a, b, rank as u32, m),
+                Priorities::Packed { place_bits } => {
+                    if m < last {
+                        run += 1;
+                    }
+                    place = if m == last { place + 1 } else { 0 };
+                    last = m;
+                    (a, b, run << (18 + place_bits) | m << place_bits | place, m)
+                }
+            })
+    }
 }
 
 impl PairTable {
-    const EMPTY: u64 = u64::MAX;
-
-    fn with_capacity(n: usize) -> Self {
-        let bits = (2 * n.max(8)).next_power_of_two().trailing_zeros();
-        PairTable {
-            slots: table(1 << bits, (Self::EMPTY, 0, 0)),
-            shift: 64 - bits,
+    fn new(n: usize, kind: Priorities) -> Self {
+        match kind {
+            Priorities::Packed { place_bits } => {
+                let bits = (n.max(8) * 3 / 2).next_power_of_two().trailing_zeros();
+                PairTable::Packed {
+                    slots: table(1 << bits, u64::MAX),
+                    shift: 64 - bits,
+                    place_bits,
+                }
+            }
+            Priorities::Ranks => {
+                let bits = (2 * n.max(8)).next_power_of_two().trailing_zeros();
+                PairTable::Wide {
+                    slots: table(1 << bits, (u64::MAX, 0, 0)),
+                    shift: 64 - bits,
+                }
+            }
         }
     }
 
     #[inline(always)]
-    fn index(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    fn index(key: u64, shift: u32) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
     }
 
-    /// A pair listed twice keeps its last rank, as in the crate (it collects the list into a
+    /// A pair listed twice keeps its last priority, as in the crate (it collects the list into a
     /// hash map).
-    fn insert(&mut self, key: u64, rank: u32, merged: u32) {
-        debug_assert!(key != Self::EMPTY);
-        let mask = self.slots.len() - 1;
-        let mut i = self.index(key);
-        while self.slots[i].0 != Self::EMPTY && self.slots[i].0 != key {
-            i = (i + 1) & mask;
+    fn insert(&mut self, a: u32, b: u32, priority: u32, merged: u32) {
+        match self {
+            PairTable::Packed {
+                slots,
+                shift,
+                place_bits,
+            } => {
+                let key = u64::from(a) << 18 | u64::from(b);
+                let mask = slots.len() - 1;
+                let mut i = Self::index(key, *shift);
+                while slots[i] != u64::MAX && slots[i] >> 28 != key {
+                    i = (i + 1) & mask;
+                }
+                debug_assert_eq!(priority >> *place_bits & PACKED_IDS, merged);
+                slots[i] = key << 28 | u64::from(priority);
+            }
+            PairTable::Wide { slots, shift } => {
+                let key = pair(a, b);
+                let mask = slots.len() - 1;
+                let mut i = Self::index(key, *shift);
+                while slots[i].0 != u64::MAX && slots[i].0 != key {
+                    i = (i + 1) & mask;
+                }
+                slots[i] = (key, priority, merged);
+            }
         }
-        self.slots[i] = (key, rank, merged);
     }
 
-    /// `(rank, merged id)`, or `(u32::MAX, 0)` for a pair that does not merge.
+    /// `(priority, merged id)`, or `(u32::MAX, 0)` for a pair that does not merge.
     #[inline(always)]
-    fn get(&self, key: u64) -> (u32, u32) {
-        let mask = self.slots.len() - 1;
-        let mut i = self.index(key);
-        loop {
-            let (k, r, m) = self.slots[i];
-            if k == key {
-                return (r, m);
+    fn get(&self, a: u32, b: u32) -> (u32, u32) {
+        match self {
+            PairTable::Packed {
+                slots,
+                shift,
+                place_bits,
+            } => {
+                if a.max(b) >= PACKED_IDS {
+                    return (u32::MAX, 0);
+                }
+                let key = u64::from(a) << 18 | u64::from(b);
+                let mask = slots.len() - 1;
+                let mut i = Self::index(key, *shift);
+                loop {
+                    let s = slots[i];
+                    if s >> 28 == key {
+                        let p = s as u32 & ((1 << 28) - 1);
+                        return (p, p >> *place_bits & PACKED_IDS);
+                    }
+                    if s == u64::MAX {
+                        return (u32::MAX, 0);
+                    }
+                    i = (i + 1) & mask;
+                }
             }
-            if k == Self::EMPTY {
-                return (u32::MAX, 0);
+            PairTable::Wide { slots, shift } => {
+                let key = pair(a, b);
+                let mask = slots.len() - 1;
+                let mut i = Self::index(key, *shift);
+                loop {
+                    let (k, r, m) = slots[i];
+                    if k == key {
+                        return (r, m);
+                    }
+                    if k == u64::MAX {
+                        return (u32::MAX, 0);
+                    }
+                    i = (i + 1) & mask;
+                }
             }
-            i = (i + 1) & mask;
         }
     }
 }
@@ -449,9 +583,32 @@ impl Bpe {
         merges: impl IntoIterator<Item = (u32, u32, u32)>,
         whole: Option<Whole>,
     ) -> Bpe {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
         let merges: Vec<(u32, u32, u32)> = merges.into_iter().collect();
-        let mut map = PairTable::with_capacity(merges.len());
+        let kind = Priorities::of(&merges);
+        Self::with_priorities(byte_ids, merges, whole, kind)
+    }
+
+    /// [`Self::new`] with ranks as the priorities, whatever the merges: the reference for the
+    /// packed priorities in the tests.
+    #[cfg(test)]
+    pub(super) fn with_ranks(byte_ids: [u32; 256], merges: &[(u32, u32, u32)]) -> Bpe {
+        Self::with_priorities(byte_ids, merges.to_vec(), None, Priorities::Ranks)
+    }
+
+    /// Whether the pair table holds packed priorities.
+    #[cfg(test)]
+    pub(super) fn packed(&self) -> bool {
+        matches!(self.merges, PairTable::Packed { .. })
+    }
+
+    fn with_priorities(
+        byte_ids: [u32; 256],
+        merges: Vec<(u32, u32, u32)>,
+        whole: Option<Whole>,
+        kind: Priorities,
+    ) -> Bpe {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let mut map = PairTable::new(merges.len(), kind);
         // The byte of a single-byte token, by id (256 for none).
         let top = merges.iter().map(|&(a, b, _)| a.max(b)).max().unwrap_or(0);
         let mut byte_of = vec![256u16; top as usize + 1];
@@ -461,11 +618,11 @@ impl Bpe {
             }
         }
         let mut byte_pairs = vec![(u32::MAX, 0); 1 << 16].into_boxed_slice();
-        for (rank, (a, b, m)) in merges.into_iter().enumerate() {
-            map.insert(pair(a, b), rank as u32, m);
+        for (a, b, priority, m) in kind.assign(merges) {
+            map.insert(a, b, priority, m);
             let (x, y) = (byte_of[a as usize] as usize, byte_of[b as usize] as usize);
             if x < 256 && y < 256 {
-                byte_pairs[x << 8 | y] = (rank as u32, m);
+                byte_pairs[x << 8 | y] = (priority, m);
             }
         }
         Bpe {
@@ -527,7 +684,7 @@ impl Bpe {
 
     #[inline(always)]
     fn rank(&self, a: u32, b: u32) -> (u32, u32) {
-        self.merges.get(pair(a, b))
+        self.merges.get(a, b)
     }
 
     /// Repeatedly merges the lowest-ranked, leftmost pair: a scan for words of up to

@@ -150,3 +150,106 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&m.encode_word(&w), &expected);
     }
 }
+
+/// A toy vocabulary made as tiktoken's are: tokens over the first `letters` of `a`–`d`, each new one the
+/// concatenation of two earlier ones, with the id after theirs, and the merge list naming every
+/// split of each token into two others (in a shuffled order). The merges of the last `front`
+/// tokens are moved to the start of the list, as Gemma's whitespace runs are, so merged ids
+/// decrease once along the list. Returns the merges as `(left, right, merged)` ids.
+fn tiktoken_like(seed: u64, letters: u8, tokens: usize, front: usize) -> Vec<(u32, u32, u32)> {
+    let mut state = seed | 1;
+    let mut next = move |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % n
+    };
+    let n = usize::from(letters);
+    let mut vocab: Vec<Vec<u8>> = (b'a'..b'a' + letters).map(|b| vec![b]).collect();
+    let id = |i: usize| {
+        if i < n {
+            97 + i as u32
+        } else {
+            (256 - n + i) as u32
+        }
+    };
+    while vocab.len() < n + tokens {
+        let t = [
+            vocab[next(vocab.len())].clone(),
+            vocab[next(vocab.len())].clone(),
+        ]
+        .concat();
+        if t.len() <= 8 && !vocab.contains(&t) {
+            vocab.push(t);
+        }
+    }
+    let index: std::collections::HashMap<&[u8], usize> =
+        vocab.iter().enumerate().map(|(i, t)| (&t[..], i)).collect();
+    let mut groups: Vec<Vec<(u32, u32, u32)>> = (n..vocab.len())
+        .map(|t| {
+            let mut splits: Vec<(u32, u32, u32)> = (1..vocab[t].len())
+                .filter_map(|k| {
+                    let (l, r) = vocab[t].split_at(k);
+                    Some((id(*index.get(l)?), id(*index.get(r)?), id(t)))
+                })
+                .collect();
+            for i in (1..splits.len()).rev() {
+                splits.swap(i, next(i + 1));
+            }
+            splits
+        })
+        .collect();
+    let tail = groups.split_off(groups.len() - front);
+    tail.into_iter().chain(groups).flatten().collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Packed priorities (merged id and place, in runs) merge exactly as ranks do, on models
+    /// where many merges make one token and merged ids decrease along the list: words of bytes,
+    /// and sequences of any tokens (which reach states such as `[a, aa, a]`, where two merges
+    /// into `aaa` compete and only the ranks decide).
+    #[test]
+    fn packed_priorities_merge_as_ranks_do(
+        seed in proptest::prelude::any::<u64>(),
+        letters in 2u8..=4,
+        front in 0usize..20,
+        words in proptest::collection::vec(proptest::collection::vec(0usize..1000, 0..60), 1..20),
+    ) {
+        let merges = tiktoken_like(seed, letters, 60, front);
+        let mut byte_ids = [0u32; 256];
+        for (b, id) in byte_ids.iter_mut().enumerate() {
+            *id = b as u32;
+        }
+        let packed = Bpe::new(byte_ids, merges.iter().copied(), None);
+        let ranked = Bpe::with_ranks(byte_ids, &merges);
+        proptest::prop_assert!(packed.packed() && !ranked.packed());
+        let mut tokens: Vec<u32> = (97..97 + u32::from(letters)).collect();
+        tokens.extend(merges.iter().map(|m| m.2));
+        for w in words {
+            let bytes: Vec<u8> = w.iter().map(|&c| b'a' + (c % 4) as u8 % letters).collect();
+            let mut expected: Vec<u32> = bytes.iter().map(|&b| u32::from(b)).collect();
+            ranked.merge_heap(&mut expected);
+            proptest::prop_assert_eq!(&packed.encode_word(&bytes), &expected);
+            proptest::prop_assert_eq!(&ranked.encode_word(&bytes), &expected);
+            let syms: Vec<u32> = w.iter().map(|&c| tokens[c % tokens.len()]).collect();
+            let (mut expected, mut got) = (syms.clone(), syms);
+            ranked.merge_heap(&mut expected);
+            packed.merge_scan(&mut got, &mut Scratch::default());
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+}
+
+/// The fixtures' byte-level models are packed; ids at or above 2^18 - 1 are not.
+#[test]
+fn which_models_pack() {
+    assert!(qwen3_mini().packed());
+    assert!(toy(&[(97, 98, 300), (97, 97, 301), (300, 97, 302)]).packed());
+    let big = toy(&[(97, 98, (1 << 18) - 1)]);
+    assert!(!big.packed());
+    let mut w = vec![97, 98];
+    big.merge_scan(&mut w, &mut Scratch::default());
+    assert_eq!(w, vec![(1 << 18) - 1]);
+}
