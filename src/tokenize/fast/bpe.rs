@@ -349,17 +349,45 @@ impl IdStore {
 /// The cache of pre-tokens of 2 to 15 bytes (most of them): keys are the bytes and the length
 /// packed into a `u128` (never 0, the mark of an empty slot), open addressing with linear
 /// probing over 32-byte slots, at most half full. A hit costs one multiplication and, mostly,
-/// one cache line; a general hash map reads its control bytes first, then the slot.
+/// one cache line (a general hash map reads its control bytes first, then the slot), and the
+/// ids are in the slot itself for all but the rare pre-tokens of more than three tokens.
 struct ShortTable {
-    slots: Box<[(u128, Ids)]>,
+    slots: Box<[Slot]>,
     /// 64 less log2 of the number of slots: the index is the top bits of the hash.
     shift: u32,
     len: usize,
 }
 
+/// A [`ShortTable`] slot: 32 bytes, aligned so that none straddles two cache lines (a large
+/// allocation from the system allocator starts 16 bytes past a page boundary).
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct Slot {
+    key: u128,
+    value: Short,
+}
+
+/// The ids of a short pre-token: up to three in `ids`, or, for more, the range of the
+/// [`IdStore`] that starts at `ids[0]`.
+#[derive(Clone, Copy)]
+struct Short {
+    ids: [u32; 3],
+    len: u32,
+}
+
+impl Short {
+    const INLINE: usize = 3;
+}
+
 impl ShortTable {
     const MIN_BITS: u32 = 12;
-    const EMPTY: (u128, Ids) = (0, Ids { first: 0, len: 0 });
+    const EMPTY: Slot = Slot {
+        key: 0,
+        value: Short {
+            ids: [0; 3],
+            len: 0,
+        },
+    };
 
     fn new() -> Self {
         Self::with_bits(Self::MIN_BITS)
@@ -389,13 +417,13 @@ impl ShortTable {
     }
 
     #[inline(always)]
-    fn get(&self, key: u128) -> Option<Ids> {
+    fn get(&self, key: u128) -> Option<Short> {
         let mask = self.slots.len() - 1;
         let mut i = self.index(key);
         loop {
-            let (k, v) = self.slots[i];
+            let Slot { key: k, value } = self.slots[i];
             if k == key {
-                return Some(v);
+                return Some(value);
             }
             if k == 0 {
                 return None;
@@ -404,25 +432,25 @@ impl ShortTable {
         }
     }
 
-    fn insert(&mut self, key: u128, v: Ids) {
+    fn insert(&mut self, key: u128, value: Short) {
         debug_assert!(key != 0);
         if (self.len + 1) * 2 > self.slots.len() {
             let bigger = Self::with_bits(64 - self.shift + 1);
-            for (k, v) in std::mem::replace(self, bigger).slots {
-                if k != 0 {
-                    self.insert(k, v);
+            for slot in std::mem::replace(self, bigger).slots {
+                if slot.key != 0 {
+                    self.insert(slot.key, slot.value);
                 }
             }
         }
         let mask = self.slots.len() - 1;
         let mut i = self.index(key);
-        while self.slots[i].0 != 0 && self.slots[i].0 != key {
+        while self.slots[i].key != 0 && self.slots[i].key != key {
             i = (i + 1) & mask;
         }
-        if self.slots[i].0 == 0 {
+        if self.slots[i].key == 0 {
             self.len += 1;
         }
-        self.slots[i] = (key, v);
+        self.slots[i] = Slot { key, value };
     }
 }
 
@@ -479,6 +507,35 @@ impl Cache {
         self.ids.emit(v, out)
     }
 
+    /// Appends the ids of a [`ShortTable`] value: the inline ones without a branch on how many
+    /// (all three written, the length then set), which the mix of one-, two- and three-token
+    /// pre-tokens would mispredict.
+    #[inline(always)]
+    fn emit_short(&self, v: Short, out: &mut Vec<u32>) {
+        let len = v.len as usize;
+        if len > Short::INLINE {
+            return self.ids.emit(
+                Ids {
+                    first: v.ids[0],
+                    len: v.len,
+                },
+                out,
+            );
+        }
+        out.reserve(Short::INLINE);
+        let n = out.len();
+        // SAFETY: `reserve` made room for `Short::INLINE` more ids past `n`; all of them are
+        // written before the length grows by `len <= Short::INLINE`, so the vector's contents
+        // are initialised, and the ids past its new length are spare capacity again.
+        unsafe {
+            let p = out.as_mut_ptr().add(n);
+            for (k, &id) in v.ids.iter().enumerate() {
+                p.add(k).write(id);
+            }
+            out.set_len(n + len);
+        }
+    }
+
     fn store(&mut self, ids: &[u32]) -> Ids {
         self.ids.store(ids)
     }
@@ -514,7 +571,7 @@ impl Encoding<'_> {
         } else if len < 16 {
             let key = load(text, start, len) | ((len as u128) << 120);
             match self.cache.short.get(key) {
-                Some(v) => self.cache.emit(v, out),
+                Some(v) => self.cache.emit_short(v, out),
                 None => self.short_miss(key, &text[start..end], out),
             }
         } else {
@@ -524,8 +581,25 @@ impl Encoding<'_> {
 
     #[inline(never)]
     fn short_miss(&mut self, key: u128, word: &[u8], out: &mut Vec<u32>) {
-        let v = self.compute(word, out);
-        self.cache.short.insert(key, v);
+        let before = out.len();
+        self.bpe.encode_uncached(word, out, self.cache);
+        self.make_room();
+        let ids = &out[before..];
+        let value = if ids.len() <= Short::INLINE {
+            let mut inline = [0; Short::INLINE];
+            inline[..ids.len()].copy_from_slice(ids);
+            Short {
+                ids: inline,
+                len: ids.len() as u32,
+            }
+        } else {
+            let stored = self.cache.store(ids);
+            Short {
+                ids: [stored.first, 0, 0],
+                len: stored.len,
+            }
+        };
+        self.cache.short.insert(key, value);
     }
 
     /// [`Self::encode`] for pre-tokens of 16 bytes or more.

@@ -253,3 +253,33 @@ fn which_models_pack() {
     big.merge_scan(&mut w, &mut Scratch::default());
     assert_eq!(w, vec![(1 << 18) - 1]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// A pre-token encodes the same through the per-thread cache, when it misses and then when it
+    /// hits (short ones of one to three ids inline in the slot, longer ones through the store),
+    /// as merged directly.
+    #[test]
+    fn cached_encodings_equal_the_merges(words in proptest::collection::vec(
+        proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40), 1..30)
+    ) {
+        let m = qwen3_mini();
+        let text: Vec<u8> = words.concat();
+        let mut expected = Vec::new();
+        for w in &words {
+            expected.extend(m.encode_word(w));
+        }
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            m.with_cache(|e| {
+                let mut start = 0;
+                for w in &words {
+                    e.encode(&text, start, start + w.len(), &mut out);
+                    start += w.len();
+                }
+            });
+            proptest::prop_assert_eq!(&out, &expected);
+        }
+    }
+}
