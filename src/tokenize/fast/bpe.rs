@@ -55,6 +55,12 @@ fn pair(a: u32, b: u32) -> u64 {
     ((a as u64) << 32) | b as u64
 }
 
+/// The key of a pair in a packed table (both ids below [`PACKED_IDS`]).
+#[inline(always)]
+fn packed(a: u32, b: u32) -> u64 {
+    u64::from(a) << 18 | u64::from(b)
+}
+
 /// The merge table: `(left, right)` → `(priority, merged id)`, open addressing with linear
 /// probing, so a lookup (two or three per merge) is one multiplication and mostly one cache
 /// line. The priority orders pairs exactly as their ranks do: the rank itself, or, where the
@@ -176,7 +182,7 @@ impl PairTable {
                 shift,
                 place_bits,
             } => {
-                let key = u64::from(a) << 18 | u64::from(b);
+                let key = packed(a, b);
                 let mask = slots.len() - 1;
                 let mut i = Self::index(key, *shift);
                 while slots[i] != u64::MAX && slots[i] >> 28 != key {
@@ -209,7 +215,7 @@ impl PairTable {
                 if a.max(b) >= PACKED_IDS {
                     return (u32::MAX, 0);
                 }
-                let key = u64::from(a) << 18 | u64::from(b);
+                let key = packed(a, b);
                 let mask = slots.len() - 1;
                 let mut i = Self::index(key, *shift);
                 loop {
@@ -344,6 +350,52 @@ impl IdStore {
             len: ids.len() as u32,
         }
     }
+
+    /// Appends the ids of a [`ShortTable`] value: the inline ones without a branch on how many
+    /// (all three written, the length then set), which the mix of one-, two- and three-token
+    /// pre-tokens would mispredict.
+    #[inline(always)]
+    pub(super) fn emit_short(&self, v: Short, out: &mut Vec<u32>) {
+        let len = v.len as usize;
+        if len > Short::INLINE {
+            return self.emit(
+                Ids {
+                    first: v.ids[0],
+                    len: v.len,
+                },
+                out,
+            );
+        }
+        out.reserve(Short::INLINE);
+        let n = out.len();
+        // SAFETY: `reserve` made room for `Short::INLINE` more ids past `n`; all of them are
+        // written before the length grows by `len <= Short::INLINE`, so the vector's contents
+        // are initialised, and the ids past its new length are spare capacity again.
+        unsafe {
+            let p = out.as_mut_ptr().add(n);
+            for (k, &id) in v.ids.iter().enumerate() {
+                p.add(k).write(id);
+            }
+            out.set_len(n + len);
+        }
+    }
+
+    /// Keeps `ids` for a [`ShortTable`] value: inline when there are at most three.
+    pub(super) fn store_short(&mut self, ids: &[u32]) -> Short {
+        if ids.len() > Short::INLINE {
+            let stored = self.store(ids);
+            return Short {
+                ids: [stored.first, 0, 0],
+                len: stored.len,
+            };
+        }
+        let mut inline = [0; Short::INLINE];
+        inline[..ids.len()].copy_from_slice(ids);
+        Short {
+            ids: inline,
+            len: ids.len() as u32,
+        }
+    }
 }
 
 /// The cache of pre-tokens of 2 to 15 bytes (most of them): keys are the bytes and the length
@@ -351,7 +403,7 @@ impl IdStore {
 /// probing over 32-byte slots, at most half full. A hit costs one multiplication and, mostly,
 /// one cache line (a general hash map reads its control bytes first, then the slot), and the
 /// ids are in the slot itself for all but the rare pre-tokens of more than three tokens.
-struct ShortTable {
+pub(super) struct ShortTable {
     slots: Box<[Slot]>,
     /// 64 less log2 of the number of slots: the index is the top bits of the hash.
     shift: u32,
@@ -370,7 +422,7 @@ struct Slot {
 /// The ids of a short pre-token: up to three in `ids`, or, for more, the range of the
 /// [`IdStore`] that starts at `ids[0]`.
 #[derive(Clone, Copy)]
-struct Short {
+pub(super) struct Short {
     ids: [u32; 3],
     len: u32,
 }
@@ -389,7 +441,7 @@ impl ShortTable {
         },
     };
 
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::with_bits(Self::MIN_BITS)
     }
 
@@ -401,11 +453,11 @@ impl ShortTable {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         *self = Self::new();
     }
 
@@ -416,8 +468,10 @@ impl ShortTable {
         (h >> self.shift) as usize
     }
 
+    /// The value of `key`. (Key 0, an empty pre-token, finds an empty slot, whose value is no
+    /// ids: the right encoding.)
     #[inline(always)]
-    fn get(&self, key: u128) -> Option<Short> {
+    pub(super) fn get(&self, key: u128) -> Option<Short> {
         let mask = self.slots.len() - 1;
         let mut i = self.index(key);
         loop {
@@ -432,7 +486,7 @@ impl ShortTable {
         }
     }
 
-    fn insert(&mut self, key: u128, value: Short) {
+    pub(super) fn insert(&mut self, key: u128, value: Short) {
         debug_assert!(key != 0);
         if (self.len + 1) * 2 > self.slots.len() {
             let bigger = Self::with_bits(64 - self.shift + 1);
@@ -507,35 +561,6 @@ impl Cache {
         self.ids.emit(v, out)
     }
 
-    /// Appends the ids of a [`ShortTable`] value: the inline ones without a branch on how many
-    /// (all three written, the length then set), which the mix of one-, two- and three-token
-    /// pre-tokens would mispredict.
-    #[inline(always)]
-    fn emit_short(&self, v: Short, out: &mut Vec<u32>) {
-        let len = v.len as usize;
-        if len > Short::INLINE {
-            return self.ids.emit(
-                Ids {
-                    first: v.ids[0],
-                    len: v.len,
-                },
-                out,
-            );
-        }
-        out.reserve(Short::INLINE);
-        let n = out.len();
-        // SAFETY: `reserve` made room for `Short::INLINE` more ids past `n`; all of them are
-        // written before the length grows by `len <= Short::INLINE`, so the vector's contents
-        // are initialised, and the ids past its new length are spare capacity again.
-        unsafe {
-            let p = out.as_mut_ptr().add(n);
-            for (k, &id) in v.ids.iter().enumerate() {
-                p.add(k).write(id);
-            }
-            out.set_len(n + len);
-        }
-    }
-
     fn store(&mut self, ids: &[u32]) -> Ids {
         self.ids.store(ids)
     }
@@ -571,7 +596,7 @@ impl Encoding<'_> {
         } else if len < 16 {
             let key = load(text, start, len) | ((len as u128) << 120);
             match self.cache.short.get(key) {
-                Some(v) => self.cache.emit_short(v, out),
+                Some(v) => self.cache.ids.emit_short(v, out),
                 None => self.short_miss(key, &text[start..end], out),
             }
         } else {
@@ -584,21 +609,7 @@ impl Encoding<'_> {
         let before = out.len();
         self.bpe.encode_uncached(word, out, self.cache);
         self.make_room();
-        let ids = &out[before..];
-        let value = if ids.len() <= Short::INLINE {
-            let mut inline = [0; Short::INLINE];
-            inline[..ids.len()].copy_from_slice(ids);
-            Short {
-                ids: inline,
-                len: ids.len() as u32,
-            }
-        } else {
-            let stored = self.cache.store(ids);
-            Short {
-                ids: [stored.first, 0, 0],
-                len: stored.len,
-            }
-        };
+        let value = self.cache.ids.store_short(&out[before..]);
         self.cache.short.insert(key, value);
     }
 

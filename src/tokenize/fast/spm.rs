@@ -27,7 +27,7 @@
 //! `' '` put before the first piece, so the text is not copied. Long documents are cut the same
 //! way into parts encoded in parallel.
 
-use super::bpe::{Bpe, IdStore, Ids, Scratch};
+use super::bpe::{Bpe, IdStore, Ids, Scratch, ShortTable};
 use super::load::{
     self, checked_ids, exactly, expect, merge_list, type_of, FileJson, Made, Merge, Merges,
     MergesFile, ModelJson,
@@ -904,10 +904,13 @@ impl Spm {
             let mut buf = [0u8; 16];
             buf[..len].copy_from_slice(piece);
             let key = u128::from_le_bytes(buf) | ((len as u128) << 120);
-            match cache.short.get(&key) {
-                Some(&v) => cache.ids.emit(v, out),
+            match cache.short.get(key) {
+                Some(v) => cache.ids.emit_short(v, out),
                 None => {
-                    let v = self.compute(cache, piece, out);
+                    let before = out.len();
+                    self.merge(cache, piece, out);
+                    cache.make_room();
+                    let v = cache.ids.store_short(&out[before..]);
                     cache.short.insert(key, v);
                 }
             }
@@ -929,9 +932,7 @@ impl Spm {
     fn compute(&self, cache: &mut Cache, piece: &[u8], out: &mut Vec<u32>) -> Ids {
         let before = out.len();
         self.merge(cache, piece, out);
-        if cache.short.len() + cache.long.len() >= CACHE_ENTRIES {
-            cache.clear();
-        }
+        cache.make_room();
         cache.ids.store(&out[before..])
     }
 
@@ -965,10 +966,11 @@ impl Spm {
 }
 
 /// The per-thread cache: piece bytes → ids. Keys under 16 bytes are packed with their length
-/// into a `u128`; longer ones are boxed. A value is one id or a range of `ids`.
+/// into a `u128` (the byte-level encoder's [`ShortTable`], up to three ids in the slot); longer
+/// ones are boxed, their value one id or a range of `ids`.
 struct Cache {
     owner: u64,
-    short: FxHashMap<u128, Ids>,
+    short: ShortTable,
     long: FxHashMap<Box<[u8]>, Ids>,
     ids: IdStore,
     /// Scratch space for merging.
@@ -982,12 +984,19 @@ impl Cache {
         self.long.clear();
         self.ids.clear();
     }
+
+    /// Empties the cache when it is full, before an entry is added.
+    fn make_room(&mut self) {
+        if self.short.len() + self.long.len() >= CACHE_ENTRIES {
+            self.clear();
+        }
+    }
 }
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache {
         owner: u64::MAX,
-        short: FxHashMap::default(),
+        short: ShortTable::new(),
         long: FxHashMap::default(),
         ids: IdStore::default(),
         syms: Vec::new(),
