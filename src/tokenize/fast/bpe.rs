@@ -249,6 +249,34 @@ impl PairTable {
     }
 }
 
+/// The pair table of a merge list, built apart from the rest of a [`Bpe`]: a cached load builds
+/// it on another thread while it reads the vocabulary (`cache::decode`).
+pub struct Pairs {
+    table: PairTable,
+    kind: Priorities,
+    /// How many merges it was built from.
+    len: usize,
+}
+
+impl Pairs {
+    /// The table of `merges`, in rank order.
+    pub fn build(merges: &[(u32, u32, u32)]) -> Pairs {
+        Self::with_priorities(merges, Priorities::of(merges))
+    }
+
+    fn with_priorities(merges: &[(u32, u32, u32)], kind: Priorities) -> Pairs {
+        let mut table = PairTable::new(merges.len(), kind);
+        for (a, b, priority, m) in kind.assign(merges.iter().copied()) {
+            table.insert(a, b, priority, m);
+        }
+        Pairs {
+            table,
+            kind,
+            len: merges.len(),
+        }
+    }
+}
+
 /// The per-thread cache: pre-token bytes → ids. Keys of up to 15 bytes (most pre-tokens) are
 /// packed with their length into a `u128`, keys of up to 31 bytes into two, so a lookup hashes and
 /// compares integers; longer keys are boxed. A value is one id, or a range of `ids` when the
@@ -669,15 +697,28 @@ impl Bpe {
         whole: Option<Whole>,
     ) -> Bpe {
         let merges: Vec<(u32, u32, u32)> = merges.into_iter().collect();
-        let kind = Priorities::of(&merges);
-        Self::with_priorities(byte_ids, merges, whole, kind)
+        Self::with_pairs(byte_ids, &merges, whole, None)
+    }
+
+    /// [`Self::new`] with the pair table `pairs` when it was built ahead from these `merges`
+    /// ([`Pairs::build`]), else building it.
+    pub fn with_pairs(
+        byte_ids: [u32; 256],
+        merges: &[(u32, u32, u32)],
+        whole: Option<Whole>,
+        pairs: Option<Pairs>,
+    ) -> Bpe {
+        let pairs = pairs.unwrap_or_else(|| Pairs::build(merges));
+        debug_assert_eq!(pairs.len, merges.len());
+        Self::assemble(byte_ids, merges, whole, pairs)
     }
 
     /// [`Self::new`] with ranks as the priorities, whatever the merges: the reference for the
     /// packed priorities in the tests.
     #[cfg(test)]
     pub(super) fn with_ranks(byte_ids: [u32; 256], merges: &[(u32, u32, u32)]) -> Bpe {
-        Self::with_priorities(byte_ids, merges.to_vec(), None, Priorities::Ranks)
+        let pairs = Pairs::with_priorities(merges, Priorities::Ranks);
+        Self::assemble(byte_ids, merges, None, pairs)
     }
 
     /// Whether the pair table holds packed priorities.
@@ -686,14 +727,15 @@ impl Bpe {
         matches!(self.merges, PairTable::Packed { .. })
     }
 
-    fn with_priorities(
+    /// The model of `merges` (in rank order) whose pair table is `pairs`: adds the table of the
+    /// pairs of two single bytes.
+    fn assemble(
         byte_ids: [u32; 256],
-        merges: Vec<(u32, u32, u32)>,
+        merges: &[(u32, u32, u32)],
         whole: Option<Whole>,
-        kind: Priorities,
+        pairs: Pairs,
     ) -> Bpe {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let mut map = PairTable::new(merges.len(), kind);
         // The byte of a single-byte token, by id (256 for none).
         let top = merges.iter().map(|&(a, b, _)| a.max(b)).max().unwrap_or(0);
         let mut byte_of = vec![256u16; top as usize + 1];
@@ -703,8 +745,7 @@ impl Bpe {
             }
         }
         let mut byte_pairs = vec![(u32::MAX, 0); 1 << 16].into_boxed_slice();
-        for (a, b, priority, m) in kind.assign(merges) {
-            map.insert(a, b, priority, m);
+        for (a, b, priority, m) in pairs.kind.assign(merges.iter().copied()) {
             let (x, y) = (byte_of[a as usize] as usize, byte_of[b as usize] as usize);
             if x < 256 && y < 256 {
                 byte_pairs[x << 8 | y] = (priority, m);
@@ -712,7 +753,7 @@ impl Bpe {
         }
         Bpe {
             byte_ids,
-            merges: map,
+            merges: pairs.table,
             byte_pairs,
             whole,
             key: NEXT.fetch_add(1, Ordering::Relaxed),

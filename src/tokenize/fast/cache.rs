@@ -18,6 +18,7 @@
 //! the lengths of the sections), the rest of the file as JSON, the vocabulary (ids, end offsets,
 //! texts), the merges (three ids each), and a CRC-32C of everything before it.
 
+use super::bpe::Pairs;
 use super::load::Merge;
 use crate::tokenize::vocab::Vocab;
 use rustc_hash::FxHashMap;
@@ -47,6 +48,8 @@ pub struct Entry {
     pub rest: String,
     pub vocab: FxHashMap<String, u32>,
     pub merges: Vec<Merge>,
+    /// The byte-level model's pair table of `merges`, built while the vocabulary was read.
+    pub pairs: Option<Pairs>,
 }
 
 /// A cache directory.
@@ -288,24 +291,47 @@ pub(crate) fn decode(bytes: &[u8], source_len: u64) -> Option<Entry> {
     let ids = r.u32s(n_vocab)?;
     let ends = r.u32s(n_vocab)?;
     let text = simdutf8::basic::from_utf8(r.take(text_len)?).ok()?;
-    let mut vocab = FxHashMap::with_capacity_and_hasher(n_vocab, Default::default());
+    let mut merge_ids = r.u32s(n_merges.checked_mul(3)?)?;
+    let merges = (0..n_merges)
+        .map(|_| Some((merge_ids.next()?, merge_ids.next()?, merge_ids.next()?)))
+        .collect::<Option<Vec<_>>>()?;
+    if !r.bytes.is_empty() {
+        return None;
+    }
+    // The two large tables, one per core: the pair table (a byte-level model's; SentencePiece
+    // builds its own) and the vocabulary's map.
+    let (vocab, pairs) = std::thread::scope(|scope| {
+        let pairs = (kind == Kind::ByteLevel).then(|| scope.spawn(|| Pairs::build(&merges)));
+        let vocab = vocab_map(ids, ends, text, n_vocab);
+        let pairs = pairs.map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        (vocab, pairs)
+    });
+    vocab.map(|vocab| Entry {
+        kind,
+        sha256,
+        rest,
+        vocab,
+        merges,
+        pairs,
+    })
+}
+
+/// The vocabulary of an entry: `n` tokens, token `k` being `text[ends[k - 1]..ends[k]]` with id
+/// `ids[k]`; none unless the ends cover `text` and no token is listed twice.
+fn vocab_map(
+    ids: impl Iterator<Item = u32>,
+    ends: impl Iterator<Item = u32>,
+    text: &str,
+    n: usize,
+) -> Option<FxHashMap<String, u32>> {
+    let mut vocab = FxHashMap::with_capacity_and_hasher(n, Default::default());
     let mut start = 0;
     for (id, end) in ids.zip(ends) {
         let token = text.get(start..end as usize)?;
         vocab.insert(token.to_string(), id);
         start = end as usize;
     }
-    let mut merge_ids = r.u32s(n_merges.checked_mul(3)?)?;
-    let merges = (0..n_merges)
-        .map(|_| Some((merge_ids.next()?, merge_ids.next()?, merge_ids.next()?)))
-        .collect::<Option<Vec<_>>>()?;
-    (r.bytes.is_empty() && start == text_len && vocab.len() == n_vocab).then_some(Entry {
-        kind,
-        sha256,
-        rest,
-        vocab,
-        merges,
-    })
+    (start == text.len() && vocab.len() == n).then_some(vocab)
 }
 
 /// The 32 bytes of a hex SHA-256.

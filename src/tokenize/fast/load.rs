@@ -6,7 +6,7 @@
 //! Everything is read from the file: the token table through [`Vocab`], which applies (and checks
 //! the file against) the crate's id rules, so a run on the fast path never loads the crate.
 
-use super::bpe::{Bpe, Whole};
+use super::bpe::{Bpe, Pairs, Whole};
 use super::compiled::Compiled;
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer};
@@ -211,10 +211,11 @@ pub(super) type MergeTexts<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 pub(super) type Made = (FastEncoder, Vocab, Vec<Merge>);
 
 /// The merges as read: the file's strings (which may borrow from it), or their ids, read from
-/// the cache ([`super::cache`]), which stores what a build from the file found.
+/// the cache ([`super::cache`]), which stores what a build from the file found, with the pair
+/// table built from them as they were read (byte-level models).
 pub(super) enum Merges<'a> {
     Text(MergeTexts<'a>),
-    Ids(Vec<Merge>),
+    Ids(Vec<Merge>, Option<Pairs>),
 }
 
 /// What [`parse`] read from the file, for [`build`].
@@ -473,8 +474,9 @@ pub(super) fn parse_cached(
     rest: &str,
     vocab: FxHashMap<String, u32>,
     merges: Vec<Merge>,
+    pairs: Option<Pairs>,
 ) -> Result<Parsed<'static>, Unsupported> {
-    parsed(file_cached(rest, vocab)?, Merges::Ids(merges))
+    parsed(file_cached(rest, vocab)?, Merges::Ids(merges, pairs))
 }
 
 /// The file read from a cache entry: `rest` with the vocabulary put back.
@@ -555,9 +557,9 @@ pub fn build(parsed: Parsed<'_>, encode_special_tokens: bool) -> Result<Made, Un
     )?;
     let chars = byte_level_chars();
     let byte_ids = byte_ids(&vocab, &chars)?;
-    let merges = match merges {
-        Merges::Text(list) => merge_ids(&vocab, &list)?,
-        Merges::Ids(ids) => checked_ids(ids, vocab.max_known_id())?,
+    let (merges, pairs) = match merges {
+        Merges::Text(list) => (merge_ids(&vocab, &list)?, None),
+        Merges::Ids(ids, pairs) => (checked_ids(ids, vocab.max_known_id())?, pairs),
     };
     // With ignore_merges, a pre-token is looked up whole by its byte-level spelling.
     let whole = ignore_merges.then(|| Whole {
@@ -583,7 +585,7 @@ pub fn build(parsed: Parsed<'_>, encode_special_tokens: bool) -> Result<Made, Un
     );
     let fast = FastEncoder {
         pre,
-        bpe: Bpe::new(byte_ids, merges.iter().copied(), whole),
+        bpe: Bpe::with_pairs(byte_ids, &merges, whole, pairs),
         normalizer,
         raw_added: added_matcher(raw)?,
         normalized_added: added_matcher(normalized)?,

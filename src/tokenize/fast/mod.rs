@@ -223,13 +223,15 @@ impl FastEncoder {
             rest,
             vocab,
             merges,
+            pairs,
             ..
         } = entry;
         let (fast, vocab, _) = match kind {
-            Kind::ByteLevel => load::parse_cached(&rest, vocab, merges)
+            Kind::ByteLevel => load::parse_cached(&rest, vocab, merges, pairs)
                 .and_then(|parsed| load::build(parsed, encode_special_tokens)),
-            Kind::SentencePiece => load::file_cached(&rest, vocab)
-                .and_then(|file| spm::build_from(file, Merges::Ids(merges), encode_special_tokens)),
+            Kind::SentencePiece => load::file_cached(&rest, vocab).and_then(|file| {
+                spm::build_from(file, Merges::Ids(merges, pairs), encode_special_tokens)
+            }),
         }?;
         Ok((fast, vocab))
     }

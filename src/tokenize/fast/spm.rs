@@ -288,7 +288,7 @@ fn merge_table(
             let ids = in_halves(&list, |part| merge_part(part, vocab.model()))?;
             merge_table_of(ids, &list, byte_ids)
         }
-        Merges::Ids(ids) => {
+        Merges::Ids(ids, _) => {
             let ids = checked_ids(ids, vocab.max_known_id())?;
             let text = vocab.model_texts()?;
             let token = |id: u32| Cow::Borrowed(text[id as usize]);
