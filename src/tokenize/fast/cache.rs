@@ -48,8 +48,8 @@ pub struct Entry {
     pub rest: String,
     pub vocab: FxHashMap<String, u32>,
     pub merges: Vec<Merge>,
-    /// The byte-level model's pair table of `merges`, built while the vocabulary was read.
-    pub pairs: Option<Pairs>,
+    /// The pair table of `merges`, built while the vocabulary was read.
+    pub pairs: Pairs,
 }
 
 /// A cache directory.
@@ -298,12 +298,13 @@ pub(crate) fn decode(bytes: &[u8], source_len: u64) -> Option<Entry> {
     if !r.bytes.is_empty() {
         return None;
     }
-    // The two large tables, one per core: the pair table (a byte-level model's; SentencePiece
-    // builds its own) and the vocabulary's map.
+    // The two large tables, one per core: the pair table and the vocabulary's map.
     let (vocab, pairs) = std::thread::scope(|scope| {
-        let pairs = (kind == Kind::ByteLevel).then(|| scope.spawn(|| Pairs::build(&merges)));
+        let pairs = scope.spawn(|| Pairs::build(&merges));
         let vocab = vocab_map(ids, ends, text, n_vocab);
-        let pairs = pairs.map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        let pairs = pairs
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
         (vocab, pairs)
     });
     vocab.map(|vocab| Entry {

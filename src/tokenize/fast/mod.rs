@@ -227,10 +227,11 @@ impl FastEncoder {
             ..
         } = entry;
         let (fast, vocab, _) = match kind {
-            Kind::ByteLevel => load::parse_cached(&rest, vocab, merges, pairs)
+            Kind::ByteLevel => load::parse_cached(&rest, vocab, merges, Some(pairs))
                 .and_then(|parsed| load::build(parsed, encode_special_tokens)),
             Kind::SentencePiece => load::file_cached(&rest, vocab).and_then(|file| {
-                spm::build_from(file, Merges::Ids(merges, pairs), encode_special_tokens)
+                let merges = Merges::Ids(merges, Some(pairs));
+                spm::build_from(file, merges, encode_special_tokens)
             }),
         }?;
         Ok((fast, vocab))

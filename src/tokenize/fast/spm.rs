@@ -27,7 +27,7 @@
 //! `' '` put before the first piece, so the text is not copied. Long documents are cut the same
 //! way into parts encoded in parallel.
 
-use super::bpe::{Bpe, IdStore, Ids, Scratch, ShortTable};
+use super::bpe::{Bpe, IdStore, Ids, Pairs, Scratch, ShortTable};
 use super::load::{
     self, checked_ids, exactly, expect, merge_list, type_of, FileJson, Made, Merge, Merges,
     MergesFile, ModelJson,
@@ -272,6 +272,8 @@ fn byte_tokens(model: &FxHashMap<String, u32>) -> Result<[u32; 256], Unsupported
 struct MergeTable {
     ids: Vec<Merge>,
     pairs: FxHashSet<u64>,
+    /// The rank map of `ids`, when a cached load built it while reading the vocabulary.
+    built: Option<Pairs>,
 }
 
 /// The merge table; refused if a merge involves a byte token (the cut rule needs byte tokens
@@ -288,12 +290,13 @@ fn merge_table(
             let ids = in_halves(&list, |part| merge_part(part, vocab.model()))?;
             merge_table_of(ids, &list, byte_ids)
         }
-        Merges::Ids(ids, _) => {
+        Merges::Ids(ids, built) => {
             let ids = checked_ids(ids, vocab.max_known_id())?;
             let text = vocab.model_texts()?;
             let token = |id: u32| Cow::Borrowed(text[id as usize]);
             let list: Vec<_> = ids.iter().map(|&(a, b, _)| (token(a), token(b))).collect();
-            merge_table_of(ids, &list, byte_ids)
+            let table = merge_table_of(ids, &list, byte_ids)?;
+            Ok(MergeTable { built, ..table })
         }
     }
 }
@@ -334,7 +337,11 @@ fn merge_table_of(
     });
     let mut pairs = first;
     pairs.extend(second.map_err(|_| "the merge pairs panicked")?);
-    Ok(MergeTable { ids, pairs })
+    Ok(MergeTable {
+        ids,
+        pairs,
+        built: None,
+    })
 }
 
 /// `f` of the first and of the second half of `list` on two threads, joined in order.
@@ -575,10 +582,15 @@ impl Spm {
         ignore_merges: bool,
     ) -> (Spm, Vec<Merge>) {
         static NEXT: AtomicU64 = AtomicU64::new(1 << 40);
-        let MergeTable { ids, mut pairs } = merges;
-        // The rank map (580K merges for Gemma) is hashed on another thread meanwhile.
+        let MergeTable {
+            ids,
+            mut pairs,
+            built,
+        } = merges;
+        // The rank map (580K merges for Gemma) is hashed on another thread meanwhile, unless a
+        // cached load already did.
         let spm = std::thread::scope(|scope| {
-            let bpe = scope.spawn(|| Bpe::new([0; 256], ids.iter().copied(), None));
+            let bpe = scope.spawn(|| Bpe::with_pairs([0; 256], &ids, None, built));
             let spm = Spm::with(model, byte_ids, &mut pairs, spaces, ignore_merges);
             let bpe = bpe.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             Spm {
