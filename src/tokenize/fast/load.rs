@@ -212,10 +212,10 @@ pub(super) type Made = (FastEncoder, Vocab, Vec<Merge>);
 
 /// The merges as read: the file's strings (which may borrow from it), or their ids, read from
 /// the cache ([`super::cache`]), which stores what a build from the file found, with the pair
-/// table built from them as they were read (byte-level models).
+/// table built from them as they were read.
 pub(super) enum Merges<'a> {
     Text(MergeTexts<'a>),
-    Ids(Vec<Merge>, Option<Pairs>),
+    Ids(Vec<Merge>, Pairs),
 }
 
 /// What [`parse`] read from the file, for [`build`].
@@ -474,7 +474,7 @@ pub(super) fn parse_cached(
     rest: &str,
     vocab: FxHashMap<String, u32>,
     merges: Vec<Merge>,
-    pairs: Option<Pairs>,
+    pairs: Pairs,
 ) -> Result<Parsed<'static>, Unsupported> {
     parsed(file_cached(rest, vocab)?, Merges::Ids(merges, pairs))
 }
@@ -559,7 +559,7 @@ pub fn build(parsed: Parsed<'_>, encode_special_tokens: bool) -> Result<Made, Un
     let byte_ids = byte_ids(&vocab, &chars)?;
     let (merges, pairs) = match merges {
         Merges::Text(list) => (merge_ids(&vocab, &list)?, None),
-        Merges::Ids(ids, pairs) => (checked_ids(ids, vocab.max_known_id())?, pairs),
+        Merges::Ids(ids, pairs) => (checked_ids(ids, vocab.max_known_id())?, Some(pairs)),
     };
     // With ignore_merges, a pre-token is looked up whole by its byte-level spelling.
     let whole = ignore_merges.then(|| Whole {

@@ -227,10 +227,10 @@ impl FastEncoder {
             ..
         } = entry;
         let (fast, vocab, _) = match kind {
-            Kind::ByteLevel => load::parse_cached(&rest, vocab, merges, Some(pairs))
+            Kind::ByteLevel => load::parse_cached(&rest, vocab, merges, pairs)
                 .and_then(|parsed| load::build(parsed, encode_special_tokens)),
             Kind::SentencePiece => load::file_cached(&rest, vocab).and_then(|file| {
-                let merges = Merges::Ids(merges, Some(pairs));
+                let merges = Merges::Ids(merges, pairs);
                 spm::build_from(file, merges, encode_special_tokens)
             }),
         }?;

@@ -296,7 +296,10 @@ fn merge_table(
             let token = |id: u32| Cow::Borrowed(text[id as usize]);
             let list: Vec<_> = ids.iter().map(|&(a, b, _)| (token(a), token(b))).collect();
             let table = merge_table_of(ids, &list, byte_ids)?;
-            Ok(MergeTable { built, ..table })
+            Ok(MergeTable {
+                built: Some(built),
+                ..table
+            })
         }
     }
 }
@@ -919,10 +922,7 @@ impl Spm {
             match cache.short.get(key) {
                 Some(v) => cache.ids.emit_short(v, out),
                 None => {
-                    let before = out.len();
-                    self.merge(cache, piece, out);
-                    cache.make_room();
-                    let v = cache.ids.store_short(&out[before..]);
+                    let v = self.compute(cache, piece, out, IdStore::store_short);
                     cache.short.insert(key, v);
                 }
             }
@@ -930,7 +930,7 @@ impl Spm {
             match cache.long.get(piece) {
                 Some(&v) => cache.ids.emit(v, out),
                 None => {
-                    let v = self.compute(cache, piece, out);
+                    let v = self.compute(cache, piece, out, IdStore::store);
                     cache.long.insert(piece.into(), v);
                 }
             }
@@ -939,13 +939,20 @@ impl Spm {
         }
     }
 
-    /// Merges `piece`, appends its ids and returns them for the cache.
+    /// Merges `piece`, appends its ids and returns what `keep` makes of them for the cache
+    /// (after making room in it).
     #[inline(never)]
-    fn compute(&self, cache: &mut Cache, piece: &[u8], out: &mut Vec<u32>) -> Ids {
+    fn compute<V>(
+        &self,
+        cache: &mut Cache,
+        piece: &[u8],
+        out: &mut Vec<u32>,
+        keep: impl FnOnce(&mut IdStore, &[u32]) -> V,
+    ) -> V {
         let before = out.len();
         self.merge(cache, piece, out);
         cache.make_room();
-        cache.ids.store(&out[before..])
+        keep(&mut cache.ids, &out[before..])
     }
 
     /// The crate's `merge_word`: characters (or their bytes' tokens), then merges by rank.
