@@ -21,7 +21,7 @@ use crate::pipeline::read_jsonl;
 use crate::record::BadLines;
 use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Encoder, EodChoice};
-use crate::workers::{joined, read_text_batches, worker_pool, QUEUE};
+use crate::workers::{in_order, joined, read_text_batches, worker_pool, IN_FLIGHT, QUEUE};
 use anyhow::{anyhow, bail, Result};
 use indicatif::ProgressBar;
 use serde::Serialize;
@@ -280,24 +280,33 @@ fn write_batches<W: Write>(
 ) -> Result<(u64, u64)> {
     let names = job.input.names();
     let (mut documents, mut tokens) = (0u64, 0u64);
-    for batch in batches {
-        let encoded =
-            pool.install(|| encode_batch(&job.encoder, &batch, &names, Vec::with_capacity))?;
-        for (doc, ids) in encoded.iter() {
-            if ids.len() > i32::MAX as usize {
-                return Err(anyhow!(
-                    "{}:{}: {} tokens do not fit a Megatron sequence (at most 2^31-1)",
-                    names[doc.source as usize],
-                    doc.line,
-                    ids.len()
-                ));
+    let encode =
+        |batch: Vec<TextDoc>| encode_batch(&job.encoder, &batch, &names, Vec::with_capacity);
+    in_order(
+        pool,
+        IN_FLIGHT,
+        batches,
+        |_| false,
+        encode,
+        |encoded| {
+            let encoded = encoded?;
+            for (doc, ids) in encoded.iter() {
+                if ids.len() > i32::MAX as usize {
+                    return Err(anyhow!(
+                        "{}:{}: {} tokens do not fit a Megatron sequence (at most 2^31-1)",
+                        names[doc.source as usize],
+                        doc.line,
+                        ids.len()
+                    ));
+                }
+                writer.write_seq(ids)?;
             }
-            writer.write_seq(ids)?;
-        }
-        tokens += encoded.ids.len() as u64;
-        documents += encoded.docs.len() as u64;
-        bar.set_position(raw_bytes.load(Ordering::Relaxed));
-        bar.set_message(format!("{documents} docs"));
-    }
+            tokens += encoded.ids.len() as u64;
+            documents += encoded.docs.len() as u64;
+            bar.set_position(raw_bytes.load(Ordering::Relaxed));
+            bar.set_message(format!("{documents} docs"));
+            Ok(true)
+        },
+    )?;
     Ok((documents, tokens))
 }

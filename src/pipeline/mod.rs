@@ -32,7 +32,7 @@ use crate::record::{DocBatch, DocRecord};
 use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Encoder, SpecialTokens};
 use crate::upsample::{self, Upsample, UpsampleReport};
-use crate::workers::{joined, read_text_batches, worker_pool, QUEUE};
+use crate::workers::{in_order, joined, read_text_batches, worker_pool, IN_FLIGHT, QUEUE};
 use anyhow::{anyhow, Result};
 use cpu::{Stage, StageClock};
 use indicatif::ProgressBar;
@@ -491,38 +491,44 @@ fn tokenize_batches(
     let names = job.input.names();
     let (mut documents, mut tokens) = (0u64, 0u64);
     let start = Instant::now();
-    for mut batch in batches {
-        // A streamed document ends its batch (see `long.rs`).
-        let streamed = batch.last().is_some_and(|d| d.long.is_some());
-        let long = if streamed { batch.pop() } else { None };
-        let encoded = pool
-            .install(|| encode_batch(&job.encoder, &batch, &names, |n| buffers.batches.take(n)))?;
+    // A streamed document ends its batch (see `long.rs`); its text comes after the batch, and
+    // the next batch after its text.
+    let streamed = |batch: &Vec<TextDoc>| batch.last().is_some_and(|d| d.long.is_some());
+    let encode = |mut batch: Vec<TextDoc>| {
+        let long = if streamed(&batch) { batch.pop() } else { None };
+        let encoded = encode_batch(&job.encoder, &batch, &names, |n| buffers.batches.take(n));
         drop(batch); // the text, before waiting for room in the queue
+        encoded.map(|encoded| (encoded, long))
+    };
+    in_order(pool, IN_FLIGHT, batches, streamed, encode, |encoded| {
+        let (encoded, long) = encoded?;
         if let Some(doc) = &long {
             let text = doc.long.as_ref().expect("checked above");
             documents += encoded.docs.len() as u64 + 1;
             tokens += encoded.ids.len() as u64;
             if !encoded.is_empty() && out.send(encoded).is_err() {
-                return Ok(()); // the pack stage stopped; its error is reported
+                return Ok(false); // the pack stage stopped; its error is reported
             }
-            match long::tokenize(&job.encoder, pool, doc, text, &out)? {
-                Some(n) => tokens += n,
-                None => return Ok(()), // a stage stopped; its error is reported
-            }
-            continue;
+            return match long::tokenize(&job.encoder, pool, doc, text, &out)? {
+                Some(n) => {
+                    tokens += n;
+                    Ok(true)
+                }
+                None => Ok(false), // a stage stopped; its error is reported
+            };
         }
         documents += encoded.docs.len() as u64;
         tokens += encoded.ids.len() as u64;
         if out.send(encoded).is_err() {
-            return Ok(()); // the pack stage stopped; its error is reported
+            return Ok(false); // the pack stage stopped; its error is reported
         }
         bar.set_position(raw_bytes.load(Ordering::Relaxed));
         let rate = tokens as f64 / start.elapsed().as_secs_f64().max(1e-9) / 1e6;
         bar.set_message(format!(
             "{documents} docs, {tokens} tokens ({rate:.2} M tokens/s)"
         ));
-    }
-    Ok(())
+        Ok(true)
+    })
 }
 
 /// The most tokens of windows augmented and sent to the writer at once.

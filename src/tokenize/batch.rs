@@ -8,6 +8,28 @@ use crate::record::{DocBatch, DocRecord};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
+/// About how much text one task of [`encode_batch`] encodes: consecutive documents up to this
+/// much, each task on its own. Split only where rayon chooses, a batch of books became a few
+/// long runs of documents, and one thread encoded the last of them while the others waited; one
+/// task per document would be thousands of tasks for a batch of short ones.
+const TASK_BYTES: usize = 64 << 10;
+
+/// The documents of each task, as ranges of `docs`.
+fn tasks(docs: &[TextDoc]) -> Vec<std::ops::Range<usize>> {
+    let (mut tasks, mut start, mut bytes) = (Vec::new(), 0, 0);
+    for (i, d) in docs.iter().enumerate() {
+        bytes += d.text.len();
+        if bytes >= TASK_BYTES {
+            tasks.push(start..i + 1);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < docs.len() {
+        tasks.push(start..docs.len());
+    }
+    tasks
+}
+
 /// Encodes `docs` (EOD appended to each) into a batch whose id buffer comes from `take` (given
 /// the total id count, so a recycled buffer can be reused). `names[i]` names source `i` in errors.
 pub fn encode_batch(
@@ -16,9 +38,10 @@ pub fn encode_batch(
     names: &[String],
     take: impl FnOnce(usize) -> Vec<u32>,
 ) -> Result<DocBatch> {
-    let encoded: Vec<Result<Vec<u32>>> = docs
-        .par_iter()
-        .map(|d| encoder.encode_doc(&d.text))
+    let encoded: Vec<Result<Vec<u32>>> = tasks(docs)
+        .into_par_iter()
+        .with_max_len(1)
+        .flat_map_iter(|r| docs[r].iter().map(|d| encoder.encode_doc(&d.text)))
         .collect();
     let total = encoded.iter().flatten().map(Vec::len).sum();
     let mut batch = DocBatch {
