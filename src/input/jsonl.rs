@@ -364,12 +364,17 @@ impl BadLine {
 /// [`super::key`]): every name but the last must be an object.
 pub fn parse_line(line: &[u8], path: &[String]) -> std::result::Result<String, BadLine> {
     let bad = |reason: String| BadLine::new(reason);
-    let s = std::str::from_utf8(line).map_err(|e| {
-        bad(format!(
-            "invalid UTF-8 at byte {} of the line",
-            e.valid_up_to()
-        ))
-    })?;
+    // simdutf8 checks a valid line several times faster than `std`, which then says where an
+    // invalid one goes wrong.
+    let s = match simdutf8::basic::from_utf8(line) {
+        Ok(s) => s,
+        Err(_) => std::str::from_utf8(line).map_err(|e| {
+            bad(format!(
+                "invalid UTF-8 at byte {} of the line",
+                e.valid_up_to()
+            ))
+        })?,
+    };
     let mut de = serde_json::Deserializer::from_str(s);
     let found = TextField { path }
         .deserialize(&mut de)
