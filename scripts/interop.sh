@@ -68,6 +68,8 @@ if [ "$keep" = 1 ]; then
 else
     trap 'rm -rf "$work"' EXIT
 fi
+# The tokenizer tables utk caches go to the run's own directory, not the user's cache.
+export UTK_TOKENIZER_CACHE="${UTK_TOKENIZER_CACHE:-$work/tokenizer-cache}"
 
 echo "interop: building utk (release)" >&2
 (cd "$repo" && cargo build --release --locked --quiet)

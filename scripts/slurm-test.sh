@@ -34,6 +34,9 @@ cannot() {
 
 WORK=$(mktemp -d /tmp/utk-slurm-test.XXXXXX)
 chmod 755 "$WORK"
+# The tokenizer tables utk caches go to the run's own directory, not the user's cache (the jobs
+# inherit it: sbatch exports the environment).
+export UTK_TOKENIZER_CACHE="${UTK_TOKENIZER_CACHE:-$WORK/tokenizer-cache}"
 PIDS=()
 stop_all() {
     local pid
