@@ -32,28 +32,28 @@ pub fn in_order<T: Send, R: Send>(
 ) -> Result<()> {
     pool.in_place_scope(|scope| {
         let work = &work;
-        let mut pending = VecDeque::new();
-        let mut next = |pending: &mut VecDeque<Receiver<R>>| -> Result<bool> {
-            let rx = pending.pop_front().expect("an item is pending");
-            // A task that panicked sends nothing; the scope re-raises its panic on the way out.
-            then(rx.recv().map_err(|_| anyhow!("a worker thread panicked"))?)
-        };
-        for item in items {
-            let wait = last(&item);
-            let (tx, rx) = sync_channel(1);
-            scope.spawn(move |_| {
-                let _ = tx.send(work(item));
-            });
-            pending.push_back(rx);
+        let mut pending = VecDeque::<Receiver<R>>::new();
+        // `None` is the end of the items: everything still pending is handed on.
+        for item in items.into_iter().map(Some).chain([None]) {
+            let wait = match item {
+                Some(item) => {
+                    let wait = last(&item);
+                    let (tx, rx) = sync_channel(1);
+                    scope.spawn(move |_| {
+                        let _ = tx.send(work(item));
+                    });
+                    pending.push_back(rx);
+                    wait
+                }
+                None => true,
+            };
             while pending.len() >= depth.max(1) || (wait && !pending.is_empty()) {
-                if !next(&mut pending)? {
+                let rx = pending.pop_front().expect("an item is pending");
+                // A task that panicked sends nothing; the scope re-raises its panic on the way out.
+                let result = rx.recv().map_err(|_| anyhow!("a worker thread panicked"))?;
+                if !then(result)? {
                     return Ok(());
                 }
-            }
-        }
-        while !pending.is_empty() {
-            if !next(&mut pending)? {
-                return Ok(());
             }
         }
         Ok(())

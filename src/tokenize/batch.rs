@@ -72,3 +72,43 @@ pub fn encode_batch(
     }
     Ok(batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(bytes: usize) -> TextDoc {
+        TextDoc {
+            text: "x".repeat(bytes),
+            source: 0,
+            line: 0,
+            long: None,
+            field: None,
+        }
+    }
+
+    /// The tasks cover the documents in order, each once; a task closes with the document that
+    /// takes it to `TASK_BYTES`, so only the last one may hold less.
+    #[test]
+    fn tasks_cover_the_documents_in_runs_of_about_task_bytes() {
+        let sizes = [
+            10,
+            TASK_BYTES,
+            3,
+            TASK_BYTES - 3,
+            1,
+            0,
+            5 * TASK_BYTES,
+            7,
+            8,
+        ];
+        let docs: Vec<TextDoc> = sizes.iter().map(|&n| doc(n)).collect();
+        let got = tasks(&docs);
+        assert_eq!(got, vec![0..2, 2..4, 4..7, 7..9]);
+        let bytes = |r: &std::ops::Range<usize>| sizes[r.clone()].iter().sum::<usize>();
+        for t in &got[..got.len() - 1] {
+            assert!(bytes(t) >= TASK_BYTES && bytes(&(t.start..t.end - 1)) < TASK_BYTES);
+        }
+        assert!(tasks(&[]).is_empty());
+    }
+}
