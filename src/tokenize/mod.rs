@@ -20,6 +20,7 @@ pub mod batch;
 pub mod fast;
 pub mod long;
 pub mod special;
+pub mod token_map;
 pub mod vocab;
 
 use crate::setting::{Setting, SettingError};
@@ -137,18 +138,10 @@ impl Encoder {
             let what = format!("{}: cannot read it ({})", path.display(), e.root_cause());
             SettingError::about(Setting::Tokenizer, what)
         })?;
-        // Validated with SIMD: a large tokenizer.json is tens of MB of mostly non-ASCII text.
-        let json = simdutf8::basic::from_utf8(&bytes).map_err(|_| {
-            let at = std::str::from_utf8(&bytes)
-                .err()
-                .map_or(0, |e| e.valid_up_to());
-            let what = format!(
-                "{}: not UTF-8 text (at byte {at}); give the model's tokenizer.json",
-                path.display()
-            );
-            SettingError::about(Setting::Tokenizer, what)
-        })?;
-        let (fast, sha256, cache_note) = fast_encoder(json, opts)?;
+        // Checked as UTF-8 only where its text is read: a cache entry found for exactly these
+        // bytes (same SHA-256) was made from them once they had passed the same check.
+        let text = || utf8_text(&bytes, path);
+        let (fast, sha256, cache_note) = fast_encoder(&bytes, &text, opts)?;
         let fast = fast.and_then(|(f, v)| {
             if opts.add_special_tokens && f.post_processor_adds_tokens() {
                 Err("special tokens added by a post-processor that adds tokens".into())
@@ -156,7 +149,7 @@ impl Encoder {
                 Ok((f, v))
             }
         });
-        let (backing, backend_detail, max_known_id) = backing(path, json, opts, fast)?;
+        let (backing, backend_detail, max_known_id) = backing(path, &text, opts, fast)?;
         let mut enc = Encoder {
             backing,
             backend_detail,
@@ -355,9 +348,9 @@ impl Encoder {
 
 /// What computes the ids: the fast encoder when it loaded (`fast`), else the crate (or an error
 /// when the fast backend was required); with a description and the highest known id.
-fn backing(
+fn backing<'a>(
     path: &Path,
-    json: &str,
+    json: &dyn Fn() -> Result<&'a str>,
     opts: &EncoderOptions,
     fast: std::result::Result<(FastEncoder, Vocab), String>,
 ) -> Result<(Backing, String, u32)> {
@@ -384,7 +377,7 @@ fn backing(
             )
         }
         (Err(why), backend) => {
-            let tokenizer = load_crate(path, json, opts.parse_special)?;
+            let tokenizer = load_crate(path, json()?, opts.parse_special)?;
             let max = tokenizer
                 .get_vocab(true)
                 .values()
@@ -414,11 +407,15 @@ type FastLoad = (
     Option<String>,
 );
 
-fn fast_encoder(json: &str, opts: &EncoderOptions) -> Result<FastLoad> {
+fn fast_encoder<'a>(
+    bytes: &'a [u8],
+    json: &dyn Fn() -> Result<&'a str>,
+    opts: &EncoderOptions,
+) -> Result<FastLoad> {
     let encode_special_tokens = !opts.parse_special;
     let cache = opts.cache.as_deref().map(fast::cache::Cache::new);
     std::thread::scope(|scope| {
-        let sha256 = scope.spawn(|| sha256_hex(json.as_bytes()));
+        let sha256 = scope.spawn(|| sha256_hex(bytes));
         let sha256 = || {
             sha256
                 .join()
@@ -429,11 +426,11 @@ fn fast_encoder(json: &str, opts: &EncoderOptions) -> Result<FastLoad> {
             return Ok((Err(why), sha256()?, None));
         }
         let Some(cache) = cache else {
-            let fast = FastEncoder::new(json, encode_special_tokens);
+            let fast = FastEncoder::new(json()?, encode_special_tokens);
             return Ok((fast, sha256()?, None));
         };
         // Built from the entry while the checksum is computed; kept only if they match.
-        let slot = cache.slot(json.as_bytes());
+        let slot = cache.slot(bytes);
         let cached = slot.read().map(|entry| {
             let sha = entry.sha256.clone();
             (sha, FastEncoder::from_cache(entry, encode_special_tokens))
@@ -443,6 +440,7 @@ fn fast_encoder(json: &str, opts: &EncoderOptions) -> Result<FastLoad> {
             let note = format!("tables read from the cache {}", slot.path.display());
             return Ok((Ok(fast), sha256, Some(note)));
         }
+        let json = json()?;
         let built = FastEncoder::build(json, encode_special_tokens);
         let note = built
             .as_ref()
@@ -452,6 +450,21 @@ fn fast_encoder(json: &str, opts: &EncoderOptions) -> Result<FastLoad> {
                 Err(why) => format!("tables not cached: {why}"),
             });
         Ok((built.map(|b| (b.fast, b.vocab)), sha256, note))
+    })
+}
+
+/// `bytes`, the file at `path`, as text, or an error that says where they are not UTF-8
+/// (checked with SIMD: a large tokenizer.json is tens of MB of mostly non-ASCII text).
+fn utf8_text<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str> {
+    simdutf8::basic::from_utf8(bytes).map_err(|_| {
+        let at = std::str::from_utf8(bytes)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        let what = format!(
+            "{}: not UTF-8 text (at byte {at}); give the model's tokenizer.json",
+            path.display()
+        );
+        SettingError::about(Setting::Tokenizer, what).into()
     })
 }
 

@@ -10,6 +10,7 @@
 //! otherwise the caller loads the crate. `tests/it/fast_tokenizer.rs` compares the table with the
 //! crate's on every fixture.
 
+use super::token_map::TokenMap;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -31,7 +32,7 @@ pub struct AddedToken {
 /// Model vocabulary plus added tokens, with the crate's ids.
 pub struct Vocab {
     /// Shared with an encoder that looks pre-tokens up whole (`ignore_merges`).
-    model: Arc<FxHashMap<String, u32>>,
+    model: Arc<TokenMap>,
     /// Sorted by id.
     added: Vec<AddedToken>,
     added_by_id: FxHashMap<u32, usize>,
@@ -42,10 +43,7 @@ pub struct Vocab {
 impl Vocab {
     /// The table for a model vocabulary and the file's `added_tokens` (in file order), or why the
     /// crate would assign other ids than the file lists.
-    pub fn new(
-        model: FxHashMap<String, u32>,
-        added: Vec<AddedToken>,
-    ) -> Result<Vocab, Unsupported> {
+    pub fn new(model: TokenMap, added: Vec<AddedToken>) -> Result<Vocab, Unsupported> {
         // The crate numbers new added tokens from the model's vocabulary size (entries, not the
         // highest id), in file order, skipping texts the model or an earlier added token has.
         let mut next = model.len() as u32;
@@ -58,7 +56,7 @@ impl Vocab {
                 return Err(format!("added token {:?} is listed twice", t.content));
             }
             let id = match model.get(&t.content) {
-                Some(&id) => id,
+                Some(id) => id,
                 None => {
                     next += 1;
                     next - 1
@@ -82,9 +80,8 @@ impl Vocab {
         }
         let added_by_id = added.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
         let max_known_id = model
-            .values()
-            .chain(added.iter().map(|t| &t.id))
-            .copied()
+            .ids()
+            .chain(added.iter().map(|t| t.id))
             .max()
             .ok_or("the vocabulary is empty")?;
         // The fast path indexes tables by id; real vocabularies number their tokens densely.
@@ -108,8 +105,8 @@ impl Vocab {
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.added_by_content
             .get(token)
-            .or_else(|| self.model.get(token))
             .copied()
+            .or_else(|| self.model.get(token))
     }
 
     /// The text of an id (for messages; a model token is found by a scan).
@@ -119,8 +116,8 @@ impl Vocab {
         }
         self.model
             .iter()
-            .find(|&(_, &v)| v == id)
-            .map(|(k, _)| k.clone())
+            .find(|&(_, v)| v == id)
+            .map(|(k, _)| k.to_string())
     }
 
     /// True when `id` is an added token marked special.
@@ -136,12 +133,12 @@ impl Vocab {
     }
 
     /// The model's vocabulary.
-    pub fn model(&self) -> &FxHashMap<String, u32> {
+    pub fn model(&self) -> &TokenMap {
         &self.model
     }
 
     /// The model's vocabulary, shared.
-    pub fn shared_model(&self) -> Arc<FxHashMap<String, u32>> {
+    pub fn shared_model(&self) -> Arc<TokenMap> {
         Arc::clone(&self.model)
     }
 
@@ -149,8 +146,8 @@ impl Vocab {
     /// share an id (then an id does not say which text it stands for).
     pub fn model_texts(&self) -> Result<Vec<&str>, Unsupported> {
         let mut text = vec![None; self.max_known_id as usize + 1];
-        for (token, &id) in self.model.iter() {
-            if let Some(other) = text[id as usize].replace(token.as_str()) {
+        for (token, id) in self.model.iter() {
+            if let Some(other) = text[id as usize].replace(token) {
                 return Err(format!("tokens {other:?} and {token:?} share id {id}"));
             }
         }
@@ -179,11 +176,8 @@ mod tests {
         }
     }
 
-    fn model() -> FxHashMap<String, u32> {
-        [("a", 0), ("b", 1), ("ab", 5)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+    fn model() -> TokenMap {
+        [("a", 0), ("b", 1), ("ab", 5)].into_iter().collect()
     }
 
     #[test]
@@ -221,6 +215,6 @@ mod tests {
             .unwrap();
         assert!(why.contains("twice"), "{why}");
         assert!(Vocab::new(model(), vec![token(3, "", true)]).is_err());
-        assert!(Vocab::new(FxHashMap::default(), vec![]).is_err());
+        assert!(Vocab::new(TokenMap::default(), vec![]).is_err());
     }
 }

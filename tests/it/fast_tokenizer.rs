@@ -282,7 +282,7 @@ fn the_token_table_read_from_the_file_is_the_crates() {
         let model = tok.get_vocab(false);
         assert_eq!(vocab.model().len(), model.len(), "{name}");
         for (t, id) in &model {
-            assert_eq!(vocab.model().get(t), Some(id), "{name}: {t:?}");
+            assert_eq!(vocab.model().get(t), Some(*id), "{name}: {t:?}");
         }
         let decoder = tok.get_added_tokens_decoder();
         assert_eq!(vocab.added().len(), decoder.len(), "{name}");

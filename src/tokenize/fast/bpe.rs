@@ -11,6 +11,7 @@
 //! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
 //! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
 
+use crate::tokenize::token_map::TokenMap;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +47,7 @@ pub struct Bpe {
 /// With `ignore_merges`: the vocabulary (the token table's own, shared) and the byte-level
 /// character of each byte, to look a pre-token up whole by its byte-level spelling.
 pub struct Whole {
-    pub tokens: Arc<FxHashMap<String, u32>>,
+    pub tokens: Arc<TokenMap>,
     pub chars: [char; 256],
 }
 
@@ -480,13 +481,6 @@ impl Short {
 
 impl ShortTable {
     const MIN_BITS: u32 = 12;
-    const EMPTY: Slot = Slot {
-        key: 0,
-        value: Short {
-            ids: [0; 3],
-            len: 0,
-        },
-    };
 
     pub(super) fn new() -> Self {
         Self::with_bits(Self::MIN_BITS)
@@ -494,7 +488,7 @@ impl ShortTable {
 
     fn with_bits(bits: u32) -> Self {
         ShortTable {
-            slots: table(1 << bits, Self::EMPTY),
+            slots: zeroed_table(1 << bits),
             shift: 64 - bits,
             len: 0,
         }
@@ -558,23 +552,37 @@ impl ShortTable {
 /// of MB touched at random, which otherwise costs a page fault every 4 KB.
 fn table<T: Copy>(n: usize, fill: T) -> Box<[T]> {
     let mut v: Vec<T> = Vec::with_capacity(n);
+    huge_pages(v.as_ptr(), n);
+    v.resize(n, fill);
+    v.into_boxed_slice()
+}
+
+/// `n` slots of all-zero bytes, as [`table`] places them. A large allocation comes from the
+/// system already zero, so nothing is written here: pages are touched (and cleared by the
+/// kernel) only as slots are used, and the table is not filled a second time in user space.
+fn zeroed_table(n: usize) -> Box<[Slot]> {
+    let slots = Box::<[Slot]>::new_zeroed_slice(n);
+    huge_pages(slots.as_ptr(), n);
+    // SAFETY: a slot is plain integers, for which all-zero bytes are a value (the empty slot).
+    unsafe { slots.assume_init() }
+}
+
+/// Asks the kernel to back the whole 2 MB pages inside `n` values at `p` with huge pages.
+fn huge_pages<T>(p: *const T, n: usize) {
     #[cfg(target_os = "linux")]
     {
         const PAGE: usize = 4096;
-        let (start, end) = (
-            v.as_ptr() as usize,
-            v.as_ptr() as usize + n * size_of::<T>(),
-        );
+        let (start, end) = (p as usize, p as usize + n * size_of::<T>());
         let (start, end) = (start.div_ceil(PAGE) * PAGE, end / PAGE * PAGE);
         if end >= start + (2 << 20) {
-            // SAFETY: the range lies inside this vector's own allocation, which nothing has read
+            // SAFETY: the range lies inside an allocation of the caller's that nothing has read
             // or written yet; MADV_HUGEPAGE changes only how the kernel backs it, and a failure
             // (huge pages off) leaves it as it was.
             unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
         }
     }
-    v.resize(n, fill);
-    v.into_boxed_slice()
+    #[cfg(not(target_os = "linux"))]
+    let _ = (p, n);
 }
 
 /// The `len < 16` bytes at `text[at..]` as a little-endian integer, zero above them: one
@@ -794,7 +802,7 @@ impl Bpe {
             let text = &mut cache.scratch.text;
             text.clear();
             text.extend(word.iter().map(|&b| whole.chars[b as usize]));
-            if let Some(&id) = whole.tokens.get(text.as_str()) {
+            if let Some(id) = whole.tokens.get(text.as_str()) {
                 out.push(id);
                 return;
             }

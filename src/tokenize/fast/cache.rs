@@ -20,8 +20,8 @@
 
 use super::bpe::Pairs;
 use super::load::Merge;
+use crate::tokenize::token_map::TokenMap;
 use crate::tokenize::vocab::Vocab;
-use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::io::Write;
@@ -46,7 +46,7 @@ pub struct Entry {
     pub sha256: String,
     /// The file without its vocabulary and merges.
     pub rest: String,
-    pub vocab: FxHashMap<String, u32>,
+    pub vocab: TokenMap,
     pub merges: Vec<Merge>,
     /// The pair table of `merges`, built while the vocabulary was read.
     pub pairs: Pairs,
@@ -192,7 +192,7 @@ fn encode(
 ) -> Result<Vec<u8>, String> {
     let sha = hex32(sha256).ok_or("not a SHA-256")?;
     let model = vocab.model();
-    let text_len: usize = model.keys().map(String::len).sum();
+    let text_len = model.text_len();
     let too_big = || "the vocabulary is too large for the cache".to_string();
     let mut out = Vec::with_capacity(HEADER + rest.len() + 8 * model.len() + text_len);
     out.extend_from_slice(MAGIC);
@@ -206,7 +206,7 @@ fn encode(
     out.extend_from_slice(rest.as_bytes());
     let mut end = 0u32;
     let mut ends = Vec::with_capacity(4 * model.len());
-    for (token, &id) in model {
+    for (token, id) in model.iter() {
         out.extend_from_slice(&id.to_le_bytes());
         end = u32::try_from(token.len())
             .ok()
@@ -215,7 +215,7 @@ fn encode(
         ends.extend_from_slice(&end.to_le_bytes());
     }
     out.extend_from_slice(&ends);
-    for token in model.keys() {
+    for (token, _) in model.iter() {
         out.extend_from_slice(token.as_bytes());
     }
     for &(a, b, m) in merges {
@@ -324,12 +324,12 @@ fn vocab_map(
     ends: impl Iterator<Item = u32>,
     text: &str,
     n: usize,
-) -> Option<FxHashMap<String, u32>> {
-    let mut vocab = FxHashMap::with_capacity_and_hasher(n, Default::default());
+) -> Option<TokenMap> {
+    let mut vocab = TokenMap::with_capacity(n, text.len());
     let mut start = 0;
     for (id, end) in ids.zip(ends) {
         let token = text.get(start..end as usize)?;
-        vocab.insert(token.to_string(), id);
+        vocab.insert(token, id);
         start = end as usize;
     }
     (start == text.len() && vocab.len() == n).then_some(vocab)
@@ -354,7 +354,6 @@ mod tests {
     fn vocab() -> Vocab {
         let model = [("a", 0), ("b", 1), ("ab", 2), ("é", 3)]
             .into_iter()
-            .map(|(t, id)| (t.to_string(), id))
             .collect();
         Vocab::new(model, vec![]).unwrap()
     }
@@ -401,10 +400,7 @@ mod tests {
 
     #[test]
     fn tokens_sharing_an_id_are_not_cached() {
-        let model = [("a", 0), ("b", 0)]
-            .into_iter()
-            .map(|(t, id)| (t.to_string(), id))
-            .collect();
+        let model = [("a", 0), ("b", 0)].into_iter().collect();
         let vocab = Vocab::new(model, vec![]).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let why = Cache::new(dir.path())

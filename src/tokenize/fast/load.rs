@@ -10,9 +10,9 @@ use super::bpe::{Bpe, Pairs, Whole};
 use super::compiled::Compiled;
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer};
+use crate::tokenize::token_map::TokenMap;
 use crate::tokenize::vocab::{AddedToken, Vocab};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use rustc_hash::FxHashMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
@@ -75,38 +75,9 @@ pub(super) struct ModelJson {
     pub(super) fuse_unk: Option<bool>,
     pub(super) byte_fallback: Option<bool>,
     pub(super) ignore_merges: Option<bool>,
-    pub(super) vocab: VocabJson,
+    pub(super) vocab: TokenMap,
     /// Read by a second pass, [`MergesFile`], on another thread.
     pub(super) merges: Option<IgnoredAny>,
-}
-
-/// The model's vocabulary: read as a list, then hashed once at its final size (growing a hash
-/// map 150K entries at a time rehashes it a dozen times).
-pub(super) struct VocabJson(pub(super) FxHashMap<String, u32>);
-
-impl<'de> Deserialize<'de> for VocabJson {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = VocabJson;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a map of token to id")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<VocabJson, A::Error> {
-                let mut list: Vec<(String, u32)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(entry) = map.next_entry()? {
-                    list.push(entry);
-                }
-                let mut vocab = FxHashMap::with_capacity_and_hasher(list.len(), Default::default());
-                vocab.extend(list);
-                Ok(VocabJson(vocab))
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// The second pass over the file: only the merges, their strings borrowed from the file.
@@ -472,7 +443,7 @@ pub fn parse(json: &str) -> Result<Parsed<'_>, Unsupported> {
 /// which is read and checked as the whole file is, then the vocabulary and the merges' ids.
 pub(super) fn parse_cached(
     rest: &str,
-    vocab: FxHashMap<String, u32>,
+    vocab: TokenMap,
     merges: Vec<Merge>,
     pairs: Pairs,
 ) -> Result<Parsed<'static>, Unsupported> {
@@ -480,13 +451,10 @@ pub(super) fn parse_cached(
 }
 
 /// The file read from a cache entry: `rest` with the vocabulary put back.
-pub(super) fn file_cached(
-    rest: &str,
-    vocab: FxHashMap<String, u32>,
-) -> Result<FileJson, Unsupported> {
+pub(super) fn file_cached(rest: &str, vocab: TokenMap) -> Result<FileJson, Unsupported> {
     let mut file = serde_json::from_str::<FileJson>(rest)
         .map_err(|e| format!("the cached file has a shape the fast path does not know ({e})"))?;
-    file.model.vocab = VocabJson(vocab);
+    file.model.vocab = vocab;
     Ok(file)
 }
 
@@ -552,7 +520,7 @@ pub fn build(parsed: Parsed<'_>, encode_special_tokens: bool) -> Result<Made, Un
     check_model(&model)?;
     let ignore_merges = model.ignore_merges.unwrap_or(false);
     let vocab = Vocab::new(
-        model.vocab.0,
+        model.vocab,
         added.into_iter().map(AddedToken::from).collect(),
     )?;
     let chars = byte_level_chars();
@@ -641,7 +609,6 @@ fn byte_ids(vocab: &Vocab, chars: &[char; 256]) -> Result<[u32; 256], Unsupporte
         byte_ids[b] = vocab
             .model()
             .get(&buf)
-            .copied()
             .ok_or_else(|| format!("byte {b:#04x} ({c:?}) is not in the vocabulary"))?;
     }
     Ok(byte_ids)
@@ -656,7 +623,6 @@ fn merge_ids(
         vocab
             .model()
             .get(t)
-            .copied()
             .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
     };
     // Three look-ups per merge, 150K merges: two threads take half each.

@@ -34,6 +34,7 @@ use super::load::{
 };
 use super::pretok::{Pattern, PreTokenizer};
 use super::{AddedTokens, FastEncoder, Normalizer, Part};
+use crate::tokenize::token_map::TokenMap;
 use crate::tokenize::vocab::{AddedToken, Unsupported, Vocab};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
@@ -245,18 +246,18 @@ fn check_model(m: &ModelJson) -> Result<(), Unsupported> {
 
 /// The ids of the `<0xXX>` tokens, checked to cover every character the vocabulary lacks (so the
 /// unknown token, which the crate fuses across characters, never occurs).
-fn byte_tokens(model: &FxHashMap<String, u32>) -> Result<[u32; 256], Unsupported> {
+fn byte_tokens(model: &TokenMap) -> Result<[u32; 256], Unsupported> {
     let mut ids = [NONE; 256];
     for (b, id) in ids.iter_mut().enumerate() {
-        if let Some(&i) = model.get(&format!("<0x{b:02X}>")) {
+        if let Some(i) = model.get(&format!("<0x{b:02X}>")) {
             *id = i;
         }
     }
     let mut buf = [0u8; 4];
     for (b, &id) in ids.iter().enumerate() {
         let needed = match b {
-            0x20 => !model.contains_key(SPACE.encode_utf8(&mut buf) as &str),
-            0..=0x7f => !model.contains_key((b as u8 as char).encode_utf8(&mut buf) as &str),
+            0x20 => !model.contains(SPACE.encode_utf8(&mut buf)),
+            0..=0x7f => !model.contains((b as u8 as char).encode_utf8(&mut buf)),
             0x80..=0xbf | 0xc2..=0xf4 => true,
             _ => false, // never in UTF-8
         };
@@ -367,14 +368,10 @@ fn in_halves<T: Sync, R: Send>(
 }
 
 /// Each merge's ids.
-fn merge_part(
-    list: &[(Cow<str>, Cow<str>)],
-    model: &FxHashMap<String, u32>,
-) -> Result<Vec<Merge>, Unsupported> {
+fn merge_part(list: &[(Cow<str>, Cow<str>)], model: &TokenMap) -> Result<Vec<Merge>, Unsupported> {
     let id = |t: &str| {
         model
             .get(t)
-            .copied()
             .ok_or_else(|| format!("merge token {t:?} is not in the vocabulary"))
     };
     let mut ids = Vec::with_capacity(list.len());
@@ -441,7 +438,7 @@ pub(super) fn build_from(
         || "ignore_merges with a splitting Metaspace".into(),
     )?;
     let added = file.added_tokens.into_iter().map(AddedToken::from);
-    let vocab = Vocab::new(file.model.vocab.0, added.collect())?;
+    let vocab = Vocab::new(file.model.vocab, added.collect())?;
     expect(vocab.max_known_id() < NONE, || format!("token id {NONE}"))?;
     let byte_ids = byte_tokens(vocab.model())?;
     let merges = merge_table(merges, &vocab, &byte_ids)?;
@@ -528,7 +525,7 @@ pub struct Spm {
     pairs: FxHashSet<u64>,
     spaces: Spaces,
     /// With `ignore_merges`: the vocabulary, and its longest token in bytes.
-    whole: Option<(Arc<FxHashMap<String, u32>>, usize)>,
+    whole: Option<(Arc<TokenMap>, usize)>,
     /// Identifies this model in the per-thread caches.
     key: u64,
 }
@@ -578,7 +575,7 @@ fn decode(t: &[u8], i: usize) -> (u32, usize) {
 
 impl Spm {
     fn new(
-        model: &Arc<FxHashMap<String, u32>>,
+        model: &Arc<TokenMap>,
         byte_ids: [u32; 256],
         merges: MergeTable,
         spaces: Spaces,
@@ -608,7 +605,7 @@ impl Spm {
 
     /// Everything but the rank map, which [`Self::new`] puts in `bpe`.
     fn with(
-        model: &Arc<FxHashMap<String, u32>>,
+        model: &Arc<TokenMap>,
         byte_ids: [u32; 256],
         pairs: &mut FxHashSet<u64>,
         spaces: Spaces,
@@ -616,7 +613,7 @@ impl Spm {
     ) -> Spm {
         let mut ascii_ids = [NONE; 128];
         let mut char_ids = FxHashMap::default();
-        for (tok, &id) in model.iter() {
+        for (tok, id) in model.iter() {
             let mut chars = tok.chars();
             if let (Some(c), None) = (chars.next(), chars.next()) {
                 match c as u32 {
@@ -641,7 +638,7 @@ impl Spm {
             }
         }
         let whole = ignore_merges.then(|| {
-            let longest = model.keys().map(String::len).max().unwrap_or(0);
+            let longest = model.longest();
             (Arc::clone(model), longest)
         });
         Spm {
@@ -732,7 +729,7 @@ impl Spm {
         } else {
             Cow::Borrowed(piece)
         };
-        vocab.get(normalized.as_ref()).copied()
+        vocab.get(normalized.as_ref())
     }
 
     /// Appends the ids of `text` (no special tokens added): split out the raw added tokens,

@@ -1,0 +1,228 @@
+//! A model vocabulary, token text → id, kept as one string of all the texts and an index into it.
+//!
+//! A vocabulary of 150K–260K tokens held as a hash map of `String` keys costs one allocation
+//! per token, and its start-up is mostly those allocations and their page faults: about two
+//! thirds of reading a cached tokenizer (`fast::cache`) went into building it. Here the texts
+//! are appended to one string, each entry is its end offset and id, and a hash table holds only
+//! entry numbers, so building the map is a copy and one insert per token. Entries keep the order
+//! in which they were inserted (the file's order), and a text inserted again keeps its first
+//! place and takes the new id, as a map that is assigned twice does (and as `serde_json` reads a
+//! JSON object with a key listed twice).
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::hash::BuildHasher;
+
+/// Token texts and their ids.
+#[derive(Clone, Default)]
+pub struct TokenMap {
+    /// The texts of all entries, one after the other.
+    text: String,
+    /// For each entry, the end of its text in `text` (it starts where the previous one ends) and
+    /// its id.
+    entries: Vec<(u32, u32)>,
+    /// Entry numbers, hashed by their text.
+    index: HashTable<u32>,
+}
+
+fn hash(token: &str) -> u64 {
+    FxBuildHasher.hash_one(token)
+}
+
+/// The text of entry `i` of `entries` in `text` (see [`TokenMap`]).
+fn entry_text<'a>(text: &'a str, entries: &[(u32, u32)], i: usize) -> &'a str {
+    let start = if i == 0 { 0 } else { entries[i - 1].0 };
+    &text[start as usize..entries[i].0 as usize]
+}
+
+impl TokenMap {
+    /// An empty map with room for `n` entries of `text_len` bytes of text in all.
+    pub fn with_capacity(n: usize, text_len: usize) -> TokenMap {
+        TokenMap {
+            text: String::with_capacity(text_len),
+            entries: Vec::with_capacity(n),
+            index: HashTable::with_capacity(n),
+        }
+    }
+
+    /// The text of entry `i`.
+    fn text_of(&self, i: usize) -> &str {
+        entry_text(&self.text, &self.entries, i)
+    }
+
+    /// Sets the id of `token`; returns its previous id if it had one. Panics past 4 GiB of text
+    /// or 2^32 entries (no vocabulary comes near either).
+    pub fn insert(&mut self, token: &str, id: u32) -> Option<u32> {
+        let h = hash(token);
+        if let Some(&i) = self.index.find(h, |&i| self.text_of(i as usize) == token) {
+            return Some(std::mem::replace(&mut self.entries[i as usize].1, id));
+        }
+        self.text.push_str(token);
+        let end = u32::try_from(self.text.len()).expect("vocabulary text under 4 GiB");
+        let n = u32::try_from(self.entries.len()).expect("under 2^32 entries");
+        self.entries.push((end, id));
+        let (text, entries) = (&self.text, &self.entries);
+        self.index
+            .insert_unique(h, n, |&i| hash(entry_text(text, entries, i as usize)));
+        None
+    }
+
+    /// The id of `token`.
+    #[inline]
+    pub fn get(&self, token: &str) -> Option<u32> {
+        self.index
+            .find(hash(token), |&i| self.text_of(i as usize) == token)
+            .map(|&i| self.entries[i as usize].1)
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        self.get(token).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries in the order they were first inserted.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, u32)> + '_ {
+        (0..self.entries.len()).map(|i| (self.text_of(i), self.entries[i].1))
+    }
+
+    /// The ids, in the order of [`Self::iter`].
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.entries.iter().map(|&(_, id)| id)
+    }
+
+    /// The length in bytes of the longest text.
+    pub fn longest(&self) -> usize {
+        self.iter().map(|(t, _)| t.len()).max().unwrap_or(0)
+    }
+
+    /// The bytes of all texts together.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+}
+
+impl<'a> FromIterator<(&'a str, u32)> for TokenMap {
+    fn from_iter<I: IntoIterator<Item = (&'a str, u32)>>(iter: I) -> TokenMap {
+        let mut map = TokenMap::default();
+        for (token, id) in iter {
+            map.insert(token, id);
+        }
+        map
+    }
+}
+
+/// Two maps are equal when they hold the same texts with the same ids, in any order.
+impl PartialEq for TokenMap {
+    fn eq(&self, other: &TokenMap) -> bool {
+        self.len() == other.len() && self.iter().all(|(t, id)| other.get(t) == Some(id))
+    }
+}
+
+impl fmt::Debug for TokenMap {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// A JSON object of token → id, read without an allocation per token: each key is appended to
+/// the map's text as it is read.
+impl<'de> Deserialize<'de> for TokenMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Map;
+        impl<'de> Visitor<'de> for Map {
+            type Value = TokenMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of token to id")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TokenMap, A::Error> {
+                let n = access.size_hint().unwrap_or(0);
+                let mut map = TokenMap::with_capacity(n, 8 * n);
+                let mut key = String::new();
+                while access.next_key_seed(Key(&mut key))?.is_some() {
+                    let id: u32 = access.next_value()?;
+                    map.insert(&key, id);
+                }
+                Ok(map)
+            }
+        }
+        d.deserialize_map(Map)
+    }
+}
+
+/// Reads one key into a reused string.
+struct Key<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Key<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a token text")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.clear();
+        self.0.push_str(v);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn json_with_a_key_listed_twice_keeps_the_last_id_as_serde_does() {
+        let json = r#"{"a": 0, "b\u00e9": 1, "a": 7, "": 3}"#;
+        let map: TokenMap = serde_json::from_str(json).unwrap();
+        let std: HashMap<String, u32> = serde_json::from_str(json).unwrap();
+        assert_eq!(map.len(), std.len());
+        for (t, id) in &std {
+            assert_eq!(map.get(t), Some(*id), "{t:?}");
+        }
+        assert_eq!(
+            map.iter().collect::<Vec<_>>(),
+            [("a", 7), ("bé", 1), ("", 3)]
+        );
+        assert_eq!(map.get("c"), None);
+        assert!(serde_json::from_str::<TokenMap>(r#"{"a": -1}"#).is_err());
+    }
+
+    proptest! {
+        /// The map answers as a `HashMap` given the same inserts does.
+        #[test]
+        fn answers_as_a_hash_map(
+            inserts in prop::collection::vec(("[ab\u{e9}\u{4e2d}]{0,4}", 0u32..50), 0..60),
+            probes in prop::collection::vec("[ab\u{e9}\u{4e2d}]{0,4}", 0..20),
+        ) {
+            let mut map = TokenMap::default();
+            let mut std = HashMap::new();
+            for (t, id) in &inserts {
+                prop_assert_eq!(map.insert(t, *id), std.insert(t.clone(), *id));
+            }
+            prop_assert_eq!(map.len(), std.len());
+            for (t, id) in map.iter() {
+                prop_assert_eq!(std.get(t), Some(&id));
+            }
+            for t in inserts.iter().map(|(t, _)| t).chain(&probes) {
+                prop_assert_eq!(map.get(t), std.get(t).copied());
+            }
+        }
+    }
+}
