@@ -284,6 +284,93 @@ impl Pairs {
         Self::with_priorities(merges, Priorities::of(merges))
     }
 
+    /// Appends the table to `out` for a cache entry: the kind (0 ranks, 1 packed), the packed
+    /// place bits, the number of slots, then the slots, little-endian.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let (tag, place_bits) = match self.kind {
+            Priorities::Ranks => (0u32, 0u32),
+            Priorities::Packed { place_bits } => (1, place_bits),
+        };
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&place_bits.to_le_bytes());
+        match &self.table {
+            PairTable::Packed { slots, .. } => {
+                out.extend_from_slice(&(slots.len() as u64).to_le_bytes());
+                for s in slots.iter() {
+                    out.extend_from_slice(&s.to_le_bytes());
+                }
+            }
+            PairTable::Wide { slots, .. } => {
+                out.extend_from_slice(&(slots.len() as u64).to_le_bytes());
+                for &(key, rank, merged) in slots.iter() {
+                    out.extend_from_slice(&key.to_le_bytes());
+                    out.extend_from_slice(&rank.to_le_bytes());
+                    out.extend_from_slice(&merged.to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// The table [`Self::write`] wrote for `len` merges, if `bytes` are exactly one whose merged
+    /// ids are at most `max_id` (the merges' highest, so that even a damaged table gives only ids
+    /// of the vocabulary): copied, which costs a few milliseconds where building it costs tens.
+    pub fn read(bytes: &[u8], len: usize, max_id: u32) -> Option<Pairs> {
+        let (head, slots) = bytes.split_at_checked(16)?;
+        let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
+        let n = usize::try_from(u64::from_le_bytes(head[8..].try_into().ok()?)).ok()?;
+        if !n.is_power_of_two() || n < 8 {
+            return None;
+        }
+        let shift = 64 - n.trailing_zeros();
+        let (kind, table) = match (word(0), word(4)) {
+            (0, 0) if slots.len() == n.checked_mul(16)? => {
+                let mut v = Vec::with_capacity(n);
+                huge_pages(v.as_ptr(), n);
+                v.extend(slots.chunks_exact(16).map(|c| {
+                    let at = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().expect("4"));
+                    let key = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+                    (key, at(8), at(12))
+                }));
+                // Without an empty slot, a look-up of an absent pair would never end.
+                let empty = |s: &(u64, u32, u32)| s.0 == u64::MAX;
+                if !v.iter().any(empty) || !v.iter().all(|s| empty(s) || s.2 <= max_id) {
+                    return None;
+                }
+                let slots = v.into_boxed_slice();
+                (Priorities::Ranks, PairTable::Wide { slots, shift })
+            }
+            (1, place_bits) if place_bits <= SPARE_BITS && slots.len() == n.checked_mul(8)? => {
+                let mut v = Vec::with_capacity(n);
+                huge_pages(v.as_ptr(), n);
+                v.extend(
+                    slots
+                        .chunks_exact(8)
+                        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+                );
+                let merged = |s: u64| (s as u32 & ((1 << 28) - 1)) >> place_bits & PACKED_IDS;
+                let fits = |&s: &u64| s == u64::MAX || merged(s) <= max_id;
+                if !v.contains(&u64::MAX) || !v.iter().all(fits) {
+                    return None;
+                }
+                let table = PairTable::Packed {
+                    slots: v.into_boxed_slice(),
+                    shift,
+                    place_bits,
+                };
+                (Priorities::Packed { place_bits }, table)
+            }
+            _ => return None,
+        };
+        Some(Pairs { table, kind, len })
+    }
+
+    /// The table of `merges` with ranks as the priorities, whatever the merges (the tests' wide
+    /// table).
+    #[cfg(test)]
+    pub(super) fn ranked(merges: &[(u32, u32, u32)]) -> Pairs {
+        Self::with_priorities(merges, Priorities::Ranks)
+    }
+
     fn with_priorities(merges: &[(u32, u32, u32)], kind: Priorities) -> Pairs {
         let mut table = PairTable::new(merges.len(), kind);
         for (a, b, priority, m) in kind.assign(merges.iter().copied()) {
@@ -741,7 +828,7 @@ impl Bpe {
     /// packed priorities in the tests.
     #[cfg(test)]
     pub(super) fn with_ranks(byte_ids: [u32; 256], merges: &[(u32, u32, u32)]) -> Bpe {
-        let pairs = Pairs::with_priorities(merges, Priorities::Ranks);
+        let pairs = Pairs::ranked(merges);
         Self::assemble(byte_ids, merges, None, pairs)
     }
 

@@ -1,11 +1,14 @@
 //! The tokenizer cache: what the fast encoder reads from a large `tokenizer.json` — its
-//! vocabulary and its merges as ids — kept in a binary file, so the next run on the same file
+//! vocabulary, its merges as ids and their pair table — kept in a binary file, so the next run on the same file
 //! skips the JSON parse and the merge look-ups (70–230 ms for a 150K–260K vocabulary, most of
 //! a short run's start-up, and paid again by every task of a Slurm array).
 //!
-//! An entry is found by the file's content (its CRC-32C and length name the entry), and used only
-//! if the SHA-256 recorded in it is the file's (the caller computes that one anyway, for the
-//! manifest) and its own checksum holds. Everything else in the file (normalizer,
+//! An entry is found by the file's length and a CRC-32C of samples of its content (its head,
+//! its tail and 64 pieces spread between: [`fingerprint`]), and used only if the SHA-256
+//! recorded in it is the file's (the caller computes that one anyway, for the manifest, on
+//! another thread) and its own checksum holds. Two files that share a name only take turns in
+//! one slot. (A CRC of the whole file cost 4–12 ms of the start-up, on the same core as the
+//! rest of it.) Everything else in the file (normalizer,
 //! pre-tokenizer, added tokens, model flags) is stored as the file's own JSON with the vocabulary
 //! and merges cut out, and read and checked exactly as a file is, so the cache changes nothing
 //! but where the two big tables come from. An entry is written only after the encoder was built
@@ -16,7 +19,8 @@
 //!
 //! Layout, little-endian: the header (magic, format, kind, source length, source SHA-256, then
 //! the lengths of the sections), the rest of the file as JSON, the vocabulary (ids, end offsets,
-//! texts), the merges (three ids each), and a CRC-32C of everything before it.
+//! texts), the merges (three ids each), the merges' pair table as the encoder holds it
+//! ([`Pairs::write`]), and a CRC-32C of everything before it.
 
 use super::bpe::Pairs;
 use super::load::Merge;
@@ -29,8 +33,8 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"utk-tok\0";
 /// Bumped whenever what an entry holds or how it is read changes.
-const FORMAT: u32 = 1;
-const HEADER: usize = 8 + 4 + 4 + 8 + 32 + 4 * 8;
+const FORMAT: u32 = 2;
+const HEADER: usize = 8 + 4 + 4 + 8 + 32 + 5 * 8;
 
 /// Which builder made the encoder: the entry is given back to the same one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +70,7 @@ impl Cache {
 
     /// The place of the entry for the file `json` (its name is the file's CRC-32C and length).
     pub fn slot(&self, json: &[u8]) -> Slot {
-        let crc = crc32c::crc32c(json);
+        let crc = fingerprint(json);
         let name = format!("{crc:08x}-{}.v{FORMAT}.utk-tokenizer", json.len());
         Slot {
             dir: self.dir.clone(),
@@ -74,6 +78,25 @@ impl Cache {
             source_len: json.len() as u64,
         }
     }
+}
+
+/// The CRC-32C of the first and last 256 KiB of `bytes` and of 64 pieces of 4 KiB evenly spread
+/// between (of all of `bytes` below 1 MiB): names an entry, which the SHA-256 then checks.
+fn fingerprint(bytes: &[u8]) -> u32 {
+    const END: usize = 256 << 10;
+    const PIECE: usize = 4 << 10;
+    const PIECES: usize = 64;
+    let n = bytes.len();
+    if n < 1 << 20 {
+        return crc32c::crc32c(bytes);
+    }
+    let mut crc = crc32c::crc32c(&bytes[..END]);
+    let step = (n - 2 * END - PIECE) / (PIECES - 1);
+    for k in 0..PIECES {
+        let at = END + k * step;
+        crc = crc32c::crc32c_append(crc, &bytes[at..at + PIECE]);
+    }
+    crc32c::crc32c_append(crc, &bytes[n - END..])
 }
 
 /// Where one file's entry is (or would be).
@@ -194,13 +217,18 @@ fn encode(
     let model = vocab.model();
     let text_len = model.text_len();
     let too_big = || "the vocabulary is too large for the cache".to_string();
-    let mut out = Vec::with_capacity(HEADER + rest.len() + 8 * model.len() + text_len);
+    // Built again here (it is a function of the merges): a cached load copies it instead of
+    // building it, which for 200K merges took longer than the rest of the load.
+    let mut pairs = Vec::new();
+    Pairs::build(merges).write(&mut pairs);
+    let size = HEADER + rest.len() + 8 * model.len() + text_len + 12 * merges.len() + pairs.len();
+    let mut out = Vec::with_capacity(size + 4);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_le_bytes());
     out.extend_from_slice(&(kind as u32).to_le_bytes());
     out.extend_from_slice(&source_len.to_le_bytes());
     out.extend_from_slice(&sha);
-    for n in [rest.len(), model.len(), text_len, merges.len()] {
+    for n in [rest.len(), model.len(), text_len, merges.len(), pairs.len()] {
         out.extend_from_slice(&(n as u64).to_le_bytes());
     }
     out.extend_from_slice(rest.as_bytes());
@@ -223,6 +251,7 @@ fn encode(
             out.extend_from_slice(&id.to_le_bytes());
         }
     }
+    out.extend_from_slice(&pairs);
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     Ok(out)
@@ -284,7 +313,8 @@ pub(crate) fn decode(bytes: &[u8], source_len: u64) -> Option<Entry> {
         return None;
     }
     let sha256 = r.take(32)?.iter().map(|b| format!("{b:02x}")).collect();
-    let (rest_len, n_vocab, text_len, n_merges) = (r.len()?, r.len()?, r.len()?, r.len()?);
+    let (rest_len, n_vocab, text_len) = (r.len()?, r.len()?, r.len()?);
+    let (n_merges, pairs_len) = (r.len()?, r.len()?);
     let rest = simdutf8::basic::from_utf8(r.take(rest_len)?)
         .ok()?
         .to_string();
@@ -295,23 +325,16 @@ pub(crate) fn decode(bytes: &[u8], source_len: u64) -> Option<Entry> {
     let merges = (0..n_merges)
         .map(|_| Some((merge_ids.next()?, merge_ids.next()?, merge_ids.next()?)))
         .collect::<Option<Vec<_>>>()?;
+    let max_id = merges.iter().map(|m| m.2).max().unwrap_or(0);
+    let pairs = Pairs::read(r.take(pairs_len)?, n_merges, max_id)?;
     if !r.bytes.is_empty() {
         return None;
     }
-    // The two large tables, one per core: the pair table and the vocabulary's map.
-    let (vocab, pairs) = std::thread::scope(|scope| {
-        let pairs = scope.spawn(|| Pairs::build(&merges));
-        let vocab = vocab_map(ids, ends, text, n_vocab);
-        let pairs = pairs
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (vocab, pairs)
-    });
-    vocab.map(|vocab| Entry {
+    Some(Entry {
         kind,
         sha256,
         rest,
-        vocab,
+        vocab: vocab_map(ids, ends, text, n_vocab)?,
         merges,
         pairs,
     })

@@ -1,7 +1,7 @@
 //! Unit tests of the parts; the differential tests against the crate are in
 //! `tests/it/fast_tokenizer.rs`.
 
-use super::bpe::{Bpe, Scratch};
+use super::bpe::{Bpe, Pairs, Scratch};
 use super::classes::L;
 use super::pretok::{class_flags, cut_points, PreTokenizer};
 use unicode_normalization_alignments::char::compose;
@@ -239,6 +239,47 @@ proptest::proptest! {
             packed.merge_scan(&mut got, &mut Scratch::default());
             proptest::prop_assert_eq!(got, expected);
         }
+    }
+}
+
+/// A pair table as a cache entry keeps it, packed or with ranks, reads back to the same bytes and
+/// merges as the table built from the merges; a cut, an unknown kind, a slot count that is no
+/// power of two, a table without an empty slot (where looking up an absent pair would never
+/// end), or one with a merged id above the merges' is refused.
+#[test]
+fn a_pair_table_reads_back_as_written() {
+    let merges = tiktoken_like(7, 3, 60, 5);
+    let mut byte_ids = [0u32; 256];
+    for (b, id) in byte_ids.iter_mut().enumerate() {
+        *id = b as u32;
+    }
+    for built in [Pairs::build(&merges), Pairs::ranked(&merges)] {
+        let mut bytes = Vec::new();
+        built.write(&mut bytes);
+        let max = merges.iter().map(|m| m.2).max().unwrap();
+        let read = Pairs::read(&bytes, merges.len(), max).expect("reads back");
+        let mut again = Vec::new();
+        read.write(&mut again);
+        assert_eq!(again, bytes);
+        let from_read = Bpe::with_pairs(byte_ids, &merges, None, Some(read));
+        let from_merges = Bpe::with_pairs(byte_ids, &merges, None, Some(built));
+        for w in [&b"abcabcaabbcc"[..], b"aaaaaaaaaaaaaaab", b"cba", b"a"] {
+            assert_eq!(from_read.encode_word(w), from_merges.encode_word(w));
+        }
+        assert!(Pairs::read(&bytes, merges.len(), max - 1).is_none());
+        assert!(Pairs::read(&bytes[..bytes.len() - 1], merges.len(), max).is_none());
+        let mut foreign = bytes.clone();
+        foreign[0] = 2;
+        assert!(Pairs::read(&foreign, merges.len(), max).is_none());
+        let mut odd = bytes.clone();
+        odd[8] += 1;
+        assert!(Pairs::read(&odd, merges.len(), max).is_none());
+        let slot = if bytes[0] == 1 { 8 } else { 16 };
+        let mut full = bytes.clone();
+        for s in full[16..].chunks_exact_mut(slot) {
+            s[..8].copy_from_slice(&0u64.to_le_bytes());
+        }
+        assert!(Pairs::read(&full, merges.len(), max).is_none());
     }
 }
 
