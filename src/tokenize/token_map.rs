@@ -3,11 +3,12 @@
 //! A vocabulary of 150K–260K tokens held as a hash map of `String` keys costs one allocation
 //! per token, and its start-up is mostly those allocations and their page faults: about two
 //! thirds of reading a cached tokenizer (`fast::cache`) went into building it. Here the texts
-//! are appended to one string, each entry is its end offset and id, and a hash table holds only
-//! entry numbers, so building the map is a copy and one insert per token. Entries keep the order
-//! in which they were inserted (the file's order), and a text inserted again keeps its first
-//! place and takes the new id, as a map that is assigned twice does (and as `serde_json` reads a
-//! JSON object with a key listed twice).
+//! are appended to one string and a hash table holds each token's span of it and its id, so
+//! building the map is a copy and one insert per token, and a look-up reads the table's control
+//! bytes, one 12-byte slot and the text (as a map of `String` keys reads its slot and the
+//! string). A text inserted again takes the new id, as a map that is assigned twice does (and as
+//! `serde_json` reads a JSON object with a key listed twice). Entries are listed in the table's
+//! order, which depends only on what was inserted.
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
@@ -21,21 +22,19 @@ use std::hash::BuildHasher;
 pub struct TokenMap {
     /// The texts of all entries, one after the other.
     text: String,
-    /// For each entry, the end of its text in `text` (it starts where the previous one ends) and
-    /// its id.
-    entries: Vec<(u32, u32)>,
-    /// Entry numbers, hashed by their text.
-    index: HashTable<u32>,
+    /// Each entry: its text's span of `text`, and its id.
+    index: HashTable<Entry>,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    start: u32,
+    end: u32,
+    id: u32,
 }
 
 fn hash(token: &str) -> u64 {
     FxBuildHasher.hash_one(token)
-}
-
-/// The text of entry `i` of `entries` in `text` (see [`TokenMap`]).
-fn entry_text<'a>(text: &'a str, entries: &[(u32, u32)], i: usize) -> &'a str {
-    let start = if i == 0 { 0 } else { entries[i - 1].0 };
-    &text[start as usize..entries[i].0 as usize]
 }
 
 impl TokenMap {
@@ -43,39 +42,36 @@ impl TokenMap {
     pub fn with_capacity(n: usize, text_len: usize) -> TokenMap {
         TokenMap {
             text: String::with_capacity(text_len),
-            entries: Vec::with_capacity(n),
             index: HashTable::with_capacity(n),
         }
     }
 
-    /// The text of entry `i`.
-    fn text_of(&self, i: usize) -> &str {
-        entry_text(&self.text, &self.entries, i)
-    }
-
     /// Sets the id of `token`; returns its previous id if it had one. Panics past 4 GiB of text
-    /// or 2^32 entries (no vocabulary comes near either).
+    /// (no vocabulary comes near it).
     pub fn insert(&mut self, token: &str, id: u32) -> Option<u32> {
         let h = hash(token);
-        if let Some(&i) = self.index.find(h, |&i| self.text_of(i as usize) == token) {
-            return Some(std::mem::replace(&mut self.entries[i as usize].1, id));
+        let text = &self.text;
+        let same = |e: &Entry| &text[e.start as usize..e.end as usize] == token;
+        if let Some(e) = self.index.find_mut(h, same) {
+            return Some(std::mem::replace(&mut e.id, id));
         }
+        let start = self.text.len() as u32;
         self.text.push_str(token);
         let end = u32::try_from(self.text.len()).expect("vocabulary text under 4 GiB");
-        let n = u32::try_from(self.entries.len()).expect("under 2^32 entries");
-        self.entries.push((end, id));
-        let (text, entries) = (&self.text, &self.entries);
+        let text = &self.text;
+        let entry = Entry { start, end, id };
         self.index
-            .insert_unique(h, n, |&i| hash(entry_text(text, entries, i as usize)));
+            .insert_unique(h, entry, |e| hash(&text[e.start as usize..e.end as usize]));
         None
     }
 
     /// The id of `token`.
     #[inline]
     pub fn get(&self, token: &str) -> Option<u32> {
-        self.index
-            .find(hash(token), |&i| self.text_of(i as usize) == token)
-            .map(|&i| self.entries[i as usize].1)
+        let same = |e: &Entry| {
+            self.text.as_bytes().get(e.start as usize..e.end as usize) == Some(token.as_bytes())
+        };
+        self.index.find(hash(token), same).map(|e| e.id)
     }
 
     pub fn contains(&self, token: &str) -> bool {
@@ -83,31 +79,37 @@ impl TokenMap {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 
-    /// The entries in the order they were first inserted.
+    /// The entries, in the table's order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, u32)> + '_ {
-        (0..self.entries.len()).map(|i| (self.text_of(i), self.entries[i].1))
+        self.index
+            .iter()
+            .map(|e| (&self.text[e.start as usize..e.end as usize], e.id))
     }
 
     /// The ids, in the order of [`Self::iter`].
     pub fn ids(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
-        self.entries.iter().map(|&(_, id)| id)
+        self.index.iter().map(|e| e.id)
     }
 
     /// The length in bytes of the longest text.
     pub fn longest(&self) -> usize {
-        self.iter().map(|(t, _)| t.len()).max().unwrap_or(0)
+        self.index
+            .iter()
+            .map(|e| (e.end - e.start) as usize)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The bytes of all texts together.
     pub fn text_len(&self) -> usize {
-        self.text.len()
+        self.text.len() // a text inserted again is not appended again
     }
 }
 
