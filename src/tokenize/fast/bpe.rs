@@ -11,6 +11,7 @@
 //! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
 //! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
 
+use super::shared::SharedShort;
 use crate::tokenize::token_map::TokenMap;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
@@ -42,6 +43,8 @@ pub struct Bpe {
     whole: Option<Whole>,
     /// Identifies this model in the per-thread caches.
     key: u64,
+    /// The short pre-tokens any thread merged, for all threads.
+    shared: SharedShort,
 }
 
 /// With `ignore_merges`: the vocabulary (the token table's own, shared) and the byte-level
@@ -564,6 +567,13 @@ pub(super) struct Short {
 
 impl Short {
     const INLINE: usize = 3;
+
+    /// Up to three ids inline (`len` of them), as [`super::shared::SharedShort`] keeps them.
+    #[inline(always)]
+    pub(super) fn new(ids: [u32; 3], len: u32) -> Short {
+        debug_assert!(len as usize <= Self::INLINE);
+        Short { ids, len }
+    }
 }
 
 impl ShortTable {
@@ -655,7 +665,7 @@ fn zeroed_table(n: usize) -> Box<[Slot]> {
 }
 
 /// Asks the kernel to back the whole 2 MB pages inside `n` values at `p` with huge pages.
-fn huge_pages<T>(p: *const T, n: usize) {
+pub(super) fn huge_pages<T>(p: *const T, n: usize) {
     #[cfg(target_os = "linux")]
     {
         const PAGE: usize = 4096;
@@ -731,18 +741,31 @@ impl Encoding<'_> {
             out.push(self.bpe.byte_ids[text[start] as usize]);
         } else if len < 16 {
             let key = load(text, start, len) | ((len as u128) << 120);
-            match self.cache.short.get(key) {
+            match self.bpe.shared.get(key) {
                 Some(v) => self.cache.ids.emit_short(v, out),
-                None => self.short_miss(key, &text[start..end], out),
+                None => self.short_unshared(key, &text[start..end], out),
             }
         } else {
             self.encode_long(text, start, end, out);
         }
     }
 
+    /// A short pre-token not in the shared table: in this thread's own table (encodings of more
+    /// than three ids, and everything once the shared table is full), or merged now and kept in
+    /// the shared table if it takes it, else in this thread's.
     #[inline(never)]
-    fn short_miss(&mut self, key: u128, word: &[u8], out: &mut Vec<u32>) {
-        let value = self.compute(word, out, IdStore::store_short);
+    fn short_unshared(&mut self, key: u128, word: &[u8], out: &mut Vec<u32>) {
+        if let Some(v) = self.cache.short.get(key) {
+            return self.cache.ids.emit_short(v, out);
+        }
+        let before = out.len();
+        self.bpe.encode_uncached(word, out, self.cache);
+        let ids = &out[before..];
+        if ids.len() <= Short::INLINE && self.bpe.shared.insert(key, ids) {
+            return;
+        }
+        self.make_room();
+        let value = self.cache.ids.store_short(&out[before..]);
         self.cache.short.insert(key, value);
     }
 
@@ -868,6 +891,7 @@ impl Bpe {
             byte_pairs,
             whole,
             key: NEXT.fetch_add(1, Ordering::Relaxed),
+            shared: SharedShort::new(),
         }
     }
 

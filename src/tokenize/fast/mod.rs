@@ -26,6 +26,7 @@ mod classes;
 mod compiled;
 mod load;
 pub mod pretok;
+mod shared;
 mod spm;
 mod stream;
 #[rustfmt::skip]
