@@ -1,4 +1,5 @@
-//! Byte-level BPE: merges by rank over the bytes of one pre-token, with a per-thread cache.
+//! Byte-level BPE: merges by rank over the bytes of one pre-token, with a cache shared by the
+//! threads and one per thread.
 //!
 //! The `tokenizers` crate merges, at every step, the adjacent pair with the lowest rank, the
 //! leftmost one among equals (a min-heap on `(rank, position)` whose stale entries are skipped).
@@ -8,8 +9,10 @@
 //! ([`Bpe::merge_tree`]); both in scratch buffers kept per thread. Ranks (or priorities that
 //! order pairs as ranks do, packed with the merged id in 8 bytes: [`Priorities`]) come from an
 //! open-addressed pair table ([`PairTable`]), a word's first ranks from a table of byte pairs.
-//! The cache maps pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
-//! cost one probe of [`ShortTable`] (pre-tokens under 16 bytes) or one hash lookup.
+//! The caches map pre-token bytes to ids: most pre-tokens of a corpus repeat, so most pre-tokens
+//! cost one probe of the model's [`SharedShort`] (pre-tokens under 16 bytes encoded in at most
+//! three ids, merged once by whichever thread met them first), else of this thread's
+//! [`ShortTable`] (the others under 16 bytes) or one hash lookup (longer ones).
 
 use super::shared::SharedShort;
 use crate::tokenize::token_map::TokenMap;
