@@ -668,7 +668,7 @@ fn zeroed_table(n: usize) -> Box<[Slot]> {
 }
 
 /// Asks the kernel to back the whole 2 MB pages inside `n` values at `p` with huge pages.
-pub(super) fn huge_pages<T>(p: *const T, n: usize) {
+fn huge_pages<T>(p: *const T, n: usize) {
     #[cfg(target_os = "linux")]
     {
         const PAGE: usize = 4096;

@@ -32,7 +32,11 @@ const BITS: u32 = 19;
 
 /// A short pre-token cache shared by threads (see the module documentation).
 pub(super) struct SharedShort {
-    slots: Box<[Slot]>,
+    /// The slots: zero pages mapped from the system, so the table costs memory only where entries
+    /// land (a zeroed allocation aligned for the slots would be cleared in full by `memset`, 16 MB
+    /// for a run of a few hundred pre-tokens).
+    map: memmap2::MmapMut,
+    bits: u32,
     /// Entries inserted; no insert starts once this reaches half the slots.
     len: AtomicUsize,
 }
@@ -50,22 +54,42 @@ impl SharedShort {
         Self::with_bits(BITS)
     }
 
+    /// A table of `2^bits` slots; if the system gives no memory for it, one that takes nothing
+    /// (every pre-token then goes to the threads' own caches).
     fn with_bits(bits: u32) -> Self {
-        let slots = Box::<[Slot]>::new_zeroed_slice(1 << bits);
-        super::bpe::huge_pages(slots.as_ptr(), 1 << bits);
-        SharedShort {
-            // SAFETY: a slot is atomics of integers, for which all-zero bytes are a value (an
-            // empty slot).
-            slots: unsafe { slots.assume_init() },
-            len: AtomicUsize::new(0),
+        let map = memmap2::MmapOptions::new()
+            .len(size_of::<Slot>() << bits)
+            .map_anon();
+        match map {
+            Ok(map) => SharedShort {
+                map,
+                bits,
+                len: AtomicUsize::new(0),
+            },
+            Err(_) => SharedShort {
+                map: memmap2::MmapOptions::new()
+                    .len(2 * size_of::<Slot>())
+                    .map_anon()
+                    .expect("one page of memory"),
+                bits: 1,
+                len: AtomicUsize::new(usize::MAX),
+            },
         }
+    }
+
+    #[inline(always)]
+    fn slots(&self) -> &[Slot] {
+        // SAFETY: the map is page-aligned (so aligned for `Slot`) and holds `2^bits` slots' bytes,
+        // zero when mapped: all-zero bytes are a `Slot` (atomics of integers; an empty slot). It
+        // lives as long as `self`, and is only ever accessed through these atomics.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<Slot>(), 1 << self.bits) }
     }
 
     #[inline(always)]
     fn index(&self, key: u128) -> usize {
         let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> (64 - self.slots.len().trailing_zeros())) as usize
+        (h >> (64 - self.bits)) as usize
     }
 
     /// The ids of `key` (a pre-token of 2 to 15 bytes packed with its length), if a thread
@@ -73,10 +97,11 @@ impl SharedShort {
     #[inline(always)]
     pub(super) fn get(&self, key: u128) -> Option<Short> {
         let (hi, lo) = ((key >> 64) as u64, key as u64);
-        let mask = self.slots.len() - 1;
+        let slots = self.slots();
+        let mask = slots.len() - 1;
         let mut i = self.index(key);
         loop {
-            let s = &self.slots[i];
+            let s = &slots[i];
             let h = s.hi.load(Ordering::Acquire);
             if h == hi && s.lo.load(Ordering::Relaxed) == lo {
                 let id = |k: usize| s.ids[k].load(Ordering::Relaxed);
@@ -96,14 +121,15 @@ impl SharedShort {
     /// keep them elsewhere.
     pub(super) fn insert(&self, key: u128, ids: &[u32]) -> bool {
         debug_assert!((2..16).contains(&(key >> 120)) && ids.len() <= 3);
-        if self.len.load(Ordering::Relaxed) >= self.slots.len() / 2 {
+        let slots = self.slots();
+        if self.len.load(Ordering::Relaxed) >= slots.len() / 2 {
             return false;
         }
         let (hi, lo) = ((key >> 64) as u64, key as u64);
-        let mask = self.slots.len() - 1;
+        let mask = slots.len() - 1;
         let mut i = self.index(key);
         loop {
-            let s = &self.slots[i];
+            let s = &slots[i];
             match s.hi.load(Ordering::Acquire) {
                 0 => {
                     let claim =
