@@ -49,19 +49,32 @@ impl TokenMap {
     /// Sets the id of `token`; returns its previous id if it had one. Panics past 4 GiB of text
     /// (no vocabulary comes near it).
     pub fn insert(&mut self, token: &str, id: u32) -> Option<u32> {
+        let start = self.text.len();
+        self.text.push_str(token);
+        let old = self.index_span(start, self.text.len(), id);
+        if old.is_some() {
+            self.text.truncate(start);
+        }
+        old
+    }
+
+    /// Indexes `self.text[start..end]` with `id`; if that text already has an entry, sets its id
+    /// instead and returns the previous one.
+    fn index_span(&mut self, start: usize, end: usize, id: u32) -> Option<u32> {
+        let TokenMap { text, index } = self;
+        let token = &text[start..end];
         let h = hash(token);
-        let text = &self.text;
-        let same = |e: &Entry| &text[e.start as usize..e.end as usize] == token;
-        if let Some(e) = self.index.find_mut(h, same) {
+        let span = |e: &Entry| &text[e.start as usize..e.end as usize];
+        if let Some(e) = index.find_mut(h, |e| span(e) == token) {
             return Some(std::mem::replace(&mut e.id, id));
         }
-        let start = self.text.len() as u32;
-        self.text.push_str(token);
-        let end = u32::try_from(self.text.len()).expect("vocabulary text under 4 GiB");
-        let text = &self.text;
-        let entry = Entry { start, end, id };
-        self.index
-            .insert_unique(h, entry, |e| hash(&text[e.start as usize..e.end as usize]));
+        let too_long = "vocabulary text under 4 GiB";
+        let entry = Entry {
+            start: u32::try_from(start).expect(too_long),
+            end: u32::try_from(end).expect(too_long),
+            id,
+        };
+        index.insert_unique(h, entry, |e| hash(span(e)));
         None
     }
 
@@ -109,7 +122,7 @@ impl TokenMap {
 
     /// The bytes of all texts together.
     pub fn text_len(&self) -> usize {
-        self.text.len() // a text inserted again is not appended again
+        self.index.iter().map(|e| (e.end - e.start) as usize).sum()
     }
 }
 
@@ -137,7 +150,9 @@ impl fmt::Debug for TokenMap {
 }
 
 /// A JSON object of token → id, read without an allocation per token: each key is appended to
-/// the map's text as it is read.
+/// the map's text as it is read, and the table is built once the object's size is known (growing
+/// it 150K entries at a time would rehash it a dozen times). A key listed again leaves its text
+/// unused in the string.
 impl<'de> Deserialize<'de> for TokenMap {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Map;
@@ -147,12 +162,19 @@ impl<'de> Deserialize<'de> for TokenMap {
                 f.write_str("a map of token to id")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TokenMap, A::Error> {
-                let n = access.size_hint().unwrap_or(0);
-                let mut map = TokenMap::with_capacity(n, 8 * n);
-                let mut key = String::new();
-                while access.next_key_seed(Key(&mut key))?.is_some() {
-                    let id: u32 = access.next_value()?;
-                    map.insert(&key, id);
+                let mut text = String::new();
+                let mut entries = Vec::new();
+                while access.next_key_seed(Key(&mut text))?.is_some() {
+                    entries.push((text.len(), access.next_value::<u32>()?));
+                }
+                let mut map = TokenMap {
+                    text,
+                    index: HashTable::with_capacity(entries.len()),
+                };
+                let mut start = 0;
+                for (end, id) in entries {
+                    map.index_span(start, end, id);
+                    start = end;
                 }
                 Ok(map)
             }
@@ -161,7 +183,7 @@ impl<'de> Deserialize<'de> for TokenMap {
     }
 }
 
-/// Reads one key into a reused string.
+/// Appends one key to a string.
 struct Key<'a>(&'a mut String);
 
 impl<'de> DeserializeSeed<'de> for Key<'_> {
@@ -177,7 +199,6 @@ impl Visitor<'_> for Key<'_> {
         f.write_str("a token text")
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
-        self.0.clear();
         self.0.push_str(v);
         Ok(())
     }
@@ -198,9 +219,13 @@ mod tests {
         for (t, id) in &std {
             assert_eq!(map.get(t), Some(*id), "{t:?}");
         }
+        let mut entries: Vec<_> = map.iter().collect();
+        entries.sort();
+        assert_eq!(entries, [("", 3), ("a", 7), ("bé", 1)]);
         assert_eq!(
-            map.iter().collect::<Vec<_>>(),
-            [("a", 7), ("bé", 1), ("", 3)]
+            map.text_len(),
+            4,
+            "the texts of the entries, not the key read twice"
         );
         assert_eq!(map.get("c"), None);
         assert!(serde_json::from_str::<TokenMap>(r#"{"a": -1}"#).is_err());

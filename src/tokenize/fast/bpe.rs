@@ -275,6 +275,35 @@ impl PairTable {
     }
 }
 
+impl PairTable {
+    /// Appends the table to `out` for a cache entry: the kind (0 ranks, 1 packed), the packed
+    /// place bits, the number of slots, then the slots, little-endian ([`Pairs::read`]).
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            PairTable::Packed {
+                slots, place_bits, ..
+            } => {
+                for word in [1, *place_bits] {
+                    out.extend_from_slice(&word.to_le_bytes());
+                }
+                out.extend_from_slice(&(slots.len() as u64).to_le_bytes());
+                for s in slots.iter() {
+                    out.extend_from_slice(&s.to_le_bytes());
+                }
+            }
+            PairTable::Wide { slots, .. } => {
+                out.extend_from_slice(&[0; 8]);
+                out.extend_from_slice(&(slots.len() as u64).to_le_bytes());
+                for &(key, rank, merged) in slots.iter() {
+                    out.extend_from_slice(&key.to_le_bytes());
+                    out.extend_from_slice(&rank.to_le_bytes());
+                    out.extend_from_slice(&merged.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
 /// The pair table of a merge list, built apart from the rest of a [`Bpe`]: a cached load builds
 /// it on another thread while it reads the vocabulary (`cache::decode`).
 pub struct Pairs {
@@ -290,34 +319,7 @@ impl Pairs {
         Self::with_priorities(merges, Priorities::of(merges))
     }
 
-    /// Appends the table to `out` for a cache entry: the kind (0 ranks, 1 packed), the packed
-    /// place bits, the number of slots, then the slots, little-endian.
-    pub fn write(&self, out: &mut Vec<u8>) {
-        let (tag, place_bits) = match self.kind {
-            Priorities::Ranks => (0u32, 0u32),
-            Priorities::Packed { place_bits } => (1, place_bits),
-        };
-        out.extend_from_slice(&tag.to_le_bytes());
-        out.extend_from_slice(&place_bits.to_le_bytes());
-        match &self.table {
-            PairTable::Packed { slots, .. } => {
-                out.extend_from_slice(&(slots.len() as u64).to_le_bytes());
-                for s in slots.iter() {
-                    out.extend_from_slice(&s.to_le_bytes());
-                }
-            }
-            PairTable::Wide { slots, .. } => {
-                out.extend_from_slice(&(slots.len() as u64).to_le_bytes());
-                for &(key, rank, merged) in slots.iter() {
-                    out.extend_from_slice(&key.to_le_bytes());
-                    out.extend_from_slice(&rank.to_le_bytes());
-                    out.extend_from_slice(&merged.to_le_bytes());
-                }
-            }
-        }
-    }
-
-    /// The table [`Self::write`] wrote for `len` merges, if `bytes` are exactly one whose merged
+    /// The table [`Bpe::write_pairs`] wrote for `len` merges, if `bytes` are exactly one whose merged
     /// ids are at most `max_id` (the merges' highest, so that even a damaged table gives only ids
     /// of the vocabulary): copied, which costs a few milliseconds where building it costs tens.
     pub fn read(bytes: &[u8], len: usize, max_id: u32) -> Option<Pairs> {
@@ -330,25 +332,24 @@ impl Pairs {
         let shift = 64 - n.trailing_zeros();
         let (kind, table) = match (word(0), word(4)) {
             (0, 0) if slots.len() == n.checked_mul(16)? => {
-                let mut v = Vec::with_capacity(n);
-                huge_pages(v.as_ptr(), n);
-                v.extend(slots.chunks_exact(16).map(|c| {
-                    let at = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().expect("4"));
-                    let key = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
-                    (key, at(8), at(12))
-                }));
+                let v = filled(
+                    n,
+                    slots.chunks_exact(16).map(|c| {
+                        let at = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().expect("4"));
+                        let key = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+                        (key, at(8), at(12))
+                    }),
+                );
                 // Without an empty slot, a look-up of an absent pair would never end.
                 let empty = |s: &(u64, u32, u32)| s.0 == u64::MAX;
                 if !v.iter().any(empty) || !v.iter().all(|s| empty(s) || s.2 <= max_id) {
                     return None;
                 }
-                let slots = v.into_boxed_slice();
-                (Priorities::Ranks, PairTable::Wide { slots, shift })
+                (Priorities::Ranks, PairTable::Wide { slots: v, shift })
             }
             (1, place_bits) if place_bits <= SPARE_BITS && slots.len() == n.checked_mul(8)? => {
-                let mut v = Vec::with_capacity(n);
-                huge_pages(v.as_ptr(), n);
-                v.extend(
+                let v = filled(
+                    n,
                     slots
                         .chunks_exact(8)
                         .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
@@ -359,7 +360,7 @@ impl Pairs {
                     return None;
                 }
                 let table = PairTable::Packed {
-                    slots: v.into_boxed_slice(),
+                    slots: v,
                     shift,
                     place_bits,
                 };
@@ -581,6 +582,13 @@ impl Short {
 
 impl ShortTable {
     const MIN_BITS: u32 = 12;
+    const EMPTY: Slot = Slot {
+        key: 0,
+        value: Short {
+            ids: [0; 3],
+            len: 0,
+        },
+    };
 
     pub(super) fn new() -> Self {
         Self::with_bits(Self::MIN_BITS)
@@ -588,7 +596,7 @@ impl ShortTable {
 
     fn with_bits(bits: u32) -> Self {
         ShortTable {
-            slots: zeroed_table(1 << bits),
+            slots: table(1 << bits, Self::EMPTY),
             shift: 64 - bits,
             len: 0,
         }
@@ -651,20 +659,16 @@ impl ShortTable {
 /// huge pages in their usual `madvise` mode): the pair table and the per-thread caches are tens
 /// of MB touched at random, which otherwise costs a page fault every 4 KB.
 fn table<T: Copy>(n: usize, fill: T) -> Box<[T]> {
-    let mut v: Vec<T> = Vec::with_capacity(n);
-    huge_pages(v.as_ptr(), n);
-    v.resize(n, fill);
-    v.into_boxed_slice()
+    filled(n, std::iter::repeat_n(fill, n))
 }
 
-/// `n` slots of all-zero bytes, as [`table`] places them. A large allocation comes from the
-/// system already zero, so nothing is written here: pages are touched (and cleared by the
-/// kernel) only as slots are used, and the table is not filled a second time in user space.
-fn zeroed_table(n: usize) -> Box<[Slot]> {
-    let slots = Box::<[Slot]>::new_zeroed_slice(n);
-    huge_pages(slots.as_ptr(), n);
-    // SAFETY: a slot is plain integers, for which all-zero bytes are a value (the empty slot).
-    unsafe { slots.assume_init() }
+/// The `n` values of `values`, in memory placed as [`table`] places it.
+fn filled<T>(n: usize, values: impl Iterator<Item = T>) -> Box<[T]> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    huge_pages(v.as_ptr(), n);
+    v.extend(values);
+    debug_assert_eq!(v.len(), n);
+    v.into_boxed_slice()
 }
 
 /// Asks the kernel to back the whole 2 MB pages inside `n` values at `p` with huge pages.
@@ -761,15 +765,14 @@ impl Encoding<'_> {
         if let Some(v) = self.cache.short.get(key) {
             return self.cache.ids.emit_short(v, out);
         }
-        let before = out.len();
-        self.bpe.encode_uncached(word, out, self.cache);
-        let ids = &out[before..];
-        if ids.len() <= Short::INLINE && self.bpe.shared.insert(key, ids) {
-            return;
+        let bpe = self.bpe;
+        let shared = &bpe.shared;
+        let unshared = self.compute(word, out, |store, ids| {
+            (ids.len() > Short::INLINE || !shared.insert(key, ids)).then(|| store.store_short(ids))
+        });
+        if let Some(value) = unshared {
+            self.cache.short.insert(key, value);
         }
-        self.make_room();
-        let value = self.cache.ids.store_short(&out[before..]);
-        self.cache.short.insert(key, value);
     }
 
     /// [`Self::encode`] for pre-tokens of 16 bytes or more.
@@ -856,6 +859,11 @@ impl Bpe {
     pub(super) fn with_ranks(byte_ids: [u32; 256], merges: &[(u32, u32, u32)]) -> Bpe {
         let pairs = Pairs::ranked(merges);
         Self::assemble(byte_ids, merges, None, pairs)
+    }
+
+    /// Appends the pair table to `out` as a cache entry keeps it.
+    pub(super) fn write_pairs(&self, out: &mut Vec<u8>) {
+        self.merges.write(out);
     }
 
     /// Whether the pair table holds packed priorities.

@@ -20,7 +20,7 @@
 //! Layout, little-endian: the header (magic, format, kind, source length, source SHA-256, then
 //! the lengths of the sections), the rest of the file as JSON, the vocabulary (ids, end offsets,
 //! texts), the merges (three ids each), the merges' pair table as the encoder holds it
-//! ([`Pairs::write`]), and a CRC-32C of everything before it.
+//! (`Bpe::write_pairs`), and a CRC-32C of everything before it.
 
 use super::bpe::Pairs;
 use super::load::Merge;
@@ -119,17 +119,10 @@ impl Slot {
         decode(&bytes, self.source_len)
     }
 
-    /// Writes the entry for the file `json` (SHA-256 `sha256`, hex) built as `kind` with `vocab`
-    /// and `merges`, or says why it was not written.
-    pub fn write(
-        &self,
-        json: &str,
-        sha256: &str,
-        kind: Kind,
-        vocab: &Vocab,
-        merges: &[Merge],
-    ) -> Result<(), String> {
-        let bytes = entry(json, sha256, kind, vocab, merges)?;
+    /// Writes the entry for the file `json` (SHA-256 `sha256`, hex) built with `tables`, or says
+    /// why it was not written.
+    pub fn write(&self, json: &str, sha256: &str, tables: &Tables) -> Result<(), String> {
+        let bytes = entry(json, sha256, tables)?;
         let failed = |e: std::io::Error| format!("cannot write {}: {e}", self.dir.display());
         std::fs::create_dir_all(&self.dir).map_err(failed)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(failed)?;
@@ -154,18 +147,23 @@ fn trusted(meta: &std::fs::Metadata) -> bool {
     meta.is_file()
 }
 
+/// What an entry keeps of an encoder built from a file.
+pub struct Tables<'a> {
+    /// Which builder made it.
+    pub kind: Kind,
+    pub vocab: &'a Vocab,
+    pub merges: &'a [Merge],
+    /// The merges' pair table as the encoder holds it (`Bpe::write_pairs`), so that a load
+    /// copies it instead of building it again.
+    pub pairs: &'a [u8],
+}
+
 /// The bytes of the entry for the file `json` (SHA-256 `sha256`, hex), or why there is none.
-pub(crate) fn entry(
-    json: &str,
-    sha256: &str,
-    kind: Kind,
-    vocab: &Vocab,
-    merges: &[Merge],
-) -> Result<Vec<u8>, String> {
+pub(crate) fn entry(json: &str, sha256: &str, tables: &Tables) -> Result<Vec<u8>, String> {
     // An id must stand for one text: a cached merge gets its strings back from its ids.
-    vocab.model_texts()?;
+    tables.vocab.model_texts()?;
     let rest = rest_of(json)?;
-    encode(kind, json.len() as u64, sha256, &rest, vocab, merges)
+    encode(json.len() as u64, sha256, &rest, tables)
 }
 
 /// The file's `model.vocab` and `model.merges`, only to find where they are.
@@ -205,22 +203,17 @@ fn rest_of(json: &str) -> Result<String, String> {
     Ok(rest)
 }
 
-fn encode(
-    kind: Kind,
-    source_len: u64,
-    sha256: &str,
-    rest: &str,
-    vocab: &Vocab,
-    merges: &[Merge],
-) -> Result<Vec<u8>, String> {
+fn encode(source_len: u64, sha256: &str, rest: &str, tables: &Tables) -> Result<Vec<u8>, String> {
+    let &Tables {
+        kind,
+        vocab,
+        merges,
+        pairs,
+    } = tables;
     let sha = hex32(sha256).ok_or("not a SHA-256")?;
     let model = vocab.model();
     let text_len = model.text_len();
     let too_big = || "the vocabulary is too large for the cache".to_string();
-    // Built again here (it is a function of the merges): a cached load copies it instead of
-    // building it, which for 200K merges took longer than the rest of the load.
-    let mut pairs = Vec::new();
-    Pairs::build(merges).write(&mut pairs);
     let size = HEADER + rest.len() + 8 * model.len() + text_len + 12 * merges.len() + pairs.len();
     let mut out = Vec::with_capacity(size + 4);
     out.extend_from_slice(MAGIC);
@@ -251,7 +244,7 @@ fn encode(
             out.extend_from_slice(&id.to_le_bytes());
         }
     }
-    out.extend_from_slice(&pairs);
+    out.extend_from_slice(pairs);
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     Ok(out)
@@ -383,10 +376,22 @@ mod tests {
 
     const JSON: &str = r#"{"added_tokens": [], "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "é": 3}, "merges": [["a", "b"]]}, "decoder": null}"#;
 
+    /// The tables of [`JSON`] (its pair table as a model of its merge builds it) for `f`.
+    fn tables<R>(vocab: &Vocab, merges: &[Merge], f: impl FnOnce(&Tables) -> R) -> R {
+        let mut pairs = Vec::new();
+        super::super::bpe::Bpe::new([0; 256], merges.iter().copied(), None).write_pairs(&mut pairs);
+        f(&Tables {
+            kind: Kind::ByteLevel,
+            vocab,
+            merges,
+            pairs: &pairs,
+        })
+    }
+
     fn entry_bytes() -> Vec<u8> {
         let sha = "ab".repeat(32);
         let rest = rest_of(JSON).unwrap();
-        encode(Kind::ByteLevel, 7, &sha, &rest, &vocab(), &[(0, 1, 2)]).unwrap()
+        tables(&vocab(), &[(0, 1, 2)], |t| encode(7, &sha, &rest, t)).unwrap()
     }
 
     #[test]
@@ -426,10 +431,8 @@ mod tests {
         let model = [("a", 0), ("b", 0)].into_iter().collect();
         let vocab = Vocab::new(model, vec![]).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let why = Cache::new(dir.path())
-            .slot(JSON.as_bytes())
-            .write(JSON, &"0".repeat(64), Kind::ByteLevel, &vocab, &[])
-            .unwrap_err();
+        let slot = Cache::new(dir.path()).slot(JSON.as_bytes());
+        let why = tables(&vocab, &[], |t| slot.write(JSON, &"0".repeat(64), t)).unwrap_err();
         assert!(why.contains("share id 0"), "{why}");
     }
 }

@@ -164,12 +164,28 @@ pub struct Built {
 impl Built {
     /// Writes the cache entry `slot` for the file `json` (SHA-256 `sha256`), or says why not.
     pub fn write_cache(&self, slot: &Slot, json: &str, sha256: &str) -> Result<(), String> {
-        slot.write(json, sha256, self.kind, &self.vocab, &self.merges)
+        self.with_tables(|t| slot.write(json, sha256, t))
     }
 
     /// The bytes [`Self::write_cache`] writes.
     pub fn cache_entry(&self, json: &str, sha256: &str) -> Result<Vec<u8>, String> {
-        cache::entry(json, sha256, self.kind, &self.vocab, &self.merges)
+        self.with_tables(|t| cache::entry(json, sha256, t))
+    }
+
+    /// `f` of what the cache keeps: the pair table is the encoder's own (the SentencePiece
+    /// model's when there is one), written out, not built again.
+    fn with_tables<R>(&self, f: impl FnOnce(&cache::Tables) -> R) -> R {
+        let mut pairs = Vec::new();
+        match &self.fast.spm {
+            Some(spm) => spm.write_pairs(&mut pairs),
+            None => self.fast.bpe.write_pairs(&mut pairs),
+        }
+        f(&cache::Tables {
+            kind: self.kind,
+            vocab: &self.vocab,
+            merges: &self.merges,
+            pairs: &pairs,
+        })
     }
 }
 

@@ -574,6 +574,11 @@ fn decode(t: &[u8], i: usize) -> (u32, usize) {
 }
 
 impl Spm {
+    /// Appends the merge table's pairs to `out` as a cache entry keeps them.
+    pub(super) fn write_pairs(&self, out: &mut Vec<u8>) {
+        self.bpe.write_pairs(out);
+    }
+
     fn new(
         model: &Arc<TokenMap>,
         byte_ids: [u32; 256],
