@@ -81,7 +81,7 @@ impl EncodeArgs {
 
 /// The tokenizer cache directory: `--tokenizer-cache`, else `$UTK_TOKENIZER_CACHE`, else the
 /// user's cache directory; `off` (or an empty value) for none.
-fn tokenizer_cache(given: Option<PathBuf>) -> Option<PathBuf> {
+pub fn tokenizer_cache(given: Option<PathBuf>) -> Option<PathBuf> {
     let env = |name| std::env::var_os(name).map(PathBuf::from);
     let dir = given.or_else(|| env("UTK_TOKENIZER_CACHE")).or_else(|| {
         let base = env("XDG_CACHE_HOME")

@@ -1,14 +1,14 @@
 //! `utk verify`: check an output directory, and with `--input` prove it against its input.
 
-use super::args::{choice, threads};
+use super::args::{choice, threads, tokenizer_cache};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use utk::input::InputFormat;
 use utk::output::reader::{read_manifest, OutputReader};
-use utk::tokenize::sha256_file;
-use utk::verify::{check_files, verify, InputCheck, Problem, Report};
+use utk::tokenize::{sha256_file, Backend};
+use utk::verify::{check_files, verify, InputCheck, Problem, Report, Retokenize};
 use utk::workers::worker_pool;
 
 #[derive(Args, Debug)]
@@ -33,6 +33,20 @@ pub struct VerifyArgs {
     /// match the manifest's).
     #[arg(short, long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
+
+    /// Which implementation re-tokenizes --input text: tokenizers (the reference Hugging Face
+    /// crate: an independent check of the ids augment wrote, whatever backend augment used, at
+    /// the crate's speed), fast (utk's own encoder, at augment's speed: checks that every document
+    /// is in the windows once and unaltered, trusting the encoder's ids, which utk's differential
+    /// tests check against the crate), or auto (fast when it supports the file, else the crate).
+    #[arg(long, value_parser = choice::<Backend>(), default_value = "tokenizers", value_name = "BACKEND")]
+    pub tokenizer_backend: Backend,
+
+    /// Where the fast encoder keeps the tables it reads from a tokenizer.json, or `off`; as for
+    /// augment (default: $UTK_TOKENIZER_CACHE, else $XDG_CACHE_HOME/utk/tokenizers, else
+    /// ~/.cache/utk/tokenizers).
+    #[arg(long, value_name = "DIR")]
+    pub tokenizer_cache: Option<PathBuf>,
 
     /// Problems listed in full (the rest are counted).
     #[arg(long, default_value_t = 10)]
@@ -100,7 +114,11 @@ fn resolve_input(out: &OutputReader, args: &VerifyArgs) -> Result<InputCheck> {
     if sha != m.tokenizer.sha256 {
         bail!("--tokenizer {}: sha256 {sha} differs from the manifest's {} (the output was made with another tokenizer)", path.display(), m.tokenizer.sha256);
     }
-    InputCheck::resolve(out, &args.input, args.input_format, &path).context("--input")
+    let retokenize = Retokenize {
+        backend: args.tokenizer_backend,
+        cache: tokenizer_cache(args.tokenizer_cache.clone()),
+    };
+    InputCheck::resolve(out, &args.input, args.input_format, &path, retokenize).context("--input")
 }
 
 fn print_report(
@@ -145,15 +163,22 @@ fn print_report(
         )?;
     }
     if let Some(input) = input {
-        let how = match input.input.is_shards() {
-            true => "read from the shards",
-            false => "re-tokenized from the input",
-        };
-        writeln!(
-            w,
-            "  {} documents {how} and equal token for token",
-            report.documents_compared
-        )?;
+        let compared = report.documents_compared;
+        match input.input.is_shards() {
+            true => writeln!(
+                w,
+                "  {compared} documents read from the shards and equal token for token"
+            )?,
+            false => writeln!(
+                w,
+                "  {compared} documents re-tokenized from the input and equal token for token \
+                 (by {})",
+                match input.encoder.backend() {
+                    "tokenizers" => "the tokenizers crate, independently of utk's encoder",
+                    _ => "utk's fast encoder, as augment encodes",
+                }
+            )?,
+        }
     }
     writeln!(w, "  {:.2} s", start.elapsed().as_secs_f64())?;
     Ok(())

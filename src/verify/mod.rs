@@ -14,7 +14,7 @@ mod upsampled;
 mod window;
 
 pub use checksums::{check_files, FileSums};
-pub use reference::InputCheck;
+pub use reference::{InputCheck, Retokenize};
 
 use crate::config::{Method, Tail};
 use crate::output::doc_lens::DocLens;

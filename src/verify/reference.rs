@@ -12,7 +12,7 @@ use crate::tokenize::batch::encode_batch;
 use crate::tokenize::{Backend, Encoder, EncoderOptions};
 use anyhow::{bail, Result};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -128,16 +128,27 @@ impl<'a> Reference<'a> {
     }
 }
 
+/// How `verify --input` re-tokenizes text.
+#[derive(Clone, Debug)]
+pub struct Retokenize {
+    /// The implementation; [`Backend::Tokenizers`] checks independently of utk's encoder.
+    pub backend: Backend,
+    /// The fast encoder's table cache ([`crate::tokenize::fast::cache`]), if any.
+    pub cache: Option<PathBuf>,
+}
+
 impl InputCheck {
     /// The inputs given to check `out` against, read as the manifest says `augment` read them:
-    /// text for an output made from text (re-tokenized by `tokenizer`, the reference `tokenizers`
-    /// crate whatever backend augment used: an independent check), token shards for an output
-    /// made from shards. `tokenizer` must be the manifest's file (the caller checks its sha256).
+    /// text for an output made from text (re-tokenized by `tokenizer` with `retokenize`'s backend:
+    /// the reference `tokenizers` crate, whatever backend augment used, is an independent check),
+    /// token shards for an output made from shards. `tokenizer` must be the manifest's file (the
+    /// caller checks its sha256).
     pub fn resolve(
         out: &OutputReader,
         paths: &[String],
         format: InputFormat,
         tokenizer: &Path,
+        retokenize: Retokenize,
     ) -> Result<InputCheck> {
         let m = &out.manifest;
         let text = TextOptions {
@@ -183,8 +194,8 @@ impl InputCheck {
             eod_id: Some(m.tokenizer.eod.id),
             add_special_tokens: m.tokenizer.add_special_tokens,
             parse_special: m.tokenizer.parse_special,
-            backend: Backend::Tokenizers,
-            cache: None,
+            backend: retokenize.backend,
+            cache: retokenize.cache,
         };
         Ok(InputCheck {
             encoder: Encoder::load(tokenizer, &options)?,

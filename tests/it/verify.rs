@@ -4,14 +4,23 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 
 fn verify(out: &Path, with_input: bool) -> Run {
+    verify_by(out, with_input, &[])
+}
+
+/// `verify`, with `--input` and `extra` (e.g. a tokenizer backend).
+fn verify_by(out: &Path, with_input: bool, extra: &[&str]) -> Run {
     let o = out.display().to_string();
     let d = docs().display().to_string();
     let mut args = vec!["verify", o.as_str()];
     if with_input {
         args.extend(["--input", d.as_str()]);
     }
+    args.extend(extra);
     utk(&args, None)
 }
+
+const BY_CRATE: &str = "and equal token for token (by the tokenizers crate, independently";
+const BY_FAST: &str = "and equal token for token (by utk's fast encoder";
 
 fn fresh(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let out = tmp.join(name);
@@ -32,6 +41,9 @@ fn passes_on_every_mode() {
             "{}",
             run.stdout()
         );
+        assert!(run.stdout().contains(BY_CRATE), "{}", run.stdout());
+        let fast = verify_by(&out, true, &["--tokenizer-backend", "fast"]).ok();
+        assert!(fast.stdout().contains(BY_FAST), "{}", fast.stdout());
         if extra.contains(&"--no-backtrace") {
             assert!(run.stdout().contains("backtracing off"));
         } else {
@@ -53,6 +65,18 @@ fn passes_on_every_mode() {
     );
     let o = wp.display().to_string();
     utk(&["verify", &o, "--input", &d], None).ok();
+    // WordPiece has no fast encoder: `auto` falls back to the crate, `fast` says why not.
+    let run = utk(
+        &["verify", &o, "--input", &d, "--tokenizer-backend", "auto"],
+        None,
+    )
+    .ok();
+    assert!(run.stdout().contains(BY_CRATE), "{}", run.stdout());
+    utk(
+        &["verify", &o, "--input", &d, "--tokenizer-backend", "fast"],
+        None,
+    )
+    .fails_with(&["--input", "fast"]);
 }
 
 /// Rewrites token `i` of window `w` of a uint16 output.
@@ -97,11 +121,13 @@ fn fails_precisely_on_damage() {
         "FAILED verification: 1 problems",
     ]);
     assert!(!run.stderr().contains("loss_mask.bin"), "{}", run.stderr());
-    verify(&flipped, true).fails_with(&[
-        "tokens.bin: CRC-32C ",
-        &format!("window {w}, token {at}"),
-        "the input gives",
-    ]);
+    for backend in ["tokenizers", "fast"] {
+        verify_by(&flipped, true, &["--tokenizer-backend", backend]).fails_with(&[
+            "tokens.bin: CRC-32C ",
+            &format!("window {w}, token {at}"),
+            "the input gives",
+        ]);
+    }
     // A manifest of a utk that recorded no checksums: not checked, and said so.
     strip_checksums(&flipped);
     let run = verify(&flipped, false).ok();
