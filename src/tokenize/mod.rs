@@ -446,7 +446,12 @@ fn fast_encoder<'a>(
             .as_ref()
             .ok()
             .map(|b| match b.write_cache(&slot, json, &sha256) {
-                Ok(()) => format!("tables written to the cache {}", slot.path.display()),
+                Ok(0) => format!("tables written to the cache {}", slot.path.display()),
+                Ok(n) => format!(
+                    "tables written to the cache {} ({n} {} of older utk versions removed)",
+                    slot.path.display(),
+                    if n == 1 { "entry" } else { "entries" }
+                ),
                 Err(why) => format!("tables not cached: {why}"),
             });
         Ok((built.map(|b| (b.fast, b.vocab)), sha256, note))

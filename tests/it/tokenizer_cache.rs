@@ -208,3 +208,43 @@ fn the_crate_backend_and_off_use_no_cache() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("cache"));
 }
+
+/// Writing an entry removes this user's entries of older formats (no utk reads them any more)
+/// and nothing else: not a newer format's, not other files, not others' entries.
+#[cfg(unix)]
+#[test]
+fn writing_an_entry_removes_older_formats() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let put = |name: &str, mode: u32| {
+        let path = cache.join(name);
+        std::fs::write(&path, b"old tables").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    };
+    let old = [
+        put("0badcafe-164819.v1.utk-tokenizer", 0o600),
+        put("12345678-9.v0.utk-tokenizer", 0o644),
+    ];
+    let kept = [
+        put("0badcafe-164819.v999.utk-tokenizer", 0o600),
+        put("notes.v1.txt", 0o600),
+        put("v1.utk-tokenizer", 0o600),
+        // Writable by others: not an entry this user's utk would trust, so not its to remove.
+        put("deadbeef-1.v1.utk-tokenizer", 0o666),
+    ];
+    let tok = tokenizer("qwen3-mini");
+    let (run, _) = tokenize(&tok, tmp.path(), "first", cache.to_str().unwrap());
+    says(&run, "(2 entries of older utk versions removed)");
+    for path in &old {
+        assert!(!path.exists(), "{}", path.display());
+    }
+    for path in &kept {
+        assert!(path.exists(), "{}", path.display());
+    }
+    let (run, _) = tokenize(&tok, tmp.path(), "second", cache.to_str().unwrap());
+    says(&run, "tables read from the cache");
+    assert_eq!(entries(&cache).len(), kept.len() + 1);
+}

@@ -119,17 +119,37 @@ impl Slot {
         decode(&bytes, self.source_len)
     }
 
-    /// Writes the entry for the file `json` (SHA-256 `sha256`, hex) built with `tables`, or says
-    /// why it was not written.
-    pub fn write(&self, json: &str, sha256: &str, tables: &Tables) -> Result<(), String> {
+    /// Writes the entry for the file `json` (SHA-256 `sha256`, hex) built with `tables`, then
+    /// removes this user's entries of older formats from the directory (no utk reads them any
+    /// more: a new format is a new entry for every file); the number removed, or why the entry
+    /// was not written.
+    pub fn write(&self, json: &str, sha256: &str, tables: &Tables) -> Result<usize, String> {
         let bytes = entry(json, sha256, tables)?;
         let failed = |e: std::io::Error| format!("cannot write {}: {e}", self.dir.display());
         std::fs::create_dir_all(&self.dir).map_err(failed)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(failed)?;
         tmp.write_all(&bytes).map_err(failed)?;
         tmp.persist(&self.path).map_err(|e| failed(e.error))?;
-        Ok(())
+        Ok(remove_older_formats(&self.dir))
     }
+}
+
+/// Removes the entries of formats before [`FORMAT`] in `dir` that are this user's (as
+/// [`trusted`] requires of an entry: another user's files are left alone); best effort, the
+/// number removed.
+fn remove_older_formats(dir: &Path) -> usize {
+    let Ok(list) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let older = |name: &str| {
+        let format = name.strip_suffix(".utk-tokenizer")?.rsplit_once(".v")?.1;
+        format.parse::<u32>().ok().filter(|&f| f < FORMAT)
+    };
+    list.flatten()
+        .filter(|e| e.file_name().to_str().and_then(older).is_some())
+        .filter(|e| std::fs::symlink_metadata(e.path()).is_ok_and(|m| trusted(&m)))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// Whether an entry may be used: a regular file that only its owner, this user, can write.

@@ -162,8 +162,9 @@ pub struct Built {
 }
 
 impl Built {
-    /// Writes the cache entry `slot` for the file `json` (SHA-256 `sha256`), or says why not.
-    pub fn write_cache(&self, slot: &Slot, json: &str, sha256: &str) -> Result<(), String> {
+    /// Writes the cache entry `slot` for the file `json` (SHA-256 `sha256`); the number of
+    /// entries of older formats removed beside it, or why not.
+    pub fn write_cache(&self, slot: &Slot, json: &str, sha256: &str) -> Result<usize, String> {
         self.with_tables(|t| slot.write(json, sha256, t))
     }
 
