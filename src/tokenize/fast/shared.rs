@@ -15,6 +15,11 @@
 //!   pre-token at once may both insert it, in two slots; both hold the same ids, and a look-up
 //!   finds the first.
 //!
+//! - The table is mapped zero pages, and a bitmap says which 4 KB of it an insert may have
+//!   written: look-ups stop at a page no one wrote, and inserts claim a slot there without
+//!   reading it, so no thread ever maps the system's zero page into the table (replacing it on
+//!   the first write would cost every core a TLB-flush interrupt).
+//!
 //! The table has a fixed size and takes entries until it is half full (then the threads keep
 //! the rest in their own caches); the first pre-tokens to be merged are mostly the frequent
 //! ones. Only encodings of at most three ids are kept (inline in the slot, as in
@@ -30,11 +35,8 @@ const BUSY: u64 = 1 << 63;
 /// backed by memory) only where entries land.
 const BITS: u32 = 19;
 
-/// Entries inserted before the table is backed by memory all at once ([`SharedShort::populate`],
-/// about 4 ms): a run that stops sooner touches few of its pages (one document of 12 KB: the
-/// populate would add 4 ms to a 30 ms run), one that goes on touches them all (200 KB of text:
-/// 53 ms without, 44 ms with; the benchmark corpus: 5 % of all CPU time).
-const POPULATE_AT: usize = 1024;
+/// Slots in 4 KB of the table: the unit of [`SharedShort::written`].
+const SLOTS_PER_PAGE_BITS: u32 = 7;
 
 /// A short pre-token cache shared by threads (see the module documentation).
 pub(super) struct SharedShort {
@@ -45,6 +47,8 @@ pub(super) struct SharedShort {
     bits: u32,
     /// Entries inserted; no insert starts once this reaches half the slots.
     len: AtomicUsize,
+    /// One bit per 4 KB of slots that an insert may have written ([`Self::written`]).
+    written: Box<[AtomicU64]>,
 }
 
 #[repr(C, align(32))]
@@ -66,11 +70,16 @@ impl SharedShort {
         let map = memmap2::MmapOptions::new()
             .len(size_of::<Slot>() << bits)
             .map_anon();
+        let written = |bits: u32| {
+            let pages = (1usize << bits).div_ceil(1 << SLOTS_PER_PAGE_BITS);
+            (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
+        };
         match map {
             Ok(map) => SharedShort {
                 map,
                 bits,
                 len: AtomicUsize::new(0),
+                written: written(bits),
             },
             Err(_) => SharedShort {
                 map: memmap2::MmapOptions::new()
@@ -79,6 +88,7 @@ impl SharedShort {
                     .expect("one page of memory"),
                 bits: 1,
                 len: AtomicUsize::new(usize::MAX),
+                written: written(1),
             },
         }
     }
@@ -91,16 +101,23 @@ impl SharedShort {
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<Slot>(), 1 << self.bits) }
     }
 
-    /// Backs the whole table with memory of its own now, in one call, where each page would
-    /// otherwise cost two faults: the first look-up into it maps the shared zero page, the first
-    /// insert replaces that, and as another thread may have read the zero page, the kernel then
-    /// flushes the page from every core's TLB with an interrupt (about 5 % of all CPU time of
-    /// `augment -j 2` on the benchmark corpus). Best effort: a kernel before Linux 5.14 refuses,
-    /// and the faults stay.
-    #[cold]
-    fn populate(&self) {
-        #[cfg(target_os = "linux")]
-        let _ = self.map.advise(memmap2::Advice::PopulateWrite);
+    /// Whether a slot's 4 KB of the table may have been written. A page no thread wrote is all
+    /// empty slots, so a look-up stops there without reading it: reading an untouched page of
+    /// the mapping maps the system's shared zero page, and the first insert into it then replaces
+    /// that page and, as another thread may have read it, interrupts every core to flush it
+    /// from their TLBs. With two threads that was 5.5 % of all samples of `augment -j 2` on the
+    /// benchmark corpus (about 25 µs per page); pages first touched by an insert fault once,
+    /// with no flush.
+    #[inline(always)]
+    fn written(&self, i: usize) -> bool {
+        let page = i >> SLOTS_PER_PAGE_BITS;
+        self.written[page / 64].load(Ordering::Relaxed) & (1 << (page % 64)) != 0
+    }
+
+    /// Marks a slot's page as written (before writing it).
+    fn mark(&self, i: usize) {
+        let page = i >> SLOTS_PER_PAGE_BITS;
+        self.written[page / 64].fetch_or(1 << (page % 64), Ordering::Relaxed);
     }
 
     #[inline(always)]
@@ -119,6 +136,9 @@ impl SharedShort {
         let mask = slots.len() - 1;
         let mut i = self.index(key);
         loop {
+            if !self.written(i) {
+                return None;
+            }
             let s = &slots[i];
             let h = s.hi.load(Ordering::Acquire);
             if h == hi && s.lo.load(Ordering::Relaxed) == lo {
@@ -148,7 +168,17 @@ impl SharedShort {
         let mut i = self.index(key);
         loop {
             let s = &slots[i];
-            match s.hi.load(Ordering::Acquire) {
+            // A page not yet written is all empty slots: claimed without reading it first (a read
+            // would map the zero page, see `written`).
+            let unwritten = !self.written(i);
+            if unwritten {
+                self.mark(i);
+            }
+            match if unwritten {
+                0
+            } else {
+                s.hi.load(Ordering::Acquire)
+            } {
                 0 => {
                     let claim =
                         s.hi.compare_exchange(0, hi | BUSY, Ordering::Acquire, Ordering::Relaxed);
@@ -161,9 +191,7 @@ impl SharedShort {
                     }
                     s.len.store(ids.len() as u32, Ordering::Relaxed);
                     s.hi.store(hi, Ordering::Release);
-                    if self.len.fetch_add(1, Ordering::Relaxed) == POPULATE_AT {
-                        self.populate();
-                    }
+                    self.len.fetch_add(1, Ordering::Relaxed);
                     return true;
                 }
                 h if h == hi && s.lo.load(Ordering::Relaxed) == lo => return true,
