@@ -194,7 +194,12 @@ impl InputCheck {
             eod_id: Some(m.tokenizer.eod.id),
             add_special_tokens: m.tokenizer.add_special_tokens,
             parse_special: m.tokenizer.parse_special,
-            backend: retokenize.backend,
+            // Shards are read, not re-tokenized: the crate only names the EOD and the
+            // vocabulary, as before, whatever backend was asked for.
+            backend: match input.is_shards() {
+                true => Backend::Tokenizers,
+                false => retokenize.backend,
+            },
             cache: retokenize.cache,
         };
         Ok(InputCheck {

@@ -293,6 +293,24 @@ fn shard_input_is_read_not_retokenized() {
             assert!(!run.stdout().contains("re-tokenized"), "{}", run.stdout());
         }
     }
+    // Shards are not re-tokenized, so a backend that cannot re-tokenize them does not matter:
+    // WordPiece has no fast encoder, and `--tokenizer-backend fast` still reads its shards.
+    let wp = tmp.path().join("wp-corpus");
+    let (d, t, p) = (
+        docs().display().to_string(),
+        minilm().display().to_string(),
+        wp.display().to_string(),
+    );
+    utk(&["tokenize", &d, "-t", &t, "-o", &p], None).ok();
+    let out = tmp.path().join("wp-out");
+    augment(&[&wp], &minilm(), &out, &["-L", "4k"]);
+    let o = out.display().to_string();
+    let run = utk(
+        &["verify", &o, "--input", &p, "--tokenizer-backend", "fast"],
+        None,
+    )
+    .ok();
+    assert!(run.stdout().contains("documents read from the shards"));
 }
 
 #[test]
