@@ -570,7 +570,8 @@ pub(super) struct Short {
 }
 
 impl Short {
-    const INLINE: usize = 3;
+    /// Ids kept in the slot itself.
+    pub(super) const INLINE: usize = 3;
 
     /// Up to three ids inline (`len` of them), as [`super::shared::SharedShort`] keeps them.
     #[inline(always)]
@@ -859,6 +860,12 @@ impl Bpe {
     pub(super) fn with_ranks(byte_ids: [u32; 256], merges: &[(u32, u32, u32)]) -> Bpe {
         let pairs = Pairs::ranked(merges);
         Self::assemble(byte_ids, merges, None, pairs)
+    }
+
+    /// The short pre-tokens any thread merged with this model, for all threads (the
+    /// SentencePiece encoder keeps its short pieces there too).
+    pub(super) fn shared(&self) -> &SharedShort {
+        &self.shared
     }
 
     /// Appends the pair table to `out` as a cache entry keeps it.

@@ -1,4 +1,5 @@
-//! The cache of short pre-tokens that all threads encoding with one model share.
+//! The cache of short pre-tokens (and SentencePiece pieces) that all threads encoding with one
+//! model share.
 //!
 //! Each thread used to warm a cache of its own, so with two threads the common words of a corpus
 //! were merged twice (340K merges on the benchmark corpus instead of 280K with one thread), and
@@ -6,7 +7,7 @@
 //! and read by all, without locks:
 //!
 //! - A slot is empty while its key's high word is 0 (a key's high word holds the pre-token's
-//!   length, 2 to 15, so it is never 0). A thread that inserts claims an empty slot by swapping
+//!   length, 1 to 15, so it is never 0). A thread that inserts claims an empty slot by swapping
 //!   that word from 0 to the key's high word with [`BUSY`] set (a bit no key has), writes the
 //!   rest of the key and the ids, then stores the high word without `BUSY` (release).
 //! - A reader loads the high word (acquire): only if it equals the key's does it read the rest,
@@ -127,7 +128,7 @@ impl SharedShort {
         (h >> (64 - self.bits)) as usize
     }
 
-    /// The ids of `key` (a pre-token of 2 to 15 bytes packed with its length), if a thread
+    /// The ids of `key` (a pre-token of 1 to 15 bytes packed with its length), if a thread
     /// inserted them.
     #[inline(always)]
     pub(super) fn get(&self, key: u128) -> Option<Short> {
@@ -158,7 +159,7 @@ impl SharedShort {
     /// Inserts `ids` (at most three) for `key`; false when the table is full, for the caller to
     /// keep them elsewhere.
     pub(super) fn insert(&self, key: u128, ids: &[u32]) -> bool {
-        debug_assert!((2..16).contains(&(key >> 120)) && ids.len() <= 3);
+        debug_assert!((1..16).contains(&(key >> 120)) && ids.len() <= 3);
         let slots = self.slots();
         if self.len.load(Ordering::Relaxed) >= slots.len() / 2 {
             return false;

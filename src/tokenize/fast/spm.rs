@@ -27,7 +27,7 @@
 //! `' '` put before the first piece, so the text is not copied. Long documents are cut the same
 //! way into parts encoded in parallel.
 
-use super::bpe::{Bpe, IdStore, Ids, Pairs, Scratch, ShortTable};
+use super::bpe::{Bpe, IdStore, Ids, Pairs, Scratch, Short, ShortTable};
 use super::load::{
     self, checked_ids, exactly, expect, merge_list, type_of, FileJson, Made, Merge, Merges,
     MergesFile, ModelJson,
@@ -921,12 +921,9 @@ impl Spm {
             let mut buf = [0u8; 16];
             buf[..len].copy_from_slice(piece);
             let key = u128::from_le_bytes(buf) | ((len as u128) << 120);
-            match cache.short.get(key) {
+            match self.bpe.shared().get(key) {
                 Some(v) => cache.ids.emit_short(v, out),
-                None => {
-                    let v = self.compute(cache, piece, out, IdStore::store_short);
-                    cache.short.insert(key, v);
-                }
+                None => self.short_unshared(cache, key, piece, out),
             }
         } else if len <= MAX_CACHED_LEN {
             match cache.long.get(piece) {
@@ -938,6 +935,23 @@ impl Spm {
             }
         } else {
             self.merge(cache, piece, out);
+        }
+    }
+
+    /// A short piece not in the model's shared table: in this thread's own (pieces of more than
+    /// three ids, and everything once the shared table is full), or merged now and kept in the
+    /// shared table if it takes it, else in this thread's (as the byte-level encoder does).
+    #[inline(never)]
+    fn short_unshared(&self, cache: &mut Cache, key: u128, piece: &[u8], out: &mut Vec<u32>) {
+        if let Some(v) = cache.short.get(key) {
+            return cache.ids.emit_short(v, out);
+        }
+        let shared = self.bpe.shared();
+        let unshared = self.compute(cache, piece, out, |store, ids| {
+            (ids.len() > Short::INLINE || !shared.insert(key, ids)).then(|| store.store_short(ids))
+        });
+        if let Some(value) = unshared {
+            cache.short.insert(key, value);
         }
     }
 
