@@ -138,9 +138,14 @@ impl Encoder {
             let what = format!("{}: cannot read it ({})", path.display(), e.root_cause());
             SettingError::about(Setting::Tokenizer, what)
         })?;
-        // Checked as UTF-8 only where its text is read: a cache entry found for exactly these
-        // bytes (same SHA-256) was made from them once they had passed the same check.
-        let text = || utf8_text(&bytes, path);
+        // Checked as UTF-8 only where its text is read, and once: a cache entry found for
+        // exactly these bytes (same SHA-256) was made from them once they had passed the same
+        // check, and the crate, when the fast encoder refuses the file, reads the checked text.
+        let checked = std::cell::OnceCell::new();
+        let text = || match checked.get() {
+            Some(&text) => Ok(text),
+            None => utf8_text(&bytes, path).map(|text| *checked.get_or_init(|| text)),
+        };
         let (fast, sha256, cache_note) = fast_encoder(&bytes, &text, opts)?;
         let fast = fast.and_then(|(f, v)| {
             if opts.add_special_tokens && f.post_processor_adds_tokens() {
