@@ -153,6 +153,31 @@ fn bad_flag_values_name_the_flag() {
         None,
     )
     .fails_with(&["--tokenizer", "tokenizer.json"]);
+    // Not UTF-8: named with the byte where it stops being text, whichever backend reads it
+    // (the fast encoder's and the crate's reads share one check).
+    let mut json = std::fs::read(qwen()).unwrap();
+    let at = json.len() / 2;
+    json[at] = 0xff;
+    let bad = write(tmp.path(), "bad-tokenizer.json", &json);
+    for backend in ["auto", "tokenizers", "fast"] {
+        utk(
+            &[
+                "augment",
+                &i,
+                "-t",
+                &bad.display().to_string(),
+                "-o",
+                &o,
+                "--tokenizer-backend",
+                backend,
+            ],
+            None,
+        )
+        .fails_with(&[
+            "bad-tokenizer.json: not UTF-8 text",
+            &format!("at byte {at}"),
+        ]);
+    }
 }
 
 #[test]
