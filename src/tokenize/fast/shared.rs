@@ -16,10 +16,10 @@
 //!   pre-token at once may both insert it, in two slots; both hold the same ids, and a look-up
 //!   finds the first.
 //!
-//! - The table is mapped zero pages, and a bitmap says which 4 KB of it an insert may have
-//!   written: look-ups stop at a page no one wrote, and inserts claim a slot there without
-//!   reading it, so no thread ever maps the system's zero page into the table (replacing it on
-//!   the first write would cost every core a TLB-flush interrupt).
+//! - The table starts as zero pages mapped from the system, and a bitmap says which 4 KB of it
+//!   an insert may have written: look-ups stop at a page no one wrote, and inserts claim a slot
+//!   there without reading it, so no thread ever maps the system's zero page into the table
+//!   (replacing it on the first write would cost every core a TLB-flush interrupt).
 //!
 //! The table has a fixed size and takes entries until it is half full (then the threads keep
 //! the rest in their own caches); the first pre-tokens to be merged are mostly the frequent
@@ -175,11 +175,11 @@ impl SharedShort {
             if unwritten {
                 self.mark(i);
             }
-            match if unwritten {
-                0
-            } else {
-                s.hi.load(Ordering::Acquire)
-            } {
+            let h = match unwritten {
+                true => 0,
+                false => s.hi.load(Ordering::Acquire),
+            };
+            match h {
                 0 => {
                     let claim =
                         s.hi.compare_exchange(0, hi | BUSY, Ordering::Acquire, Ordering::Relaxed);
