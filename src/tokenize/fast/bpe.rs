@@ -766,11 +766,8 @@ impl Encoding<'_> {
         if let Some(v) = self.cache.short.get(key) {
             return self.cache.ids.emit_short(v, out);
         }
-        let bpe = self.bpe;
-        let shared = &bpe.shared;
-        let unshared = self.compute(word, out, |store, ids| {
-            (ids.len() > Short::INLINE || !shared.insert(key, ids)).then(|| store.store_short(ids))
-        });
+        let shared = &self.bpe.shared;
+        let unshared = self.compute(word, out, |store, ids| shared.keep(key, ids, store));
         if let Some(value) = unshared {
             self.cache.short.insert(key, value);
         }

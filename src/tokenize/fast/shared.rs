@@ -26,7 +26,7 @@
 //! ones. Only encodings of at most three ids are kept (inline in the slot, as in
 //! [`super::bpe::ShortTable`]).
 
-use super::bpe::Short;
+use super::bpe::{IdStore, Short};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The high word of a slot whose writer is still filling it.
@@ -111,14 +111,21 @@ impl SharedShort {
     /// with no flush.
     #[inline(always)]
     fn written(&self, i: usize) -> bool {
-        let page = i >> SLOTS_PER_PAGE_BITS;
-        self.written[page / 64].load(Ordering::Relaxed) & (1 << (page % 64)) != 0
+        let (word, bit) = self.page_bit(i);
+        word.load(Ordering::Relaxed) & bit != 0
     }
 
     /// Marks a slot's page as written (before writing it).
     fn mark(&self, i: usize) {
+        let (word, bit) = self.page_bit(i);
+        word.fetch_or(bit, Ordering::Relaxed);
+    }
+
+    /// The word of [`Self::written`] that holds slot `i`'s page, and the page's bit in it.
+    #[inline(always)]
+    fn page_bit(&self, i: usize) -> (&AtomicU64, u64) {
         let page = i >> SLOTS_PER_PAGE_BITS;
-        self.written[page / 64].fetch_or(1 << (page % 64), Ordering::Relaxed);
+        (&self.written[page / 64], 1 << (page % 64))
     }
 
     #[inline(always)]
@@ -156,12 +163,18 @@ impl SharedShort {
         }
     }
 
-    /// Inserts `ids` (at most three) for `key`; false when the table is full, for the caller to
-    /// keep them elsewhere.
+    /// Keeps the ids of a just-merged `key` here if the table takes them ([`Self::insert`]),
+    /// else in `store`, returning the value for the caller's own table.
+    pub(super) fn keep(&self, key: u128, ids: &[u32], store: &mut IdStore) -> Option<Short> {
+        (!self.insert(key, ids)).then(|| store.store_short(ids))
+    }
+
+    /// Inserts `ids` for `key`; false when they are more than three or the table is full, for
+    /// the caller to keep them elsewhere.
     pub(super) fn insert(&self, key: u128, ids: &[u32]) -> bool {
-        debug_assert!((1..16).contains(&(key >> 120)) && ids.len() <= 3);
+        debug_assert!((1..16).contains(&(key >> 120)));
         let slots = self.slots();
-        if self.len.load(Ordering::Relaxed) >= slots.len() / 2 {
+        if ids.len() > Short::INLINE || self.len.load(Ordering::Relaxed) >= slots.len() / 2 {
             return false;
         }
         let (hi, lo) = ((key >> 64) as u64, key as u64);
@@ -257,5 +270,16 @@ mod tests {
             "a full table takes no entry"
         );
         assert!(table.get(key(b"zz")).is_none());
+        // More than three ids never go in (a fresh table): `keep` stores them for the caller.
+        let fresh = SharedShort::with_bits(12);
+        assert!(!fresh.insert(key(b"four"), &[1, 2, 3, 4]));
+        let mut store = super::super::bpe::IdStore::default();
+        let kept = fresh.keep(key(b"four"), &[1, 2, 3, 4], &mut store);
+        let mut out = Vec::new();
+        store.emit_short(kept.expect("kept by the caller"), &mut out);
+        assert_eq!(out, [1, 2, 3, 4]);
+        assert!(fresh.keep(key(b"two"), &[5, 6], &mut store).is_none());
+        assert_eq!(fresh.get(key(b"two")).map(ids), Some(vec![5, 6]));
+        assert!(fresh.get(key(b"four")).is_none());
     }
 }

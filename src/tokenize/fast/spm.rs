@@ -27,7 +27,7 @@
 //! `' '` put before the first piece, so the text is not copied. Long documents are cut the same
 //! way into parts encoded in parallel.
 
-use super::bpe::{Bpe, IdStore, Ids, Pairs, Scratch, Short, ShortTable};
+use super::bpe::{Bpe, IdStore, Ids, Pairs, Scratch, ShortTable};
 use super::load::{
     self, checked_ids, exactly, expect, merge_list, type_of, FileJson, Made, Merge, Merges,
     MergesFile, ModelJson,
@@ -947,9 +947,7 @@ impl Spm {
             return cache.ids.emit_short(v, out);
         }
         let shared = self.bpe.shared();
-        let unshared = self.compute(cache, piece, out, |store, ids| {
-            (ids.len() > Short::INLINE || !shared.insert(key, ids)).then(|| store.store_short(ids))
-        });
+        let unshared = self.compute(cache, piece, out, |store, ids| shared.keep(key, ids, store));
         if let Some(value) = unshared {
             cache.short.insert(key, value);
         }
