@@ -205,6 +205,10 @@ const BOTH_CASES: u64 = 0x2020_2020_2020_2020;
 /// a function of its own that the compiler may decline to inline into the several loops).
 pub trait Sink {
     fn piece(&mut self, start: usize, end: usize);
+
+    /// Called once after the last piece of a text.
+    #[inline(always)]
+    fn finish(&mut self) {}
 }
 
 impl<F: FnMut(usize, usize)> Sink for F {
@@ -282,6 +286,7 @@ impl PreTokenizer {
             [Pattern::Tekken] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, false, 1)),
             _ => self.split_steps(&self.steps, b, 0, b.len(), &mut f),
         }
+        f.finish();
     }
 
     /// The pre-tokens of a tiling pattern whose matcher is `next` (the end of the match at `i`).

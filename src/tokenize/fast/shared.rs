@@ -75,6 +75,13 @@ impl SharedShort {
             let pages = (1usize << bits).div_ceil(1 << SLOTS_PER_PAGE_BITS);
             (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
         };
+        // In 2 MB pages where the system allows: a look-up reads a slot at random in the 16 MB,
+        // and in 4 KB pages nearly every one also missed the TLB (a page-table walk, which costs
+        // more in a virtual machine). The table's pages are all touched on a corpus of any size
+        // anyway (a slot is 32 bytes, so 4096 pages hold the first 4096 entries' worth).
+        if let Ok(map) = &map {
+            let _ = map.advise(memmap2::Advice::HugePage);
+        }
         match map {
             Ok(map) => SharedShort {
                 map,
@@ -133,6 +140,24 @@ impl SharedShort {
         let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (h >> (64 - self.bits)) as usize
+    }
+
+    /// Asks for the cache line of `key`'s first slot, which [`Self::get`] reads first. A
+    /// prefetch never faults: on a page no thread wrote (not mapped) it does nothing.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, key: u128) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let slot: *const Slot = &self.slots()[self.index(key)];
+            // SAFETY: a prefetch reads nothing and cannot fault; the address is in the table.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    slot.cast::<i8>(),
+                )
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
     }
 
     /// The ids of `key` (a pre-token of 1 to 15 bytes packed with its length), if a thread
