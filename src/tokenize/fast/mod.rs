@@ -343,14 +343,16 @@ impl FastEncoder {
     }
 }
 
-/// Pre-tokens [`EncodeSink`] holds before it encodes them.
-const AHEAD: usize = 16;
+/// Pre-tokens [`EncodeSink`] holds before it encodes them (when they come one at a time).
+const AHEAD: usize = pretok::BATCH;
 
 /// The pre-tokenizer's [`pretok::Sink`] that encodes each pre-token into `out`, [`AHEAD`] at a
 /// time: first it asks for the cache lines their look-ups will read, then it encodes them in
 /// order. A look-up in the shared table reads a line at random in 16 MB, mostly not in the
 /// core's cache; one after the other, each waited for its line (half of the pre-tokenizer
-/// loop's samples were on that one load), while these requests overlap.
+/// loop's samples were on that one load), while these requests overlap. Tiling patterns hand
+/// over their pre-tokens in batches ([`pretok::Sink::pieces`]); the others one at a time, held
+/// here.
 struct EncodeSink<'a, 'b> {
     bpe: &'a mut bpe::Encoding<'b>,
     bytes: &'a [u8],
@@ -370,15 +372,25 @@ impl<'a, 'b> EncodeSink<'a, 'b> {
         }
     }
 
+    /// Encodes `ranges` after asking for their cache lines.
+    #[inline(always)]
+    fn encode(
+        bpe: &mut bpe::Encoding<'b>,
+        bytes: &[u8],
+        out: &mut Vec<u32>,
+        ranges: &[(usize, usize)],
+    ) {
+        for &(start, end) in ranges {
+            bpe.prefetch(bytes, start, end);
+        }
+        for &(start, end) in ranges {
+            bpe.encode(bytes, start, end, out);
+        }
+    }
+
     #[inline(always)]
     fn encode_held(&mut self) {
-        let held = &self.ranges[..self.held];
-        for &(start, end) in held {
-            self.bpe.prefetch(self.bytes, start, end);
-        }
-        for &(start, end) in held {
-            self.bpe.encode(self.bytes, start, end, self.out);
-        }
+        Self::encode(self.bpe, self.bytes, self.out, &self.ranges[..self.held]);
         self.held = 0;
     }
 }
@@ -391,6 +403,15 @@ impl pretok::Sink for EncodeSink<'_, '_> {
         if self.held == AHEAD {
             self.encode_held();
         }
+    }
+
+    #[inline(always)]
+    fn pieces(&mut self, ranges: &[(usize, usize)]) {
+        debug_assert_eq!(
+            self.held, 0,
+            "a tiling pattern hands over every piece in batches"
+        );
+        Self::encode(self.bpe, self.bytes, self.out, ranges);
     }
 
     #[inline(always)]

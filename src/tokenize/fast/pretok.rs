@@ -206,6 +206,15 @@ const BOTH_CASES: u64 = 0x2020_2020_2020_2020;
 pub trait Sink {
     fn piece(&mut self, start: usize, end: usize);
 
+    /// Several pieces in order, `(start, end)` each: what the loop of a tiling pattern hands
+    /// over, [`BATCH`] at a time.
+    #[inline(always)]
+    fn pieces(&mut self, ranges: &[(usize, usize)]) {
+        for &(start, end) in ranges {
+            self.piece(start, end);
+        }
+    }
+
     /// Called once after the last piece of a text.
     #[inline(always)]
     fn finish(&mut self) {}
@@ -217,6 +226,9 @@ impl<F: FnMut(usize, usize)> Sink for F {
         self(start, end)
     }
 }
+
+/// Pre-tokens a tiling pattern's loop gathers before handing them to the sink.
+pub const BATCH: usize = 16;
 
 /// Splits text into pre-tokens with one supported pattern, or a sequence of them.
 #[derive(Clone)]
@@ -289,16 +301,26 @@ impl PreTokenizer {
         f.finish();
     }
 
-    /// The pre-tokens of a tiling pattern whose matcher is `next` (the end of the match at `i`).
+    /// The pre-tokens of a tiling pattern whose matcher is `next` (the end of the match at `i`),
+    /// handed to `f` [`BATCH`] at a time: gathered in this loop's own array, the matcher's
+    /// state stays in registers, and the sink's work on a batch overlaps (the encoder asks for
+    /// all their cache lines first).
     #[inline(always)]
     fn tile(&self, b: &[u8], f: &mut impl Sink, next: impl Fn(&[u8], usize) -> usize) {
-        let mut i = 0;
+        let mut ranges = [(0, 0); BATCH];
+        let (mut i, mut held) = (0, 0);
         while i < b.len() {
             let e = next(b, i);
             debug_assert!(e > i && e <= b.len());
-            f.piece(i, e);
+            ranges[held] = (i, e);
+            held += 1;
+            if held == BATCH {
+                f.pieces(&ranges);
+                held = 0;
+            }
             i = e;
         }
+        f.pieces(&ranges[..held]);
     }
 
     /// Splits `b[start..end]` as a text of its own with `steps[0]`, as the crate's `Split` does

@@ -27,7 +27,7 @@
 //! [`super::bpe::ShortTable`]).
 
 use super::bpe::{IdStore, Short};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The high word of a slot whose writer is still filling it.
 const BUSY: u64 = 1 << 63;
@@ -50,6 +50,10 @@ pub(super) struct SharedShort {
     len: AtomicUsize,
     /// One bit per 4 KB of slots that an insert may have written ([`Self::written`]).
     written: Box<[AtomicU64]>,
+    /// Pages marked in `written` so far, and whether that is all of them: then a look-up tests
+    /// this flag alone (on any corpus of some size every page is written early on).
+    marked: AtomicUsize,
+    all_written: AtomicBool,
 }
 
 #[repr(C, align(32))]
@@ -88,6 +92,8 @@ impl SharedShort {
                 bits,
                 len: AtomicUsize::new(0),
                 written: written(bits),
+                marked: AtomicUsize::new(0),
+                all_written: AtomicBool::new(false),
             },
             Err(_) => SharedShort {
                 map: memmap2::MmapOptions::new()
@@ -97,6 +103,8 @@ impl SharedShort {
                 bits: 1,
                 len: AtomicUsize::new(usize::MAX),
                 written: written(1),
+                marked: AtomicUsize::new(0),
+                all_written: AtomicBool::new(false),
             },
         }
     }
@@ -118,6 +126,9 @@ impl SharedShort {
     /// with no flush.
     #[inline(always)]
     fn written(&self, i: usize) -> bool {
+        if self.all_written.load(Ordering::Relaxed) {
+            return true;
+        }
         let (word, bit) = self.page_bit(i);
         word.load(Ordering::Relaxed) & bit != 0
     }
@@ -125,7 +136,12 @@ impl SharedShort {
     /// Marks a slot's page as written (before writing it).
     fn mark(&self, i: usize) {
         let (word, bit) = self.page_bit(i);
-        word.fetch_or(bit, Ordering::Relaxed);
+        if word.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+            let pages = (1usize << self.bits).div_ceil(1 << SLOTS_PER_PAGE_BITS);
+            if self.marked.fetch_add(1, Ordering::Relaxed) + 1 == pages {
+                self.all_written.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The word of [`Self::written`] that holds slot `i`'s page, and the page's bit in it.
@@ -283,6 +299,9 @@ mod tests {
         });
         let len = table.len.load(Ordering::Relaxed);
         assert!((2048..=2048 + 4).contains(&len), "{len}");
+        // 2048 entries at random in 32 pages of 128 slots: every page was written, and counted.
+        assert!(table.all_written.load(Ordering::Relaxed));
+        assert_eq!(table.marked.load(Ordering::Relaxed), 32);
         let found = words.iter().filter(|w| table.get(key(w)).is_some()).count();
         assert!(found > 1500 && found <= len, "{found} of {len}");
         for w in &words {
@@ -297,6 +316,7 @@ mod tests {
         assert!(table.get(key(b"zz")).is_none());
         // More than three ids never go in (a fresh table): `keep` stores them for the caller.
         let fresh = SharedShort::with_bits(12);
+        assert!(!fresh.all_written.load(Ordering::Relaxed));
         assert!(!fresh.insert(key(b"four"), &[1, 2, 3, 4]));
         let mut store = super::super::bpe::IdStore::default();
         let kept = fresh.keep(key(b"four"), &[1, 2, 3, 4], &mut store);
