@@ -460,7 +460,8 @@ fn trivial_bmp(quick: impl Fn(char) -> IsNormalized) -> Box<[u64]> {
 /// leaves the answer as it is and resets the class to 0, as at the start of a text, so the whole
 /// text is `Yes` exactly when each run between trivial characters is `Yes` on its own. Most
 /// text (ASCII, most CJK, most letters with precomposed accents) is trivial and is skipped with
-/// a table look-up per character, ASCII eight bytes at a time.
+/// a table look-up per character, ASCII eight bytes at a time and three-byte characters in a
+/// loop of their own.
 fn runs_pass(s: &str, trivial: &[u64], check: impl Fn(&str) -> bool) -> bool {
     const HI: u64 = 0x8080_8080_8080_8080;
     let b = s.as_bytes();
@@ -472,6 +473,17 @@ fn runs_pass(s: &str, trivial: &[u64], check: impl Fn(&str) -> bool) -> bool {
                     break;
                 }
                 i += 8;
+            }
+            // Trivial three-byte characters (most CJK) in a loop of their own, without the
+            // general decoding's branches.
+            while let Some(&[b0, b1, b2]) = b.get(i..i + 3) {
+                let cp = (u32::from(b0 & 0x0f) << 12)
+                    | (u32::from(b1 & 0x3f) << 6)
+                    | u32::from(b2 & 0x3f);
+                if b0 & 0xf0 != 0xe0 || trivial[cp as usize / 64] >> (cp % 64) & 1 == 0 {
+                    break;
+                }
+                i += 3;
             }
             if i >= b.len() {
                 break;

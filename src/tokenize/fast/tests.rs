@@ -324,3 +324,40 @@ proptest::proptest! {
         }
     }
 }
+
+/// Text mixing what the normalization checks skip (ASCII, CJK, precomposed letters) with what
+/// they must look at (combining marks, Hangul jamo, singletons such as the Ohm and Ångström
+/// signs, compatibility characters), in runs.
+fn mixed_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let chars = [
+        'a', 'Z', ' ', '\n', '中', '文', '語', 'é', 'Å', '\u{301}', '\u{308}', '\u{1100}',
+        '\u{1161}', '\u{11a8}', '\u{2126}', '\u{212b}', 'ﬁ', '①', '가', 'ｱ', '\u{3099}', 'か',
+    ];
+    proptest::collection::vec((proptest::sample::select(chars.to_vec()), 1usize..6), 0..40)
+        .prop_map(|runs| {
+            runs.into_iter()
+                .flat_map(|(c, n)| std::iter::repeat_n(c, n))
+                .collect()
+        })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// `is_nfc` and `is_nfkc` say "certainly normalized" only of text that normalizing leaves
+    /// as it is, and say it of ASCII and CJK text, which they skip without decoding it all.
+    #[test]
+    fn the_normalization_checks_never_skip_a_change(s in mixed_text()) {
+        use unicode_normalization_alignments::UnicodeNormalization;
+        if super::is_nfc(&s) {
+            proptest::prop_assert_eq!(s.nfc().map(|(c, _)| c).collect::<String>(), s.clone());
+        }
+        if super::is_nfkc(&s) {
+            proptest::prop_assert_eq!(s.nfkc().map(|(c, _)| c).collect::<String>(), s.clone());
+        }
+        let plain: String = s.chars().filter(|c| c.is_ascii() || ('\u{4e00}'..='\u{9fff}').contains(c)).collect();
+        proptest::prop_assert!(super::is_nfc(&plain));
+        proptest::prop_assert!(super::is_nfkc(&plain));
+    }
+}
