@@ -37,6 +37,9 @@ struct Table {
     /// `index[cp >> 7]` is the block holding `cp`'s flags.
     index: Vec<u16>,
     blocks: Vec<[u8; BLOCK]>,
+    /// One bit per code point below U+10000, set for letters: runs of three-byte letters (CJK)
+    /// are walked with one look-up each instead of the two of `index` and `blocks`.
+    bmp_letters: Vec<u64>,
 }
 
 fn table() -> &'static Table {
@@ -65,6 +68,14 @@ fn table() -> &'static Table {
         }
         flat[b'\r' as usize] |= NL;
         flat[b'\n' as usize] |= NL;
+        let bmp_letters = flat[..0x10000]
+            .chunks(64)
+            .map(|chunk| {
+                (chunk.iter().enumerate())
+                    .filter(|(_, &f)| f & L != 0)
+                    .fold(0u64, |bits, (k, _)| bits | 1 << k)
+            })
+            .collect();
         let mut blocks: Vec<[u8; BLOCK]> = Vec::new();
         let mut seen = std::collections::HashMap::new();
         let index = flat
@@ -77,7 +88,11 @@ fn table() -> &'static Table {
                 })
             })
             .collect();
-        Table { index, blocks }
+        Table {
+            index,
+            blocks,
+            bmp_letters,
+        }
     })
 }
 
@@ -120,6 +135,13 @@ impl Default for Classes {
 }
 
 impl Classes {
+    /// Whether `cp`, below U+10000, is a letter (has the flag `L`).
+    #[inline(always)]
+    pub fn bmp_letter(&self, cp: u32) -> bool {
+        debug_assert!(cp < 0x10000);
+        self.table.bmp_letters[cp as usize / 64] >> (cp % 64) & 1 != 0
+    }
+
     /// The flags of code point `cp`.
     #[inline(always)]
     pub fn of(&self, cp: u32) -> u8 {
@@ -135,6 +157,14 @@ impl Classes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bmp_letter_bits_are_the_letter_flags() {
+        let c = Classes::default();
+        for cp in 0..0x10000u32 {
+            assert_eq!(c.bmp_letter(cp), c.of(cp) & L != 0, "{cp:#x}");
+        }
+    }
 
     #[test]
     fn ascii_table_agrees_with_oniguruma_ranges() {

@@ -405,6 +405,36 @@ impl PreTokenizer {
         (c, self.classes.of(c), l)
     }
 
+    /// The end of the run of letters (`\p{L}`) starting at `i`: ASCII letters eight at a time,
+    /// three-byte characters (CJK) with one bit each, the others one at a time.
+    #[inline(always)]
+    fn letters(&self, b: &[u8], mut i: usize) -> usize {
+        loop {
+            i = ascii_letters(b, i, BOTH_CASES);
+            // An ASCII character that is not an ASCII letter is not a letter.
+            if b.get(i).is_none_or(|&c| c < 0x80) {
+                return i;
+            }
+            while let Some(&[b0, b1, b2]) = b.get(i..i + 3) {
+                let cp = (u32::from(b0 & 0x0f) << 12)
+                    | (u32::from(b1 & 0x3f) << 6)
+                    | u32::from(b2 & 0x3f);
+                if b0 & 0xf0 != 0xe0 || !self.classes.bmp_letter(cp) {
+                    break;
+                }
+                i += 3;
+            }
+            if i >= b.len() {
+                return i;
+            }
+            let (_, k, l) = self.class_at(b, i);
+            if k & L == 0 {
+                return i;
+            }
+            i += l;
+        }
+    }
+
     /// The end of the run of characters starting at `i` whose flags satisfy `keep`.
     #[inline(always)]
     fn run(&self, b: &[u8], mut i: usize, keep: impl Fn(u8) -> bool) -> usize {
@@ -456,14 +486,12 @@ impl PreTokenizer {
         // [^\r\n\p{L}\p{N}]?\p{L}+ : the optional character cannot be a letter, so a letter at i
         // starts the run; otherwise a non-newline, non-number character followed by a letter.
         if k0 & L != 0 {
-            let e = ascii_letters(b, i + l0, BOTH_CASES);
-            return self.run(b, e, |k| k & L != 0);
+            return self.letters(b, i + l0);
         }
         if k0 & (N | NL) == 0 && i + l0 < n {
             let (_, k1, l1) = self.class_at(b, i + l0);
             if k1 & L != 0 {
-                let e = ascii_letters(b, i + l0 + l1, BOTH_CASES);
-                return self.run(b, e, |k| k & L != 0);
+                return self.letters(b, i + l0 + l1);
             }
         }
         // \p{N} or \p{N}{1,3}
@@ -519,7 +547,7 @@ impl PreTokenizer {
             (i, k0)
         };
         if k & L != 0 {
-            return self.run(b, ascii_letters(b, j, BOTH_CASES), |k| k & L != 0);
+            return self.letters(b, j);
         }
         if k & N != 0 {
             return self.run(b, j, |k| k & N != 0);
