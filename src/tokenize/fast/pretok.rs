@@ -476,6 +476,14 @@ impl PreTokenizer {
     #[inline(always)]
     fn next_cl100k(&self, b: &[u8], i: usize, max_digits: usize) -> usize {
         let n = b.len();
+        // The commonest pre-token, a space and a word, by the second alternative below
+        // without classifying its first two characters.
+        if b[i] == b' '
+            && b.get(i + 1)
+                .is_some_and(|&c| (c | 0x20).wrapping_sub(b'a') < 26)
+        {
+            return self.letters(b, i + 2);
+        }
         let (c0, k0, l0) = self.class_at(b, i);
         // (?i:'s|'t|'re|'ve|'m|'ll|'d)
         if c0 == '\'' as u32 {
@@ -530,6 +538,14 @@ impl PreTokenizer {
     #[inline(always)]
     fn next_gpt2(&self, b: &[u8], i: usize) -> usize {
         let n = b.len();
+        // The commonest pre-token, a space and a word (` ?\p{L}+`), without classifying its
+        // first two characters.
+        if b[i] == b' '
+            && b.get(i + 1)
+                .is_some_and(|&c| (c | 0x20).wrapping_sub(b'a') < 26)
+        {
+            return self.letters(b, i + 2);
+        }
         let (c0, k0, _) = self.class_at(b, i);
         // 's|'t|'re|'ve|'m|'ll|'d
         if c0 == '\'' as u32 {

@@ -46,6 +46,9 @@ pub(super) struct SharedShort {
     /// for a run of a few hundred pre-tokens).
     map: memmap2::MmapMut,
     bits: u32,
+    /// `2^bits` and `64 - bits`, kept rather than worked out at every look-up.
+    slot_count: usize,
+    shift: u32,
     /// Entries inserted; no insert starts once this reaches half the slots.
     len: AtomicUsize,
     /// One bit per 4 KB of slots that an insert may have written ([`Self::written`]).
@@ -90,6 +93,8 @@ impl SharedShort {
             Ok(map) => SharedShort {
                 map,
                 bits,
+                slot_count: 1 << bits,
+                shift: 64 - bits,
                 len: AtomicUsize::new(0),
                 written: written(bits),
                 marked: AtomicUsize::new(0),
@@ -101,6 +106,8 @@ impl SharedShort {
                     .map_anon()
                     .expect("one page of memory"),
                 bits: 1,
+                slot_count: 2,
+                shift: 63,
                 len: AtomicUsize::new(usize::MAX),
                 written: written(1),
                 marked: AtomicUsize::new(0),
@@ -114,7 +121,7 @@ impl SharedShort {
         // SAFETY: the map is page-aligned (so aligned for `Slot`) and holds `2^bits` slots' bytes,
         // zero when mapped: all-zero bytes are a `Slot` (atomics of integers; an empty slot). It
         // lives as long as `self`, and is only ever accessed through these atomics.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<Slot>(), 1 << self.bits) }
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<Slot>(), self.slot_count) }
     }
 
     /// Whether a slot's 4 KB of the table may have been written. A page no thread wrote is all
@@ -155,7 +162,7 @@ impl SharedShort {
     fn index(&self, key: u128) -> usize {
         let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> (64 - self.bits)) as usize
+        (h >> self.shift) as usize
     }
 
     /// Asks for the cache line of `key`'s first slot, which [`Self::get`] reads first. A
