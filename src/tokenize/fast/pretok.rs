@@ -631,8 +631,13 @@ impl PreTokenizer {
     /// `W* C?` at `j` (the rest of a `W+` whose first character ends at `j`, or a `W*`).
     #[inline(always)]
     fn lower_tail(&self, b: &[u8], j: usize, contractions: bool) -> usize {
-        // ASCII letters in W are the lower-case ones.
-        let m = self.run(b, ascii_letters(b, j, 0), |k| k & LO != 0);
+        // ASCII letters in W are the lower-case ones, so the run ends at any other ASCII
+        // character.
+        let a = ascii_letters(b, j, 0);
+        let m = match b.get(a) {
+            Some(&c) if c >= 0x80 => self.run(b, a, |k| k & LO != 0),
+            _ => a,
+        };
         if contractions {
             Self::optional_contraction(b, m)
         } else {
@@ -654,6 +659,11 @@ impl PreTokenizer {
     #[inline(always)]
     fn next_o200k(&self, b: &[u8], i: usize, contractions: bool, max_digits: usize) -> usize {
         let n = b.len();
+        // The commonest pre-token, a space and a lower-case word: the first alternative below,
+        // its `U*` empty, without classifying the first two characters.
+        if b[i] == b' ' && b.get(i + 1).is_some_and(u8::is_ascii_lowercase) {
+            return self.lower_tail(b, i + 2, contractions);
+        }
         let (c0, k0, l0) = self.class_at(b, i);
         // k1: the class of the character after an optional first one, 0 when there is none. A
         // `U* W+` needs a character of U or W where it starts and a `U+` one of U: where there
