@@ -139,7 +139,7 @@ impl Classes {
     #[inline(always)]
     pub fn bmp_letter(&self, cp: u32) -> bool {
         debug_assert!(cp < 0x10000);
-        self.table.bmp_letters[cp as usize / 64] >> (cp % 64) & 1 != 0
+        super::pretok::bit(&self.table.bmp_letters, cp)
     }
 
     /// The flags of code point `cp`.

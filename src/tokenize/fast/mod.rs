@@ -474,24 +474,13 @@ fn runs_pass(s: &str, trivial: &[u64], check: impl Fn(&str) -> bool) -> bool {
                 }
                 i += 8;
             }
-            // Trivial three-byte characters (most CJK) in a loop of their own, without the
-            // general decoding's branches.
-            while let Some(&[b0, b1, b2]) = b.get(i..i + 3) {
-                let cp = (u32::from(b0 & 0x0f) << 12)
-                    | (u32::from(b1 & 0x3f) << 6)
-                    | u32::from(b2 & 0x3f);
-                if b0 & 0xf0 != 0xe0 || trivial[cp as usize / 64] >> (cp % 64) & 1 == 0 {
-                    break;
-                }
-                i += 3;
-            }
+            i = pretok::three_byte_run(b, i, |cp| pretok::bit(trivial, cp));
             if i >= b.len() {
                 break;
             }
         }
         let (cp, len) = pretok::decode(b, i);
-        let is_trivial =
-            cp < 0x80 || (cp < 0x10000 && trivial[cp as usize / 64] >> (cp % 64) & 1 != 0);
+        let is_trivial = cp < 0x80 || (cp < 0x10000 && pretok::bit(trivial, cp));
         match (is_trivial, run) {
             (true, Some(start)) => {
                 if !check(&s[start..i]) {

@@ -144,6 +144,36 @@ pub(super) fn decode(b: &[u8], i: usize) -> (u32, usize) {
     }
 }
 
+/// Whether bit `cp` of the bitmap `bits` (one bit per code point) is set.
+#[inline(always)]
+pub(super) fn bit(bits: &[u64], cp: u32) -> bool {
+    bits[cp as usize / 64] >> (cp % 64) & 1 != 0
+}
+
+/// The end of the run of three-byte characters from `i` whose code points pass `keep`: most CJK
+/// text, walked without the general decoding's branches. `b` is valid UTF-8 and `i` is on a
+/// character boundary.
+#[inline(always)]
+pub(super) fn three_byte_run(b: &[u8], mut i: usize, keep: impl Fn(u32) -> bool) -> usize {
+    while let Some(&[b0, b1, b2]) = b.get(i..i + 3) {
+        if b0 & 0xf0 != 0xe0 {
+            break;
+        }
+        let cp = (u32::from(b0 & 0x0f) << 12) | (u32::from(b1 & 0x3f) << 6) | u32::from(b2 & 0x3f);
+        if !keep(cp) {
+            break;
+        }
+        i += 3;
+    }
+    i
+}
+
+/// Whether `b[i]` is a space and `b[i + 1]` an ASCII letter: the commonest pre-token's start.
+#[inline(always)]
+fn space_then_letter(b: &[u8], i: usize) -> bool {
+    b[i] == b' ' && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+}
+
 /// The length of the UTF-8 sequence whose first byte is `b0`.
 #[inline(always)]
 fn utf8_len(b0: u8) -> usize {
@@ -415,15 +445,7 @@ impl PreTokenizer {
             if b.get(i).is_none_or(|&c| c < 0x80) {
                 return i;
             }
-            while let Some(&[b0, b1, b2]) = b.get(i..i + 3) {
-                let cp = (u32::from(b0 & 0x0f) << 12)
-                    | (u32::from(b1 & 0x3f) << 6)
-                    | u32::from(b2 & 0x3f);
-                if b0 & 0xf0 != 0xe0 || !self.classes.bmp_letter(cp) {
-                    break;
-                }
-                i += 3;
-            }
+            i = three_byte_run(b, i, |cp| self.classes.bmp_letter(cp));
             if i >= b.len() {
                 return i;
             }
@@ -478,10 +500,7 @@ impl PreTokenizer {
         let n = b.len();
         // The commonest pre-token, a space and a word, by the second alternative below
         // without classifying its first two characters.
-        if b[i] == b' '
-            && b.get(i + 1)
-                .is_some_and(|&c| (c | 0x20).wrapping_sub(b'a') < 26)
-        {
+        if space_then_letter(b, i) {
             return self.letters(b, i + 2);
         }
         let (c0, k0, l0) = self.class_at(b, i);
@@ -540,10 +559,7 @@ impl PreTokenizer {
         let n = b.len();
         // The commonest pre-token, a space and a word (` ?\p{L}+`), without classifying its
         // first two characters.
-        if b[i] == b' '
-            && b.get(i + 1)
-                .is_some_and(|&c| (c | 0x20).wrapping_sub(b'a') < 26)
-        {
+        if space_then_letter(b, i) {
             return self.letters(b, i + 2);
         }
         let (c0, k0, _) = self.class_at(b, i);

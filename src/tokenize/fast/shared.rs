@@ -45,8 +45,7 @@ pub(super) struct SharedShort {
     /// land (a zeroed allocation aligned for the slots would be cleared in full by `memset`, 16 MB
     /// for a run of a few hundred pre-tokens).
     map: memmap2::MmapMut,
-    bits: u32,
-    /// `2^bits` and `64 - bits`, kept rather than worked out at every look-up.
+    /// `2^bits` slots, and `64 - bits`: the hash's top `bits` bits index them.
     slot_count: usize,
     shift: u32,
     /// Entries inserted; no insert starts once this reaches half the slots.
@@ -92,7 +91,6 @@ impl SharedShort {
         match map {
             Ok(map) => SharedShort {
                 map,
-                bits,
                 slot_count: 1 << bits,
                 shift: 64 - bits,
                 len: AtomicUsize::new(0),
@@ -105,7 +103,6 @@ impl SharedShort {
                     .len(2 * size_of::<Slot>())
                     .map_anon()
                     .expect("one page of memory"),
-                bits: 1,
                 slot_count: 2,
                 shift: 63,
                 len: AtomicUsize::new(usize::MAX),
@@ -144,7 +141,7 @@ impl SharedShort {
     fn mark(&self, i: usize) {
         let (word, bit) = self.page_bit(i);
         if word.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-            let pages = (1usize << self.bits).div_ceil(1 << SLOTS_PER_PAGE_BITS);
+            let pages = self.slot_count.div_ceil(1 << SLOTS_PER_PAGE_BITS);
             if self.marked.fetch_add(1, Ordering::Relaxed) + 1 == pages {
                 self.all_written.store(true, Ordering::Relaxed);
             }
