@@ -31,6 +31,7 @@ mod spm;
 mod stream;
 #[rustfmt::skip]
 mod tables;
+mod window;
 
 use crate::tokenize::vocab::Vocab;
 use aho_corasick::AhoCorasick;

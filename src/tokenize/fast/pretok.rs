@@ -19,6 +19,7 @@
 
 use super::classes::{Classes, L, LO, M, N, NL, PS, S, UP};
 use super::compiled::Compiled;
+use super::window;
 
 /// Qwen2 / Qwen2.5 / Qwen3: cl100k with single digits.
 pub const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -321,8 +322,8 @@ impl PreTokenizer {
         let b = text.as_bytes();
         // One tiling pattern: a loop specialised for it (the common case, and the fastest).
         match self.steps[..] {
-            [Pattern::Qwen2] => self.tile(b, &mut f, |b, i| self.next_cl100k(b, i, 1)),
-            [Pattern::Cl100k] => self.tile(b, &mut f, |b, i| self.next_cl100k(b, i, 3)),
+            [Pattern::Qwen2] => self.tile_windows(b, &mut f, false),
+            [Pattern::Cl100k] => self.tile_windows(b, &mut f, true),
             [Pattern::Gpt2] => self.tile(b, &mut f, |b, i| self.next_gpt2(b, i)),
             [Pattern::O200k] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, true, 3)),
             [Pattern::Tekken] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, false, 1)),
@@ -351,6 +352,71 @@ impl PreTokenizer {
             i = e;
         }
         f.pieces(&ranges[..held]);
+    }
+
+    /// [`Self::tile`] for the Qwen2 (`three_digits` false) and cl100k patterns: over ASCII text
+    /// 64 bytes at a time ([`window::starts`]), the pre-tokens between a window's starts handed
+    /// over and the next window started at its last start; from a non-ASCII byte to past it, and
+    /// in the last bytes of the text, one pre-token at a time.
+    #[inline(always)]
+    fn tile_windows(&self, b: &[u8], f: &mut impl Sink, three_digits: bool) {
+        let max_digits = if three_digits { 3 } else { 1 };
+        let mut ranges = [(0, 0); BATCH];
+        let (mut i, mut held, mut scalar_until) = (0, 0, 0);
+        let windows_end = b.len().saturating_sub(64 + window::LOOKAHEAD);
+        while i < b.len() {
+            if i >= scalar_until && i < windows_end {
+                let (starts, seen) = window::starts(b, i, three_digits);
+                let mut rest = starts & !1;
+                if seen < i + 64 {
+                    // Past the non-ASCII byte one pre-token at a time; where the window found
+                    // nothing before it (text mostly not ASCII), a window's length further.
+                    scalar_until = seen + if rest == 0 { 64 } else { 1 };
+                }
+                if rest != 0 {
+                    let mut from = i;
+                    while rest != 0 {
+                        let to = i + rest.trailing_zeros() as usize;
+                        rest &= rest - 1;
+                        ranges[held] = (from, to);
+                        held += 1;
+                        if held == BATCH {
+                            f.pieces(&ranges);
+                            held = 0;
+                        }
+                        from = to;
+                    }
+                    i = from;
+                    continue;
+                }
+            }
+            let e = self.next_cl100k(b, i, max_digits);
+            ranges[held] = (i, e);
+            held += 1;
+            if held == BATCH {
+                f.pieces(&ranges);
+                held = 0;
+            }
+            i = e;
+        }
+        f.pieces(&ranges[..held]);
+    }
+
+    /// The pre-tokens of `text` by the Qwen2 (`three_digits` false) or cl100k matcher one
+    /// pre-token at a time: the reference for [`Self::tile_windows`] in the tests.
+    #[cfg(test)]
+    pub(super) fn cl100k_one_at_a_time(
+        &self,
+        text: &str,
+        three_digits: bool,
+    ) -> Vec<(usize, usize)> {
+        let (b, mut i, mut out) = (text.as_bytes(), 0, vec![]);
+        while i < b.len() {
+            let e = self.next_cl100k(b, i, if three_digits { 3 } else { 1 });
+            out.push((i, e));
+            i = e;
+        }
+        out
     }
 
     /// Splits `b[start..end]` as a text of its own with `steps[0]`, as the crate's `Split` does

@@ -361,3 +361,61 @@ proptest::proptest! {
         proptest::prop_assert!(super::is_nfkc(&plain));
     }
 }
+
+/// Text for the window matcher: runs of the characters its rules tell apart (letters that make
+/// contractions, apostrophes, digits, every ASCII white-space character, punctuation, a control
+/// character that is none of these) and some non-ASCII ones (letters, the long s of `'ſ`,
+/// white space, a number, a mark), long enough to span several windows.
+fn window_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let chars = [
+        'a', 'Z', 's', 'S', 't', 'r', 'e', 'v', 'l', 'L', 'm', 'd', '\'', '\'', '1', '2', ' ', ' ',
+        ' ', '\t', '\n', '\r', '\u{b}', '\u{c}', '.', ',', '(', '\u{1c}', 'é', '中', 'ſ',
+        '\u{3000}', '\u{a0}', '\u{85}', '²', '\u{301}',
+    ];
+    let ascii = proptest::sample::select(chars[..29].to_vec());
+    let any = proptest::sample::select(chars.to_vec());
+    // Mostly ASCII stretches, as in real text, some with non-ASCII characters among them.
+    let run =
+        prop_oneof![4 => (ascii, 1usize..5), 1 => (any, 1usize..4), 1 => (Just(' '), 60usize..70)];
+    proptest::collection::vec(run, 0..200).prop_map(|runs| {
+        runs.into_iter()
+            .flat_map(|(c, n)| std::iter::repeat_n(c, n))
+            .collect()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+    /// The Qwen2 and cl100k matchers give the same pre-tokens 64 bytes at a time as one at a
+    /// time.
+    #[test]
+    fn windows_split_as_the_matcher_does(s in window_text()) {
+        for (pattern, three) in [(super::pretok::Pattern::Qwen2, false), (super::pretok::Pattern::Cl100k, true)] {
+            let p = PreTokenizer::new(pattern);
+            let mut got = vec![];
+            p.for_each_range(&s, |a, b| got.push((a, b)));
+            proptest::prop_assert_eq!(got, p.cl100k_one_at_a_time(&s, three), "{:?} {:?}", pattern, s);
+        }
+    }
+
+    /// The vector classifier agrees with the byte-at-a-time one on any bytes.
+    #[test]
+    fn windows_classify_every_byte_alike(w in proptest::collection::vec(proptest::prelude::any::<u8>(), 64)) {
+        let w: [u8; 64] = w.try_into().unwrap();
+        proptest::prop_assert_eq!(super::window::classify(&w), super::window::classify_bytes(&w));
+    }
+
+    /// The spreads along runs of bits equal spreading one bit at a time.
+    #[test]
+    fn spreads_follow_runs(seed in proptest::prelude::any::<u64>(), within in proptest::prelude::any::<u64>()) {
+        let (mut up, mut down) = (seed & within, seed & within);
+        for _ in 0..64 {
+            up |= (up << 1) & within;
+            down |= (down >> 1) & within;
+        }
+        proptest::prop_assert_eq!(super::window::spread_up(seed, within), up);
+        proptest::prop_assert_eq!(super::window::spread_down(seed, within), down);
+    }
+}

@@ -1,0 +1,226 @@
+//! The pre-token starts of the Qwen2 / cl100k pattern over 64 bytes of ASCII text at once.
+//!
+//! The character-at-a-time matcher ([`super::pretok`]) spends most of its instructions deciding,
+//! character by character, which alternative of the pattern applies. Over ASCII text every one of
+//! those decisions is a function of a few neighbouring characters' classes, so a window of 64
+//! bytes can be classified with a handful of vector compares (one bit per byte and class) and
+//! its pre-token starts computed with a few dozen word operations; the pre-tokens are then the
+//! stretches between consecutive starts.
+//!
+//! The rules, for a window whose first byte starts a pre-token (so nothing before it matters):
+//!
+//! - A letter starts a pre-token unless it follows a letter, or a white-space character other
+//!   than `\r`/`\n` (which always starts a pre-token when a non-space follows it, and takes the
+//!   letters as `[^\r\n\p{L}\p{N}]?\p{L}+`), or an "other" character (not a letter, number or
+//!   white space) that itself starts a pre-token. After a contraction (`'s`, `'re`, …, at an
+//!   apostrophe that starts a pre-token) a letter starts one even after a letter.
+//! - An other character starts a pre-token unless it follows another one or a space
+//!   (` ?[^\s\p{L}\p{N}]+`).
+//! - A digit starts one at the start of a run of digits, and (cl100k) every third digit on.
+//! - `\r` and `\n` right after a run of other characters belong to it (`[\r\n]*`). The rest of
+//!   the white space forms runs: a run starts a pre-token; a run holding a newline ends its first
+//!   pre-token after its last newline (`\s*[\r\n]+`); what is left, if it is two characters or
+//!   more, splits before its last character (`\s+(?!\S)`, as a non-space follows it).
+//!
+//! A start is only trusted where the window saw everything that decides it: before the first
+//! non-ASCII byte, and not inside a white-space run that may go on past what the window saw.
+//! The caller hands over the pre-tokens between trusted starts and starts the next window at the
+//! last one. Every rule is checked against the character-at-a-time matcher by the tests in
+//! `tests.rs`, on random text.
+
+use super::pretok::PreTokenizer;
+
+/// Bytes a window looks at past its 64 (the contraction after an apostrophe at its last byte).
+pub const LOOKAHEAD: usize = 3;
+
+/// One bit per byte of a window, bit `k` for byte `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Classes {
+    /// `A`–`Z`, `a`–`z`.
+    pub letter: u64,
+    pub digit: u64,
+    /// `\t`, `\n`, `\v`, `\f`, `\r`, space: the ASCII characters of `\s`.
+    pub white: u64,
+    /// `\r`, `\n`.
+    pub newline: u64,
+    /// The space, U+0020.
+    pub space: u64,
+    pub apostrophe: u64,
+    /// Bytes of 0x80 and above.
+    pub high: u64,
+}
+
+/// The classes of `w` (64 bytes).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn classify(w: &[u8; 64]) -> Classes {
+    use std::arch::x86_64::*;
+    let mut c = Classes {
+        letter: 0,
+        digit: 0,
+        white: 0,
+        newline: 0,
+        space: 0,
+        apostrophe: 0,
+        high: 0,
+    };
+    // SAFETY: SSE2 is part of x86_64, so these intrinsics are always available; the loads are
+    // unaligned ones within `w`.
+    unsafe {
+        for k in 0..4 {
+            let v = _mm_loadu_si128(w.as_ptr().add(16 * k).cast());
+            let splat = |x: u8| _mm_set1_epi8(x as i8);
+            let bits = |m: __m128i| u64::from(_mm_movemask_epi8(m) as u16) << (16 * k);
+            // Signed compares: bytes of 0x80 and above are negative, in no class but `high`.
+            let between = |x: __m128i, lo: u8, hi: u8| {
+                _mm_and_si128(
+                    _mm_cmpgt_epi8(x, splat(lo - 1)),
+                    _mm_cmplt_epi8(x, splat(hi + 1)),
+                )
+            };
+            let space = _mm_cmpeq_epi8(v, splat(b' '));
+            let newline = _mm_or_si128(
+                _mm_cmpeq_epi8(v, splat(b'\n')),
+                _mm_cmpeq_epi8(v, splat(b'\r')),
+            );
+            c.letter |= bits(between(_mm_or_si128(v, splat(0x20)), b'a', b'z'));
+            c.digit |= bits(between(v, b'0', b'9'));
+            c.white |= bits(_mm_or_si128(space, between(v, b'\t', b'\r')));
+            c.newline |= bits(newline);
+            c.space |= bits(space);
+            c.apostrophe |= bits(_mm_cmpeq_epi8(v, splat(b'\'')));
+            c.high |= bits(v);
+        }
+    }
+    c
+}
+
+/// The classes of `w` (64 bytes), a byte at a time: the definition [`classify`] is tested
+/// against, and the classifier on other architectures.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub(super) fn classify_bytes(w: &[u8; 64]) -> Classes {
+    let mut c = Classes {
+        letter: 0,
+        digit: 0,
+        white: 0,
+        newline: 0,
+        space: 0,
+        apostrophe: 0,
+        high: 0,
+    };
+    for (k, &b) in w.iter().enumerate() {
+        let bit = 1u64 << k;
+        let set = |mask: &mut u64, yes: bool| *mask |= if yes { bit } else { 0 };
+        set(&mut c.letter, b.is_ascii_alphabetic());
+        set(&mut c.digit, b.is_ascii_digit());
+        set(&mut c.white, is_white(b));
+        set(&mut c.newline, b == b'\n' || b == b'\r');
+        set(&mut c.space, b == b' ');
+        set(&mut c.apostrophe, b == b'\'');
+        set(&mut c.high, b >= 0x80);
+    }
+    c
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(super) fn classify(w: &[u8; 64]) -> Classes {
+    classify_bytes(w)
+}
+
+/// An ASCII character of `\s`.
+#[inline(always)]
+fn is_white(b: u8) -> bool {
+    b == b' ' || (b'\t'..=b'\r').contains(&b)
+}
+
+/// `seed` spread towards higher bits along runs of `within` (a bit is set if a seed bit below
+/// it is joined to it by bits of `within`), in six steps.
+#[inline(always)]
+pub(super) fn spread_up(seed: u64, within: u64) -> u64 {
+    let (mut a, mut m) = (seed & within, within);
+    for shift in [1, 2, 4, 8, 16, 32] {
+        a |= (a << shift) & m;
+        m &= m << shift;
+    }
+    a
+}
+
+/// [`spread_up`] towards lower bits.
+#[inline(always)]
+pub(super) fn spread_down(seed: u64, within: u64) -> u64 {
+    let (mut a, mut m) = (seed & within, within);
+    for shift in [1, 2, 4, 8, 16, 32] {
+        a |= (a >> shift) & m;
+        m &= m >> shift;
+    }
+    a
+}
+
+/// The trusted pre-token starts of the window `b[i..i + 64]` (bit `k` for `i + k`; bit 0, as
+/// `i` starts a pre-token, is set unless that byte is not ASCII) for the Qwen2 (`three_digits`
+/// false) or cl100k pattern, and the window's first non-ASCII byte (`i + 64` if none). The
+/// caller makes sure `b` holds [`LOOKAHEAD`] bytes past the window.
+#[inline(always)]
+pub(super) fn starts(b: &[u8], i: usize, three_digits: bool) -> (u64, usize) {
+    let w: &[u8; 64] = b[i..i + 64].try_into().expect("64 bytes");
+    let c = classify(w);
+    // Only the bytes before the first non-ASCII one count.
+    let seen = c.high.trailing_zeros() as usize;
+    let valid = if seen == 64 { !0 } else { (1u64 << seen) - 1 };
+    let (letter, digit, white) = (c.letter & valid, c.digit & valid, c.white & valid);
+    let (newline, space) = (c.newline & valid, c.space & valid);
+    let other = valid & !(letter | digit | white);
+
+    let other_start = other & !(other << 1) & !(space << 1);
+    // Newlines right after a run of other characters belong to it.
+    let taken = spread_up(newline & (other << 1), newline);
+    let runs = white & !taken;
+    let run_start = runs & !(runs << 1);
+    // A run ends where the next byte is not in one; at the window's edge the byte after it is
+    // not looked at here (a run reaching the edge is cut below).
+    let run_end = runs & !(runs >> 1);
+    let plain = runs & !newline;
+    let tail = spread_down(run_end & !newline, plain);
+    let white_start =
+        run_start | (tail & ((runs & newline) << 1)) | (run_end & !newline & (plain << 1));
+
+    let mut letter_start =
+        letter & !(letter << 1) & !((white & !newline) << 1) & !(other_start << 1);
+    let mut quotes = c.apostrophe & other_start;
+    while quotes != 0 {
+        let k = quotes.trailing_zeros() as usize;
+        quotes &= quotes - 1;
+        if let Some(e) = PreTokenizer::contraction_ci(b, i + k + 1) {
+            // The letter after a contraction starts a pre-token (the rest already do).
+            if e - i < 64 {
+                letter_start |= 1 << (e - i);
+            }
+        }
+    }
+
+    let mut digit_start = digit & !(digit << 1);
+    if three_digits {
+        let three = digit & (digit << 1) & (digit << 2);
+        let mut next = (digit_start << 3) & three;
+        while next != 0 {
+            digit_start |= next;
+            next = (next << 3) & three;
+        }
+    } else {
+        digit_start = digit;
+    }
+
+    let all = (1 | letter_start | digit_start | other_start | white_start) & valid;
+    // A white-space run touching the edge of what was seen may go on (past a non-ASCII byte, or
+    // past the window): its splits are not known, its start is.
+    let open = seen < 64 || {
+        let next = b[i + 64];
+        next >= 0x80 || is_white(next)
+    };
+    if open && seen > 0 && runs >> (seen - 1) & 1 != 0 {
+        let cut = 63 - run_start.leading_zeros();
+        return (all & (u64::MAX >> (63 - cut)), i + seen);
+    }
+    (all, i + seen)
+}
