@@ -322,11 +322,31 @@ impl PreTokenizer {
         let b = text.as_bytes();
         // One tiling pattern: a loop specialised for it (the common case, and the fastest).
         match self.steps[..] {
-            [Pattern::Qwen2] => self.tile_windows(b, &mut f, false),
-            [Pattern::Cl100k] => self.tile_windows(b, &mut f, true),
+            [Pattern::Qwen2] => self.tile_windows(
+                b,
+                &mut f,
+                |b, i| window::starts(b, i, false),
+                |b, i| self.next_cl100k(b, i, 1),
+            ),
+            [Pattern::Cl100k] => self.tile_windows(
+                b,
+                &mut f,
+                |b, i| window::starts(b, i, true),
+                |b, i| self.next_cl100k(b, i, 3),
+            ),
             [Pattern::Gpt2] => self.tile(b, &mut f, |b, i| self.next_gpt2(b, i)),
-            [Pattern::O200k] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, true, 3)),
-            [Pattern::Tekken] => self.tile(b, &mut f, |b, i| self.next_o200k(b, i, false, 1)),
+            [Pattern::O200k] => self.tile_windows(
+                b,
+                &mut f,
+                |b, i| window::starts_o200k(b, i, true, true),
+                |b, i| self.next_o200k(b, i, true, 3),
+            ),
+            [Pattern::Tekken] => self.tile_windows(
+                b,
+                &mut f,
+                |b, i| window::starts_o200k(b, i, false, false),
+                |b, i| self.next_o200k(b, i, false, 1),
+            ),
             _ => self.split_steps(&self.steps, b, 0, b.len(), &mut f),
         }
         f.finish();
@@ -354,19 +374,25 @@ impl PreTokenizer {
         f.pieces(&ranges[..held]);
     }
 
-    /// [`Self::tile`] for the Qwen2 (`three_digits` false) and cl100k patterns: over ASCII text
-    /// 64 bytes at a time ([`window::starts`]), the pre-tokens between a window's starts handed
-    /// over and the next window started at its last start; from a non-ASCII byte to past it, and
-    /// in the last bytes of the text, one pre-token at a time.
+    /// [`Self::tile`] for the patterns with a window matcher (`window`: the trusted starts of
+    /// the window at `i` and its first non-ASCII byte, [`window::starts`]): over ASCII text 64
+    /// bytes at a time, the pre-tokens between a window's starts handed over and the next window
+    /// started at its last start; from a non-ASCII byte to past it, and in the last bytes of the
+    /// text, one pre-token at a time with `next`.
     #[inline(always)]
-    fn tile_windows(&self, b: &[u8], f: &mut impl Sink, three_digits: bool) {
-        let max_digits = if three_digits { 3 } else { 1 };
+    fn tile_windows(
+        &self,
+        b: &[u8],
+        f: &mut impl Sink,
+        window: impl Fn(&[u8], usize) -> (u64, usize),
+        next: impl Fn(&[u8], usize) -> usize,
+    ) {
         let mut ranges = [(0, 0); BATCH];
         let (mut i, mut held, mut scalar_until) = (0, 0, 0);
         let windows_end = b.len().saturating_sub(64 + window::LOOKAHEAD);
         while i < b.len() {
             if i >= scalar_until && i < windows_end {
-                let (starts, seen) = window::starts(b, i, three_digits);
+                let (starts, seen) = window(b, i);
                 let mut rest = starts & !1;
                 if seen < i + 64 {
                     // Past the non-ASCII byte one pre-token at a time; where the window found
@@ -390,7 +416,7 @@ impl PreTokenizer {
                     continue;
                 }
             }
-            let e = self.next_cl100k(b, i, max_digits);
+            let e = next(b, i);
             ranges[held] = (i, e);
             held += 1;
             if held == BATCH {
@@ -402,17 +428,15 @@ impl PreTokenizer {
         f.pieces(&ranges[..held]);
     }
 
-    /// The pre-tokens of `text` by the Qwen2 (`three_digits` false) or cl100k matcher one
-    /// pre-token at a time: the reference for [`Self::tile_windows`] in the tests.
+    /// The pre-tokens of `text` by this (single, tiling) pattern's matcher one pre-token at a
+    /// time: the reference for [`Self::tile_windows`] in the tests.
     #[cfg(test)]
-    pub(super) fn cl100k_one_at_a_time(
-        &self,
-        text: &str,
-        three_digits: bool,
-    ) -> Vec<(usize, usize)> {
+    pub(super) fn one_at_a_time(&self, text: &str) -> Vec<(usize, usize)> {
         let (b, mut i, mut out) = (text.as_bytes(), 0, vec![]);
         while i < b.len() {
-            let e = self.next_cl100k(b, i, if three_digits { 3 } else { 1 });
+            let e = self
+                .match_at(self.steps[0], b, i)
+                .expect("a tiling pattern");
             out.push((i, e));
             i = e;
         }

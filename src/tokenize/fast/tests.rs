@@ -370,10 +370,16 @@ fn window_text() -> impl proptest::strategy::Strategy<Value = String> {
     use proptest::prelude::*;
     let chars = [
         'a', 'Z', 's', 'S', 't', 'r', 'e', 'v', 'l', 'L', 'm', 'd', '\'', '\'', '1', '2', ' ', ' ',
-        ' ', '\t', '\n', '\r', '\u{b}', '\u{c}', '.', ',', '(', '\u{1c}', 'é', '中', 'ſ',
+        ' ', '\t', '\n', '\r', '\u{b}', '\u{c}', '.', ',', '/', '(', '\u{1c}', 'é', '中', 'ſ',
         '\u{3000}', '\u{a0}', '\u{85}', '²', '\u{301}',
     ];
-    let ascii = proptest::sample::select(chars[..29].to_vec());
+    let ascii = proptest::sample::select(
+        chars
+            .iter()
+            .copied()
+            .filter(char::is_ascii)
+            .collect::<Vec<_>>(),
+    );
     let any = proptest::sample::select(chars.to_vec());
     // Mostly ASCII stretches, as in real text, some with non-ASCII characters among them.
     let run =
@@ -385,18 +391,71 @@ fn window_text() -> impl proptest::strategy::Strategy<Value = String> {
     })
 }
 
+/// The window matchers on the cases their rules single out, at the start, the middle and the
+/// edge of a window.
+#[test]
+fn windows_split_the_corner_cases_as_the_matcher_does() {
+    use super::pretok::Pattern;
+    let cases = [
+        "a's'sx",
+        "it'sA",
+        "IT'S",
+        "don'tS",
+        "'lL",
+        "'tis",
+        "you'Re",
+        "a'Ll",
+        ".\n/a",
+        ".\n/.",
+        "x./\n/.y",
+        "a 's",
+        "\t's",
+        "  .",
+        " .b",
+        "..b",
+        "1234567",
+        "ABCdef",
+        "aB",
+        "HTTPServer",
+        ".\n\n  a",
+        "\n  a",
+        " \n\r\n x",
+        "a\u{b}b",
+        "x\u{1c}y",
+        "'s'sx",
+        "a'ſx",
+    ];
+    for case in cases {
+        for at in [0, 30, 60, 62, 63, 64, 66] {
+            let text = format!("{}{case}{}", "a".repeat(at), " b".repeat(50));
+            for pattern in [
+                Pattern::Qwen2,
+                Pattern::Cl100k,
+                Pattern::O200k,
+                Pattern::Tekken,
+            ] {
+                let p = PreTokenizer::new(pattern);
+                let mut got = vec![];
+                p.for_each_range(&text, |a, b| got.push((a, b)));
+                assert_eq!(got, p.one_at_a_time(&text), "{pattern:?} {text:?}");
+            }
+        }
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
 
-    /// The Qwen2 and cl100k matchers give the same pre-tokens 64 bytes at a time as one at a
-    /// time.
+    /// The Qwen2, cl100k, o200k and Tekken matchers give the same pre-tokens 64 bytes at a
+    /// time as one at a time.
     #[test]
     fn windows_split_as_the_matcher_does(s in window_text()) {
-        for (pattern, three) in [(super::pretok::Pattern::Qwen2, false), (super::pretok::Pattern::Cl100k, true)] {
+        use super::pretok::Pattern;
+        for pattern in [Pattern::Qwen2, Pattern::Cl100k, Pattern::O200k, Pattern::Tekken] {
             let p = PreTokenizer::new(pattern);
             let mut got = vec![];
             p.for_each_range(&s, |a, b| got.push((a, b)));
-            proptest::prop_assert_eq!(got, p.cl100k_one_at_a_time(&s, three), "{:?} {:?}", pattern, s);
+            proptest::prop_assert_eq!(got, p.one_at_a_time(&s), "{:?} {:?}", pattern, s);
         }
     }
 

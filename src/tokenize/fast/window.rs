@@ -38,6 +38,8 @@ pub const LOOKAHEAD: usize = 3;
 pub(super) struct Classes {
     /// `A`–`Z`, `a`–`z`.
     pub letter: u64,
+    /// `A`–`Z`.
+    pub upper: u64,
     pub digit: u64,
     /// `\t`, `\n`, `\v`, `\f`, `\r`, space: the ASCII characters of `\s`.
     pub white: u64,
@@ -46,6 +48,7 @@ pub(super) struct Classes {
     /// The space, U+0020.
     pub space: u64,
     pub apostrophe: u64,
+    pub slash: u64,
     /// Bytes of 0x80 and above.
     pub high: u64,
 }
@@ -57,11 +60,13 @@ pub(super) fn classify(w: &[u8; 64]) -> Classes {
     use std::arch::x86_64::*;
     let mut c = Classes {
         letter: 0,
+        upper: 0,
         digit: 0,
         white: 0,
         newline: 0,
         space: 0,
         apostrophe: 0,
+        slash: 0,
         high: 0,
     };
     // SAFETY: SSE2 is part of x86_64, so these intrinsics are always available; the loads are
@@ -84,11 +89,13 @@ pub(super) fn classify(w: &[u8; 64]) -> Classes {
                 _mm_cmpeq_epi8(v, splat(b'\r')),
             );
             c.letter |= bits(between(_mm_or_si128(v, splat(0x20)), b'a', b'z'));
+            c.upper |= bits(between(v, b'A', b'Z'));
             c.digit |= bits(between(v, b'0', b'9'));
             c.white |= bits(_mm_or_si128(space, between(v, b'\t', b'\r')));
             c.newline |= bits(newline);
             c.space |= bits(space);
             c.apostrophe |= bits(_mm_cmpeq_epi8(v, splat(b'\'')));
+            c.slash |= bits(_mm_cmpeq_epi8(v, splat(b'/')));
             c.high |= bits(v);
         }
     }
@@ -101,22 +108,26 @@ pub(super) fn classify(w: &[u8; 64]) -> Classes {
 pub(super) fn classify_bytes(w: &[u8; 64]) -> Classes {
     let mut c = Classes {
         letter: 0,
+        upper: 0,
         digit: 0,
         white: 0,
         newline: 0,
         space: 0,
         apostrophe: 0,
+        slash: 0,
         high: 0,
     };
     for (k, &b) in w.iter().enumerate() {
         let bit = 1u64 << k;
         let set = |mask: &mut u64, yes: bool| *mask |= if yes { bit } else { 0 };
         set(&mut c.letter, b.is_ascii_alphabetic());
+        set(&mut c.upper, b.is_ascii_uppercase());
         set(&mut c.digit, b.is_ascii_digit());
         set(&mut c.white, is_white(b));
         set(&mut c.newline, b == b'\n' || b == b'\r');
         set(&mut c.space, b == b' ');
         set(&mut c.apostrophe, b == b'\'');
+        set(&mut c.slash, b == b'/');
         set(&mut c.high, b >= 0x80);
     }
     c
@@ -157,36 +168,91 @@ pub(super) fn spread_down(seed: u64, within: u64) -> u64 {
     a
 }
 
+/// The classes of the window `b[i..i + 64]` up to its first non-ASCII byte (the bytes from
+/// there on are in none), the number of bytes before it, and their mask.
+#[inline(always)]
+fn look(b: &[u8], i: usize) -> (Classes, usize, u64) {
+    let w: &[u8; 64] = b[i..i + 64].try_into().expect("64 bytes");
+    let c = classify(w);
+    let seen = c.high.trailing_zeros() as usize;
+    let valid = if seen == 64 { !0 } else { (1u64 << seen) - 1 };
+    let masked = Classes {
+        letter: c.letter & valid,
+        upper: c.upper & valid,
+        digit: c.digit & valid,
+        white: c.white & valid,
+        newline: c.newline & valid,
+        space: c.space & valid,
+        apostrophe: c.apostrophe & valid,
+        slash: c.slash & valid,
+        high: c.high,
+    };
+    (masked, seen, valid)
+}
+
+/// The starts in the white-space runs `runs` (white space less the newlines a run of other
+/// characters took): each run's start, after its last newline if anything follows that in the
+/// run, and its last character if what follows its last newline (or the run) is two characters
+/// or more.
+#[inline(always)]
+fn white_starts(runs: u64, newline: u64) -> u64 {
+    let run_start = runs & !(runs << 1);
+    // A run ends where the next byte is not in one; at the window's edge the byte after it is
+    // not looked at here (a run reaching the edge is cut in `trusted`).
+    let run_end = runs & !(runs >> 1);
+    let plain = runs & !newline;
+    let tail = spread_down(run_end & !newline, plain);
+    run_start | (tail & ((runs & newline) << 1)) | (run_end & !newline & (plain << 1))
+}
+
+/// The starts of runs of digits, and every third digit on with `three_digits`, else every digit.
+#[inline(always)]
+fn digit_starts(digit: u64, three_digits: bool) -> u64 {
+    if !three_digits {
+        return digit;
+    }
+    let mut starts = digit & !(digit << 1);
+    let three = digit & (digit << 1) & (digit << 2);
+    let mut next = (starts << 3) & three;
+    while next != 0 {
+        starts |= next;
+        next = (next << 3) & three;
+    }
+    starts
+}
+
+/// The starts `all` of the window at `i` that it saw everything of, and its first non-ASCII
+/// byte: a white-space run (`runs`) touching the edge of what was seen may go on (past a
+/// non-ASCII byte, or past the window), so its splits are not known, its start is.
+#[inline(always)]
+fn trusted(b: &[u8], i: usize, all: u64, runs: u64, seen: usize) -> (u64, usize) {
+    let open = seen < 64 || {
+        let next = b[i + 64];
+        next >= 0x80 || is_white(next)
+    };
+    if open && seen > 0 && runs >> (seen - 1) & 1 != 0 {
+        let run_start = runs & !(runs << 1);
+        let cut = 63 - run_start.leading_zeros();
+        return (all & (u64::MAX >> (63 - cut)), i + seen);
+    }
+    (all, i + seen)
+}
+
 /// The trusted pre-token starts of the window `b[i..i + 64]` (bit `k` for `i + k`; bit 0, as
 /// `i` starts a pre-token, is set unless that byte is not ASCII) for the Qwen2 (`three_digits`
 /// false) or cl100k pattern, and the window's first non-ASCII byte (`i + 64` if none). The
 /// caller makes sure `b` holds [`LOOKAHEAD`] bytes past the window.
 #[inline(always)]
 pub(super) fn starts(b: &[u8], i: usize, three_digits: bool) -> (u64, usize) {
-    let w: &[u8; 64] = b[i..i + 64].try_into().expect("64 bytes");
-    let c = classify(w);
-    // Only the bytes before the first non-ASCII one count.
-    let seen = c.high.trailing_zeros() as usize;
-    let valid = if seen == 64 { !0 } else { (1u64 << seen) - 1 };
-    let (letter, digit, white) = (c.letter & valid, c.digit & valid, c.white & valid);
-    let (newline, space) = (c.newline & valid, c.space & valid);
-    let other = valid & !(letter | digit | white);
-
-    let other_start = other & !(other << 1) & !(space << 1);
+    let (c, seen, valid) = look(b, i);
+    let other = valid & !(c.letter | c.digit | c.white);
+    let other_start = other & !(other << 1) & !(c.space << 1);
     // Newlines right after a run of other characters belong to it.
-    let taken = spread_up(newline & (other << 1), newline);
-    let runs = white & !taken;
-    let run_start = runs & !(runs << 1);
-    // A run ends where the next byte is not in one; at the window's edge the byte after it is
-    // not looked at here (a run reaching the edge is cut below).
-    let run_end = runs & !(runs >> 1);
-    let plain = runs & !newline;
-    let tail = spread_down(run_end & !newline, plain);
-    let white_start =
-        run_start | (tail & ((runs & newline) << 1)) | (run_end & !newline & (plain << 1));
+    let taken = spread_up(c.newline & (other << 1), c.newline);
+    let runs = c.white & !taken;
 
     let mut letter_start =
-        letter & !(letter << 1) & !((white & !newline) << 1) & !(other_start << 1);
+        c.letter & !(c.letter << 1) & !((c.white & !c.newline) << 1) & !(other_start << 1);
     let mut quotes = c.apostrophe & other_start;
     while quotes != 0 {
         let k = quotes.trailing_zeros() as usize;
@@ -198,29 +264,64 @@ pub(super) fn starts(b: &[u8], i: usize, three_digits: bool) -> (u64, usize) {
             }
         }
     }
+    let starts = letter_start
+        | digit_starts(c.digit, three_digits)
+        | other_start
+        | white_starts(runs, c.newline);
+    trusted(b, i, (1 | starts) & valid, runs, seen)
+}
 
-    let mut digit_start = digit & !(digit << 1);
-    if three_digits {
-        let three = digit & (digit << 1) & (digit << 2);
-        let mut next = (digit_start << 3) & three;
-        while next != 0 {
-            digit_start |= next;
-            next = (next << 3) & three;
+/// [`starts`] for the o200k pattern (Tekken's with `contractions` false and `three_digits`
+/// false). Its words are a run of capitals then a run of small letters, either possibly empty,
+/// with an optional contraction after them (`'s`, …, any case); so a capital after a small
+/// letter starts a word, and so does whatever follows a contraction. A run of other characters
+/// takes the newlines and slashes after it (`[\r\n/]*`): after those a slash goes with them,
+/// any other character starts a pre-token.
+#[inline(always)]
+pub(super) fn starts_o200k(
+    b: &[u8],
+    i: usize,
+    contractions: bool,
+    three_digits: bool,
+) -> (u64, usize) {
+    let (c, seen, valid) = look(b, i);
+    let small = c.letter & !c.upper;
+    // Apostrophes that end a word with a contraction (after a letter, but not right after
+    // another contraction, which ends its pre-token), the letters of those contractions, and
+    // the bytes after them.
+    let (mut suffix, mut inside, mut after) = (0u64, 0u64, 0u64);
+    if contractions {
+        let mut quotes = c.apostrophe & (c.letter << 1);
+        while quotes != 0 {
+            let k = quotes.trailing_zeros() as usize;
+            quotes &= quotes - 1;
+            if after >> k & 1 != 0 {
+                continue;
+            }
+            if let Some(e) = PreTokenizer::contraction_ci(b, i + k + 1) {
+                suffix |= 1 << k;
+                // `e - i - k - 1` letters (one or two; beyond the window they do not matter).
+                inside |= ((1u64 << (e - i - k - 1)) - 1) << (k + 1);
+                if e - i < 64 {
+                    after |= 1 << (e - i);
+                }
+            }
         }
-    } else {
-        digit_start = digit;
     }
+    let other = valid & !(c.letter | c.digit | c.white | suffix);
+    // Newlines right after a run of other characters, and the newlines and slashes after them.
+    let taken = spread_up(c.newline & (other << 1), c.newline | c.slash);
+    let other_start = other & !taken & ((!(other << 1) & !(c.space << 1)) | (taken << 1));
+    let runs = c.white & !taken;
 
-    let all = (1 | letter_start | digit_start | other_start | white_start) & valid;
-    // A white-space run touching the edge of what was seen may go on (past a non-ASCII byte, or
-    // past the window): its splits are not known, its start is.
-    let open = seen < 64 || {
-        let next = b[i + 64];
-        next >= 0x80 || is_white(next)
-    };
-    if open && seen > 0 && runs >> (seen - 1) & 1 != 0 {
-        let cut = 63 - run_start.leading_zeros();
-        return (all & (u64::MAX >> (63 - cut)), i + seen);
-    }
-    (all, i + seen)
+    let letter_start =
+        ((c.letter & !(c.letter << 1) & !((c.white & !c.newline) << 1) & !(other_start << 1))
+            | (c.upper & (small << 1)))
+            & !inside
+            | after;
+    let starts = letter_start
+        | digit_starts(c.digit, three_digits)
+        | other_start
+        | white_starts(runs, c.newline);
+    trusted(b, i, (1 | starts) & valid, runs, seen)
 }
