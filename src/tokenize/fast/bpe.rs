@@ -1014,12 +1014,14 @@ impl Bpe {
 
     /// The merges of [`Self::merge_scan`] for a word of at most [`TREE_ABOVE`] symbols, each
     /// symbol in a [`Cell`] with the rank of the pair it starts. A merge removes the merged-away
-    /// cell (one move of the tail, a few words), so every later scan is one cell shorter, and
-    /// the leftmost lowest rank is the lowest index. (Left in place and linked past, as before,
-    /// the dead entries cost more in scanning than the moves.)
+    /// cell, so every later scan is one cell shorter, and the leftmost lowest rank is the lowest
+    /// index. (Left in place and linked past, as before, the dead entries cost more in scanning
+    /// than the moves.) The move and the next scan are one pass: the cells up to the merged one
+    /// are scanned where they are, the ones after it scanned as they move down (a separate
+    /// `Vec::remove` was a `memmove` call per merge).
     fn merge_cells(&self, cells: &mut Vec<Cell>) {
         debug_assert!(cells.len() <= TREE_ABOVE);
-        loop {
+        let lowest = |cells: &[Cell]| {
             let (mut best, mut at) = (u32::MAX, 0);
             for (i, c) in cells.iter().enumerate() {
                 if c.rank < best {
@@ -1027,21 +1029,35 @@ impl Bpe {
                     at = i;
                 }
             }
-            if best == u32::MAX {
-                break;
-            }
-            // The pair (at, at + 1) becomes one symbol at `at`.
-            cells[at].sym = cells[at].merged;
-            cells.remove(at + 1);
-            let (rank, merged) = match cells.get(at + 1) {
-                Some(next) => self.rank(cells[at].sym, next.sym),
+            (best, at)
+        };
+        let (mut best, mut at) = lowest(cells);
+        while best != u32::MAX {
+            // The pair (at, at + 1) becomes one symbol at `at`, which forms new pairs with the
+            // symbols before it and after the merged-away one.
+            let n = cells.len();
+            let sym = cells[at].merged;
+            cells[at].sym = sym;
+            let (rank, merged) = match cells.get(at + 2) {
+                Some(next) => self.rank(sym, next.sym),
                 None => (u32::MAX, 0),
             };
             (cells[at].rank, cells[at].merged) = (rank, merged);
             if at > 0 {
-                let (rank, merged) = self.rank(cells[at - 1].sym, cells[at].sym);
+                let (rank, merged) = self.rank(cells[at - 1].sym, sym);
                 (cells[at - 1].rank, cells[at - 1].merged) = (rank, merged);
             }
+            let merged_at = at;
+            (best, at) = lowest(&cells[..=merged_at]);
+            for k in merged_at + 1..n - 1 {
+                let c = cells[k + 1];
+                cells[k] = c;
+                if c.rank < best {
+                    best = c.rank;
+                    at = k;
+                }
+            }
+            cells.truncate(n - 1);
         }
     }
 

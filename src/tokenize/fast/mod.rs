@@ -6,8 +6,9 @@
 //! (leftmost-longest; with `encode_special_tokens`, special tokens are matched and then left as
 //! text, exactly as the crate does), each remaining piece is NFC- or NFKC-normalized only when a
 //! quick check says it may change, pre-tokenized by matchers written for its exact `Split`
-//! patterns, or else compiled from a pattern of a small proven grammar ([`compiled`]), one or
-//! several in sequence ([`pretok`]), and each pre-token is merged by rank ([`bpe`]) behind a per-thread cache. No
+//! patterns (ASCII text of the commonest ones 64 bytes at a time: [`window`]), or else compiled
+//! from a pattern of a small proven grammar ([`compiled`]), one or several in sequence
+//! ([`pretok`]), and each pre-token is merged by rank ([`bpe`]) behind a per-thread cache. No
 //! offsets, no per-token strings. Long documents are cut where the pattern provably restarts and
 //! the parts are encoded in parallel on the caller's rayon pool.
 //!
