@@ -334,7 +334,9 @@ impl PreTokenizer {
                 |b, i| window::starts(b, i, true),
                 |b, i| self.next_cl100k(b, i, 3),
             ),
-            [Pattern::Gpt2] => self.tile(b, &mut f, |b, i| self.next_gpt2(b, i)),
+            [Pattern::Gpt2] => {
+                self.tile_windows(b, &mut f, window::starts_gpt2, |b, i| self.next_gpt2(b, i))
+            }
             [Pattern::O200k] => self.tile_windows(
                 b,
                 &mut f,
@@ -352,33 +354,13 @@ impl PreTokenizer {
         f.finish();
     }
 
-    /// The pre-tokens of a tiling pattern whose matcher is `next` (the end of the match at `i`),
-    /// handed to `f` [`BATCH`] at a time: gathered in this loop's own array, the matcher's
-    /// state stays in registers, and the sink's work on a batch overlaps (the encoder asks for
-    /// all their cache lines first).
-    #[inline(always)]
-    fn tile(&self, b: &[u8], f: &mut impl Sink, next: impl Fn(&[u8], usize) -> usize) {
-        let mut ranges = [(0, 0); BATCH];
-        let (mut i, mut held) = (0, 0);
-        while i < b.len() {
-            let e = next(b, i);
-            debug_assert!(e > i && e <= b.len());
-            ranges[held] = (i, e);
-            held += 1;
-            if held == BATCH {
-                f.pieces(&ranges);
-                held = 0;
-            }
-            i = e;
-        }
-        f.pieces(&ranges[..held]);
-    }
-
-    /// [`Self::tile`] for the patterns with a window matcher (`window`: the trusted starts of
-    /// the window at `i` and its first non-ASCII byte, [`window::starts`]): over ASCII text 64
-    /// bytes at a time, the pre-tokens between a window's starts handed over and the next window
-    /// started at its last start; from a non-ASCII byte to past it, and in the last bytes of the
-    /// text, one pre-token at a time with `next`.
+    /// The pre-tokens of a tiling pattern, handed to `f` [`BATCH`] at a time: gathered in this
+    /// loop's own array, the matchers' state stays in registers, and the sink's work on a batch
+    /// overlaps (the encoder asks for all their cache lines first). `window` gives the trusted
+    /// starts of the window at `i` and its first non-ASCII byte ([`window::starts`]): over ASCII
+    /// text the pre-tokens between a window's starts are taken 64 bytes at a time and the next
+    /// window starts at the last one; from a non-ASCII byte to past it, and in the last bytes
+    /// of the text, `next` gives the end of the pre-token at `i`, one at a time.
     #[inline(always)]
     fn tile_windows(
         &self,
@@ -417,6 +399,7 @@ impl PreTokenizer {
                 }
             }
             let e = next(b, i);
+            debug_assert!(e > i && e <= b.len());
             ranges[held] = (i, e);
             held += 1;
             if held == BATCH {
@@ -575,7 +558,7 @@ impl PreTokenizer {
     }
 
     /// `'s|'t|'re|'ve|'m|'ll|'d` (case-sensitive) after the apostrophe at `i - 1`.
-    fn contraction_cs(b: &[u8], i: usize) -> Option<usize> {
+    pub(super) fn contraction_cs(b: &[u8], i: usize) -> Option<usize> {
         match b.get(i)? {
             b's' | b't' | b'm' | b'd' => Some(i + 1),
             b'r' | b'v' if b.get(i + 1) == Some(&b'e') => Some(i + 2),

@@ -424,8 +424,18 @@ fn windows_split_the_corner_cases_as_the_matcher_does() {
         "x\u{1c}y",
         "'s'sx",
         "a'ſx",
+        " 's",
+        "x.'s",
+        "aa's",
+        "a\n\nb",
+        "  1",
+        " 12345",
+        "'S'sa",
     ];
-    for case in cases {
+    // Contractions at the window's last byte, after a letter that starts a pre-token at byte 1.
+    let edge =
+        ["c'll", "c's", "c're", "c'llx", "c'sx"].map(|c| format!("1a {}{c}", "b".repeat(59)));
+    for case in cases.iter().copied().chain(edge.iter().map(String::as_str)) {
         for at in [0, 30, 60, 62, 63, 64, 66] {
             let text = format!("{}{case}{}", "a".repeat(at), " b".repeat(50));
             for pattern in [
@@ -433,6 +443,7 @@ fn windows_split_the_corner_cases_as_the_matcher_does() {
                 Pattern::Cl100k,
                 Pattern::O200k,
                 Pattern::Tekken,
+                Pattern::Gpt2,
             ] {
                 let p = PreTokenizer::new(pattern);
                 let mut got = vec![];
@@ -446,12 +457,12 @@ fn windows_split_the_corner_cases_as_the_matcher_does() {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
 
-    /// The Qwen2, cl100k, o200k and Tekken matchers give the same pre-tokens 64 bytes at a
-    /// time as one at a time.
+    /// The Qwen2, cl100k, o200k, Tekken and GPT-2 matchers give the same pre-tokens 64 bytes at
+    /// a time as one at a time.
     #[test]
     fn windows_split_as_the_matcher_does(s in window_text()) {
         use super::pretok::Pattern;
-        for pattern in [Pattern::Qwen2, Pattern::Cl100k, Pattern::O200k, Pattern::Tekken] {
+        for pattern in [Pattern::Qwen2, Pattern::Cl100k, Pattern::O200k, Pattern::Tekken, Pattern::Gpt2] {
             let p = PreTokenizer::new(pattern);
             let mut got = vec![];
             p.for_each_range(&s, |a, b| got.push((a, b)));

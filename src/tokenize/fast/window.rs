@@ -168,6 +168,13 @@ pub(super) fn spread_down(seed: u64, within: u64) -> u64 {
     a
 }
 
+/// Bits `from..to` of a window (those below 64).
+#[inline(always)]
+fn span(from: usize, to: usize) -> u64 {
+    let below = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    below(to) & !below(from)
+}
+
 /// The classes of the window `b[i..i + 64]` up to its first non-ASCII byte (the bytes from
 /// there on are in none), the number of bytes before it, and their mask.
 #[inline(always)]
@@ -300,8 +307,7 @@ pub(super) fn starts_o200k(
             }
             if let Some(e) = PreTokenizer::contraction_ci(b, i + k + 1) {
                 suffix |= 1 << k;
-                // `e - i - k - 1` letters (one or two; beyond the window they do not matter).
-                inside |= ((1u64 << (e - i - k - 1)) - 1) << (k + 1);
+                inside |= span(k + 1, e - i);
                 if e - i < 64 {
                     after |= 1 << (e - i);
                 }
@@ -324,4 +330,33 @@ pub(super) fn starts_o200k(
         | other_start
         | white_starts(runs, c.newline);
     trusted(b, i, (1 | starts) & valid, runs, seen)
+}
+
+/// [`starts`] for the GPT-2 pattern (and `ByteLevel`'s own regex). Only a space joins the run
+/// after it (` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`, each run of one class, digits
+/// unbounded); contractions (lower case only) at an apostrophe that starts a pre-token; white
+/// space without the newline rule (a run splits before its last character).
+#[inline(always)]
+pub(super) fn starts_gpt2(b: &[u8], i: usize) -> (u64, usize) {
+    let (c, seen, valid) = look(b, i);
+    let other = valid & !(c.letter | c.digit | c.white);
+    let after_space = c.space << 1;
+    let other_start = other & !(other << 1) & !after_space;
+    let mut letter_start = c.letter & !(c.letter << 1) & !after_space;
+    let mut quotes = c.apostrophe & other_start;
+    while quotes != 0 {
+        let k = quotes.trailing_zeros() as usize;
+        quotes &= quotes - 1;
+        if let Some(e) = PreTokenizer::contraction_cs(b, i + k + 1) {
+            // The contraction's letters (one or two) start nothing, the letter after it does
+            // (the rest already do).
+            letter_start &= !span(k + 1, e - i);
+            if e - i < 64 {
+                letter_start |= 1 << (e - i);
+            }
+        }
+    }
+    let digit_start = c.digit & !(c.digit << 1) & !after_space;
+    let starts = letter_start | digit_start | other_start | white_starts(c.white, 0);
+    trusted(b, i, (1 | starts) & valid, c.white, seen)
 }
