@@ -261,6 +261,26 @@ impl<F: FnMut(usize, usize)> Sink for F {
 /// Pre-tokens a tiling pattern's loop gathers before handing them to the sink.
 pub const BATCH: usize = 16;
 
+/// The pre-tokens a tiling pattern's loop holds before handing them over.
+struct Batch {
+    ranges: [(usize, usize); BATCH],
+    held: usize,
+}
+
+impl Batch {
+    /// Holds `range`, handing the batch to `f` when it is full (a function, not a closure: the
+    /// compiler inlines it into the loop, which it declined to do with a closure).
+    #[inline(always)]
+    fn push(&mut self, range: (usize, usize), f: &mut impl Sink) {
+        self.ranges[self.held] = range;
+        self.held += 1;
+        if self.held == BATCH {
+            f.pieces(&self.ranges);
+            self.held = 0;
+        }
+    }
+}
+
 /// Splits text into pre-tokens with one supported pattern, or a sequence of them.
 #[derive(Clone)]
 pub struct PreTokenizer {
@@ -369,8 +389,11 @@ impl PreTokenizer {
         window: impl Fn(&[u8], usize) -> (u64, usize),
         next: impl Fn(&[u8], usize) -> usize,
     ) {
-        let mut ranges = [(0, 0); BATCH];
-        let (mut i, mut held, mut scalar_until) = (0, 0, 0);
+        let mut batch = Batch {
+            ranges: [(0, 0); BATCH],
+            held: 0,
+        };
+        let (mut i, mut scalar_until) = (0, 0);
         let windows_end = b.len().saturating_sub(64 + window::LOOKAHEAD);
         while i < b.len() {
             if i >= scalar_until && i < windows_end {
@@ -386,12 +409,7 @@ impl PreTokenizer {
                     while rest != 0 {
                         let to = i + rest.trailing_zeros() as usize;
                         rest &= rest - 1;
-                        ranges[held] = (from, to);
-                        held += 1;
-                        if held == BATCH {
-                            f.pieces(&ranges);
-                            held = 0;
-                        }
+                        batch.push((from, to), f);
                         from = to;
                     }
                     i = from;
@@ -400,15 +418,10 @@ impl PreTokenizer {
             }
             let e = next(b, i);
             debug_assert!(e > i && e <= b.len());
-            ranges[held] = (i, e);
-            held += 1;
-            if held == BATCH {
-                f.pieces(&ranges);
-                held = 0;
-            }
+            batch.push((i, e), f);
             i = e;
         }
-        f.pieces(&ranges[..held]);
+        f.pieces(&batch.ranges[..batch.held]);
     }
 
     /// The pre-tokens of `text` by this (single, tiling) pattern's matcher one pre-token at a

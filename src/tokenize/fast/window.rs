@@ -175,15 +175,22 @@ fn span(from: usize, to: usize) -> u64 {
     below(to) & !below(from)
 }
 
-/// The classes of the window `b[i..i + 64]` up to its first non-ASCII byte (the bytes from
+/// What a window saw: the classes of its bytes up to its first non-ASCII one (the bytes from
 /// there on are in none), the number of bytes before it, and their mask.
+struct Look {
+    c: Classes,
+    seen: usize,
+    valid: u64,
+}
+
+/// The window `b[i..i + 64]`.
 #[inline(always)]
-fn look(b: &[u8], i: usize) -> (Classes, usize, u64) {
+fn look(b: &[u8], i: usize) -> Look {
     let w: &[u8; 64] = b[i..i + 64].try_into().expect("64 bytes");
     let c = classify(w);
     let seen = c.high.trailing_zeros() as usize;
     let valid = if seen == 64 { !0 } else { (1u64 << seen) - 1 };
-    let masked = Classes {
+    let c = Classes {
         letter: c.letter & valid,
         upper: c.upper & valid,
         digit: c.digit & valid,
@@ -194,7 +201,7 @@ fn look(b: &[u8], i: usize) -> (Classes, usize, u64) {
         slash: c.slash & valid,
         high: c.high,
     };
-    (masked, seen, valid)
+    Look { c, seen, valid }
 }
 
 /// The starts in the white-space runs `runs` (white space less the newlines a run of other
@@ -228,11 +235,14 @@ fn digit_starts(digit: u64, three_digits: bool) -> u64 {
     starts
 }
 
-/// The starts `all` of the window at `i` that it saw everything of, and its first non-ASCII
-/// byte: a white-space run (`runs`) touching the edge of what was seen may go on (past a
-/// non-ASCII byte, or past the window), so its splits are not known, its start is.
+/// The window at `i`'s starts, `starts` (letters, digits, other characters) and those of the
+/// white-space runs `runs` (with the newline rule for the `newline` bytes in them), that it saw
+/// everything of, and its first non-ASCII byte: a run touching the edge of what was seen may go
+/// on (past a non-ASCII byte, or past the window), so its splits are not known, its start is.
 #[inline(always)]
-fn trusted(b: &[u8], i: usize, all: u64, runs: u64, seen: usize) -> (u64, usize) {
+fn trusted(b: &[u8], i: usize, w: &Look, starts: u64, runs: u64, newline: u64) -> (u64, usize) {
+    let all = (1 | starts | white_starts(runs, newline)) & w.valid;
+    let seen = w.seen;
     let open = seen < 64 || {
         let next = b[i + 64];
         next >= 0x80 || is_white(next)
@@ -251,7 +261,8 @@ fn trusted(b: &[u8], i: usize, all: u64, runs: u64, seen: usize) -> (u64, usize)
 /// caller makes sure `b` holds [`LOOKAHEAD`] bytes past the window.
 #[inline(always)]
 pub(super) fn starts(b: &[u8], i: usize, three_digits: bool) -> (u64, usize) {
-    let (c, seen, valid) = look(b, i);
+    let w = look(b, i);
+    let (c, valid) = (&w.c, w.valid);
     let other = valid & !(c.letter | c.digit | c.white);
     let other_start = other & !(other << 1) & !(c.space << 1);
     // Newlines right after a run of other characters belong to it.
@@ -271,11 +282,8 @@ pub(super) fn starts(b: &[u8], i: usize, three_digits: bool) -> (u64, usize) {
             }
         }
     }
-    let starts = letter_start
-        | digit_starts(c.digit, three_digits)
-        | other_start
-        | white_starts(runs, c.newline);
-    trusted(b, i, (1 | starts) & valid, runs, seen)
+    let starts = letter_start | digit_starts(c.digit, three_digits) | other_start;
+    trusted(b, i, &w, starts, runs, c.newline)
 }
 
 /// [`starts`] for the o200k pattern (Tekken's with `contractions` false and `three_digits`
@@ -291,7 +299,8 @@ pub(super) fn starts_o200k(
     contractions: bool,
     three_digits: bool,
 ) -> (u64, usize) {
-    let (c, seen, valid) = look(b, i);
+    let w = look(b, i);
+    let (c, valid) = (&w.c, w.valid);
     let small = c.letter & !c.upper;
     // Apostrophes that end a word with a contraction (after a letter, but not right after
     // another contraction, which ends its pre-token), the letters of those contractions, and
@@ -325,11 +334,8 @@ pub(super) fn starts_o200k(
             | (c.upper & (small << 1)))
             & !inside
             | after;
-    let starts = letter_start
-        | digit_starts(c.digit, three_digits)
-        | other_start
-        | white_starts(runs, c.newline);
-    trusted(b, i, (1 | starts) & valid, runs, seen)
+    let starts = letter_start | digit_starts(c.digit, three_digits) | other_start;
+    trusted(b, i, &w, starts, runs, c.newline)
 }
 
 /// [`starts`] for the GPT-2 pattern (and `ByteLevel`'s own regex). Only a space joins the run
@@ -338,7 +344,8 @@ pub(super) fn starts_o200k(
 /// space without the newline rule (a run splits before its last character).
 #[inline(always)]
 pub(super) fn starts_gpt2(b: &[u8], i: usize) -> (u64, usize) {
-    let (c, seen, valid) = look(b, i);
+    let w = look(b, i);
+    let (c, valid) = (&w.c, w.valid);
     let other = valid & !(c.letter | c.digit | c.white);
     let after_space = c.space << 1;
     let other_start = other & !(other << 1) & !after_space;
@@ -357,6 +364,12 @@ pub(super) fn starts_gpt2(b: &[u8], i: usize) -> (u64, usize) {
         }
     }
     let digit_start = c.digit & !(c.digit << 1) & !after_space;
-    let starts = letter_start | digit_start | other_start | white_starts(c.white, 0);
-    trusted(b, i, (1 | starts) & valid, c.white, seen)
+    trusted(
+        b,
+        i,
+        &w,
+        letter_start | digit_start | other_start,
+        c.white,
+        0,
+    )
 }
