@@ -34,7 +34,7 @@ use super::pretok::PreTokenizer;
 pub const LOOKAHEAD: usize = 3;
 
 /// One bit per byte of a window, bit `k` for byte `k`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Classes {
     /// `A`–`Z`, `a`–`z`.
     pub letter: u64,
@@ -58,17 +58,7 @@ pub(super) struct Classes {
 #[inline(always)]
 pub(super) fn classify(w: &[u8; 64]) -> Classes {
     use std::arch::x86_64::*;
-    let mut c = Classes {
-        letter: 0,
-        upper: 0,
-        digit: 0,
-        white: 0,
-        newline: 0,
-        space: 0,
-        apostrophe: 0,
-        slash: 0,
-        high: 0,
-    };
+    let mut c = Classes::default();
     // SAFETY: SSE2 is part of x86_64, so these intrinsics are always available; the loads are
     // unaligned ones within `w`.
     unsafe {
@@ -106,17 +96,7 @@ pub(super) fn classify(w: &[u8; 64]) -> Classes {
 /// against, and the classifier on other architectures.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 pub(super) fn classify_bytes(w: &[u8; 64]) -> Classes {
-    let mut c = Classes {
-        letter: 0,
-        upper: 0,
-        digit: 0,
-        white: 0,
-        newline: 0,
-        space: 0,
-        apostrophe: 0,
-        slash: 0,
-        high: 0,
-    };
+    let mut c = Classes::default();
     for (k, &b) in w.iter().enumerate() {
         let bit = 1u64 << k;
         let set = |mask: &mut u64, yes: bool| *mask |= if yes { bit } else { 0 };
