@@ -122,6 +122,13 @@ static ASCII: [u8; 128] = {
     t
 };
 
+/// The flags of the ASCII character `b` (below 0x80): the one definition of the ASCII classes,
+/// which the window classifier is tested against as well.
+#[inline(always)]
+pub fn ascii(b: u8) -> u8 {
+    ASCII[usize::from(b & 0x7f)]
+}
+
 /// A classifier holding a reference to the table, so the hot loop does not touch the `OnceLock`.
 #[derive(Clone, Copy)]
 pub struct Classes {

@@ -28,6 +28,7 @@
 //! last one. Every rule is checked against the character-at-a-time matcher by the tests in
 //! `tests.rs`, on random text.
 
+use super::classes::{self, L, N, NL, S, UP};
 use super::pretok::PreTokenizer;
 
 /// Bytes a window looks at past its 64 (the contraction after an apostrophe at its last byte).
@@ -100,11 +101,13 @@ pub(super) fn classify_bytes(w: &[u8; 64]) -> Classes {
     for (k, &b) in w.iter().enumerate() {
         let bit = 1u64 << k;
         let set = |mask: &mut u64, yes: bool| *mask |= if yes { bit } else { 0 };
-        set(&mut c.letter, b.is_ascii_alphabetic());
-        set(&mut c.upper, b.is_ascii_uppercase());
-        set(&mut c.digit, b.is_ascii_digit());
-        set(&mut c.white, is_white(b));
-        set(&mut c.newline, b == b'\n' || b == b'\r');
+        // The matchers' own flags of an ASCII character; a non-ASCII byte is in `high` alone.
+        let flags = if b < 0x80 { classes::ascii(b) } else { 0 };
+        set(&mut c.letter, flags & L != 0);
+        set(&mut c.upper, flags & UP != 0);
+        set(&mut c.digit, flags & N != 0);
+        set(&mut c.white, flags & S != 0);
+        set(&mut c.newline, flags & NL != 0);
         set(&mut c.space, b == b' ');
         set(&mut c.apostrophe, b == b'\'');
         set(&mut c.slash, b == b'/');
@@ -117,12 +120,6 @@ pub(super) fn classify_bytes(w: &[u8; 64]) -> Classes {
 #[inline(always)]
 pub(super) fn classify(w: &[u8; 64]) -> Classes {
     classify_bytes(w)
-}
-
-/// An ASCII character of `\s`.
-#[inline(always)]
-fn is_white(b: u8) -> bool {
-    b == b' ' || (b'\t'..=b'\r').contains(&b)
 }
 
 /// `seed` spread towards higher bits along runs of `within` (a bit is set if a seed bit below
@@ -225,7 +222,7 @@ fn trusted(b: &[u8], i: usize, w: &Look, starts: u64, runs: u64, newline: u64) -
     let seen = w.seen;
     let open = seen < 64 || {
         let next = b[i + 64];
-        next >= 0x80 || is_white(next)
+        next >= 0x80 || classes::ascii(next) & S != 0
     };
     if open && seen > 0 && runs >> (seen - 1) & 1 != 0 {
         let run_start = runs & !(runs << 1);
